@@ -1,0 +1,258 @@
+"""`kerasnlp-lab`: train, evaluate, export, serve and query the four models.
+
+Every failure a user can cause ends with one clear message on stderr and exit code 2.
+"""
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
+
+DEFAULT_SAVED_MODELS = "saved_models"
+
+
+def default_workdir(model):
+    """Where a model's checkpoints, logs and plots go unless --workdir says otherwise."""
+    return f"runs/{model}"
+
+
+def _model_name(text):
+    try:
+        return canonical_model_name(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _model_module(package, model, command):
+    """Imports kerasnlp_lab.<package>.<module of model>, or says the model has not landed."""
+    name = f"kerasnlp_lab.{package}.{MODEL_MODULES[model]}"
+    if importlib.util.find_spec(name) is None:
+        raise UserError(
+            f"`kerasnlp-lab {command} {model}` is not available yet: the {model} model "
+            f"has not been built in this version of kerasnlp_lab."
+        )
+    return importlib.import_module(name)
+
+
+def _train(args):
+    module = _model_module("training", args.model, "train")
+    options = {"noise": args.noise} if args.noise is not None else {}
+    module.train(
+        preset=args.preset,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        workdir=args.workdir or default_workdir(args.model),
+        resume=args.resume,
+        seed=args.seed,
+        **options,
+    )
+
+
+def _evaluate(args):
+    module = _model_module("evaluation", args.model, "evaluate")
+    metrics = module.evaluate(workdir=args.workdir or default_workdir(args.model))
+    print(json.dumps(metrics, indent=2))
+
+
+def _export(args):
+    module = _model_module("export", args.model, "export")
+    path = module.export(
+        workdir=args.workdir or default_workdir(args.model),
+        saved_models=args.saved_models,
+        version=args.version,
+    )
+    print(f"Exported {args.model} to {path}")
+
+
+def _predict(args):
+    from kerasnlp_lab.serving import predict
+
+    module = _model_module("export", args.model, "predict")
+    inputs = module.predict_inputs(
+        args.inputs,
+        num_chars=args.num_chars,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    outputs = predict.predict(
+        args.model,
+        inputs,
+        signature_name=args.signature,
+        server=args.server,
+        saved_models=args.saved_models,
+    )
+    print(module.format_outputs(outputs))
+
+
+def _serve(args):
+    from kerasnlp_lab.serving import server
+
+    server.serve_forever(
+        saved_models=args.saved_models,
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        model_config_file=args.model_config_file,
+        enable_batching=args.enable_batching or args.batching_parameters_file is not None,
+        batching_parameters_file=args.batching_parameters_file,
+        poll_seconds=args.poll_seconds,
+    )
+
+
+def _demo(args):
+    from kerasnlp_lab import demo
+
+    demo.run(workdir=args.workdir, saved_models=args.saved_models)
+
+
+def _data(args):
+    from kerasnlp_lab.data import catalog
+
+    if args.data_command == "prepare":
+        catalog.prepare(args.name)
+        print(catalog.describe(args.name, n=0))
+    else:
+        print(catalog.describe(args.name, n=args.n))
+
+
+def build_parser():
+    """The argument parser of `kerasnlp-lab` (the CLI contract of DESIGN.md)."""
+    parser = argparse.ArgumentParser(
+        prog="kerasnlp-lab",
+        description="Classic sequence models in Keras 3: train, evaluate, export for "
+        "TensorFlow Serving, serve and query.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model_help = f"one of {', '.join(MODEL_NAMES)} (dashes accepted)"
+
+    train = commands.add_parser("train", help="train a model, with checkpoints each epoch")
+    train.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    train.add_argument(
+        "--preset",
+        default=None,
+        help="size preset: tiny (seconds, for tests and the demo), small, full, or a "
+        "model's own presets (e.g. classic/deep for the autoencoder); default: the "
+        "model's default preset",
+    )
+    train.add_argument(
+        "--dataset",
+        default="auto",
+        help="dataset name; auto = the offline Debian corpus when installed, else the "
+        "online TFDS dataset",
+    )
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="number of epochs (default: the preset's)")
+    train.add_argument("--workdir", default=None,
+                       help="checkpoints, logs and plots (default: runs/MODEL)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the last checkpoint in --workdir")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--noise", type=float, default=None, metavar="STD",
+                       help="autoencoder only: Gaussian input noise for denoising training")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="print test metrics as one JSON object")
+    evaluate.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    evaluate.add_argument("--workdir", default=None, help="default: runs/MODEL")
+    evaluate.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser("export", help="export a SavedModel for TF Serving")
+    export.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    export.add_argument("--workdir", default=None, help="default: runs/MODEL")
+    export.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                        help="TF Serving model base path (default: saved_models)")
+    export.add_argument("--version", type=_positive_int, default=None,
+                        help="version number (default: the next free one)")
+    export.set_defaults(handler=_export)
+
+    serve = commands.add_parser(
+        "serve", help="serve saved_models/ over the TF Serving REST and gRPC APIs"
+    )
+    serve.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                       help="folder of <model>/<version>/ SavedModels (default: saved_models)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501)")
+    serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500)")
+    serve.add_argument("--model-config-file", default=None,
+                       help="ModelServerConfig text file, as TF Serving's --model_config_file")
+    serve.add_argument("--enable-batching", action="store_true",
+                       help="batch concurrent requests, as TF Serving's --enable_batching")
+    serve.add_argument("--batching-parameters-file", default=None,
+                       help="BatchingParameters text file, as TF Serving's flag of that name")
+    serve.add_argument("--poll-seconds", type=float, default=2.0,
+                       help="how often to look for new or removed versions (default 2)")
+    serve.set_defaults(handler=_serve)
+
+    predict = commands.add_parser(
+        "predict", help="run a model on inputs, through a server or in-process"
+    )
+    predict.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    predict.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="texts for the text models; image files (PNG) for the autoencoder",
+    )
+    predict.add_argument(
+        "--server",
+        default=None,
+        help="http://HOST:PORT (REST) or grpc://HOST:PORT; default: load the latest "
+        "SavedModel in-process",
+    )
+    predict.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                         help="where to find the SavedModel in-process (default: saved_models)")
+    predict.add_argument("--signature", default="serving_default",
+                         help="signature name (default: serving_default)")
+    predict.add_argument("--num-chars", type=int, default=200,
+                         help="char_generator: characters to generate (default 200)")
+    predict.add_argument("--temperature", type=float, default=1.0,
+                         help="char_generator: sampling temperature (default 1.0)")
+    predict.add_argument("--seed", type=int, default=0,
+                         help="char_generator: sampling seed (default 0)")
+    predict.set_defaults(handler=_predict)
+
+    demo = commands.add_parser("demo", help="the main job: a few minutes on a laptop CPU")
+    demo.add_argument("--workdir", default="runs/demo", help="default: runs/demo")
+    demo.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                      help="default: saved_models")
+    demo.set_defaults(handler=_demo)
+
+    data = commands.add_parser("data", help="prepare or show a dataset")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    prepare = data_commands.add_parser("prepare", help="prepare a dataset into the TFDS data dir")
+    prepare.add_argument("name", help="e.g. local_fashion_mnist, sword_text/kjv, sword_parallel")
+    show = data_commands.add_parser("show", help="counts per split and a few examples")
+    show.add_argument("name", help="e.g. local_fashion_mnist, sword_text/kjv, sword_parallel")
+    show.add_argument("-n", type=int, default=5, help="examples to show (default 5)")
+    data.set_defaults(handler=_data)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the `kerasnlp-lab` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as error:
+        print(f"kerasnlp-lab: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kerasnlp-lab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Writing a SavedModel version atomically into a TF Serving model base path."""
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export import models_config, warmup
+
+
+def existing_versions(model_dir):
+    """The version numbers already under `model_dir` (numeric folder names)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
+
+
+def next_version(model_dir):
+    """One more than the highest version under `model_dir` (1 for a new model)."""
+    return max(existing_versions(model_dir), default=0) + 1
+
+
+def write_version(module, signatures, *, saved_models, name, version=None, warmup_requests=()):
+    """Saves `module` as saved_models/<name>/<version>/ and refreshes models.config.
+
+    The SavedModel and its warmup file are written into a hidden temporary folder beside
+    the target and renamed into place, so a server watching the folder never sees half a
+    version, and a failed export leaves nothing behind.
+
+    Args:
+        module: the tf.Module to save (it tracks the model's variables and tables).
+        signatures: {signature name: concrete function}.
+        saved_models: the TF Serving model base path.
+        name: the model's TF Serving name.
+        version: the version number; default the next free one.
+        warmup_requests: (signature name, {input name: array}) pairs for
+            assets.extra/tf_serving_warmup_requests.
+
+    Returns:
+        The path of the new version folder.
+    """
+    model_dir = os.path.join(saved_models, name)
+    version = version or next_version(model_dir)
+    target = os.path.join(model_dir, str(version))
+    if os.path.exists(target):
+        raise UserError(
+            f"{target} already exists: pass another --version, or leave it out to use "
+            f"the next free one ({next_version(model_dir)})."
+        )
+    os.makedirs(model_dir, exist_ok=True)
+    partial = tempfile.mkdtemp(prefix=f".partial-{version}-", dir=model_dir)
+    try:
+        tf.saved_model.save(module, partial, signatures=signatures)
+        warmup.write_warmup_requests(partial, name, warmup_requests)
+        os.rename(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    models_config.write_models_config(saved_models)
+    return target

@@ -1,0 +1,112 @@
+"""`kerasnlp-lab train autoencoder`: tf.data input, resumable epochs, the trained model."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from kerasnlp_lab.data import catalog
+from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import autoencoder
+from kerasnlp_lab.training import fit, workdir as workdir_lib
+
+MODEL_NAME = autoencoder.MODEL_NAME
+
+
+def image_splits(config):
+    """TFDS split strings of the training and validation parts of the train split."""
+    boundary = 100 - config.validation_fraction_percent
+    return f"train[:{boundary}%]", f"train[{boundary}%:]"
+
+
+def load_pixels(dataset, split, limit=None):
+    """(dataset of float32 images (28, 28) in [0, 1], their labels, number of examples)."""
+    examples = catalog.load_images(dataset, split)
+    if limit is not None:
+        examples = examples.take(limit)
+    examples = examples.map(
+        lambda example: (tf.cast(example["image"], tf.float32) / 255.0, example["label"]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).cache()
+    count = int(examples.reduce(0, lambda count, _: count + 1))
+    return examples, count
+
+
+def noisy_inputs(noise_std, seed):
+    """A batch transform: (noisy input, clean target), noise seeded by (seed, epoch, step)."""
+
+    def transform(images, epoch, step):
+        noise_seed = tf.stack([tf.cast(seed, tf.int64) * 100_003 + epoch, step])
+        noise = tf.random.stateless_normal(tf.shape(images), seed=noise_seed) * noise_std
+        return tf.clip_by_value(images + noise, 0.0, 1.0), images
+
+    return transform
+
+
+def _resolve_run(preset, dataset, epochs, workdir, resume, noise):
+    """The config and dataset name of this run: new, or those of the run being resumed."""
+    if not resume:
+        config = autoencoder.get_config(preset, epochs=epochs, noise_std=noise)
+        return preset or autoencoder.DEFAULT_PRESET, catalog.resolve("images", dataset), config
+    run = workdir_lib.load_run_description(workdir)
+    if run is None:
+        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
+    if preset is not None and preset != run["preset"]:
+        raise UserError(
+            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
+        )
+    config = autoencoder.AutoencoderConfig(
+        **{**run["config"], "hidden_units": tuple(run["config"]["hidden_units"])}
+    )
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    return run["preset"], run["dataset"], config
+
+
+def train(
+    preset=None,
+    dataset="auto",
+    epochs=None,
+    workdir="runs/autoencoder",
+    resume=False,
+    seed=0,
+    noise=None,
+):
+    """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`."""
+    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume, noise)
+    workdir_lib.save_run_description(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    )
+    keras.utils.set_random_seed(seed)
+    train_split, validation_split = image_splits(config)
+    train_images, num_train = load_pixels(dataset, train_split, config.train_examples)
+    validation_images, _ = load_pixels(dataset, validation_split)
+    train_pairs = train_images.map(lambda image, label: (image, image))
+    transform = noisy_inputs(config.noise_std, seed) if config.noise_std > 0 else None
+    print(
+        f"Training autoencoder ({preset}) on {dataset}: {num_train} images, "
+        f"{config.epochs} epochs, batch {config.batch_size}"
+        + (f", input noise {config.noise_std}" if transform else "")
+    )
+    model = fit.fit_resumable(
+        lambda: autoencoder.build_autoencoder(config),
+        lambda first_epoch: seeded_epochs(
+            train_pairs,
+            num_examples=num_train,
+            batch_size=config.batch_size,
+            seed=seed,
+            first_epoch=first_epoch,
+            epochs=config.epochs,
+            transform=transform,
+        ),
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch(num_train, config.batch_size),
+        workdir=workdir,
+        resume=resume,
+        validation_data=validation_images.map(lambda image, label: (image, image))
+        .batch(1024)
+        .prefetch(tf.data.AUTOTUNE),
+    )
+    workdir_lib.save_model(workdir, model)
+    return model

@@ -1,0 +1,87 @@
+"""Autoencoder training: a killed run resumes to the weights of an uninterrupted one."""
+
+import csv
+import json
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.training import autoencoder as training
+from kerasnlp_lab.training import checkpoints
+from tests.cli_runner import run_cli, start_cli
+
+EPOCHS = 4
+TRAIN_ARGS = ("train", "autoencoder", "--preset", "tiny", "--epochs", EPOCHS, "--seed", 3)
+
+
+def completed_epochs(workdir):
+    path = os.path.join(workdir, "checkpoints", "state.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as file:
+        return json.load(file)["completed_epochs"]
+
+
+def wait_for(condition, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    run_cli(*TRAIN_ARGS, "--workdir", straight)
+
+    process = start_cli(*TRAIN_ARGS, "--workdir", interrupted)
+    wait_for(lambda: completed_epochs(interrupted) >= 1 or process.poll() is not None)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read()[-2000:]
+    done = completed_epochs(interrupted)
+    assert 1 <= done < EPOCHS
+    assert not os.path.exists(interrupted / "model.keras")
+
+    resumed = run_cli(*TRAIN_ARGS, "--workdir", interrupted, "--resume")
+    assert f"Resuming from epoch {done} of {EPOCHS}" in resumed.stdout
+    with open(interrupted / "history.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(EPOCHS))
+
+    expected = keras.saving.load_model(straight / "model.keras").get_weights()
+    actual = keras.saving.load_model(interrupted / "model.keras").get_weights()
+    assert len(actual) == len(expected) == 6
+    for got, want in zip(actual, expected):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_resume_needs_an_earlier_run(tmp_path):
+    with pytest.raises(UserError, match="Nothing to resume in"):
+        training.train(preset="tiny", workdir=str(tmp_path), resume=True)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "last.keras").write_bytes(b"not a zip file")
+    (folder / "state.json").write_text('{"completed_epochs": 1}')
+    with pytest.raises(UserError, match=r"last.keras is corrupt and cannot be resumed"):
+        checkpoints.restore(str(tmp_path))
+
+
+def test_noisy_inputs_are_seeded_clipped_and_targets_clean():
+    images = tf.random.uniform((4, 28, 28))
+    transform = training.noisy_inputs(0.5, seed=7)
+    noisy, clean = transform(images, tf.constant(2, tf.int64), tf.constant(5, tf.int64))
+    again, _ = transform(images, tf.constant(2, tf.int64), tf.constant(5, tf.int64))
+    other, _ = transform(images, tf.constant(3, tf.int64), tf.constant(5, tf.int64))
+    np.testing.assert_array_equal(clean, images)
+    np.testing.assert_array_equal(noisy, again)
+    assert not np.array_equal(noisy, other)
+    assert float(tf.reduce_min(noisy)) >= 0.0 and float(tf.reduce_max(noisy)) <= 1.0
+    assert 0.1 < float(tf.reduce_mean(tf.abs(noisy - images))) < 0.5

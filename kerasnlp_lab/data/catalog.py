@@ -1,0 +1,255 @@
+"""Choosing and loading datasets by name, offline (Debian packages) or online (TFDS).
+
+Three kinds of data, each with its accepted names:
+  images:   local_fashion_mnist (offline), fashion_mnist, mnist
+  text:     sword_text/kjv, sword_text/web (offline), tiny_shakespeare, textfile:PATH
+  parallel: sword_parallel/spa_eng (offline), ted_hrlr_translate/pt_to_en, tsv:PATH
+``auto`` picks the offline corpus when its Debian files are present, else the online one.
+Importing this module registers the offline TFDS builders, so ``tfds.load("sword_text/kjv")``
+works afterwards.
+
+``textfile:PATH`` (UTF-8) is split at line boundaries: the first 90% of its characters are
+train, the next 5% validation, the last 5% test, one element each (like tiny_shakespeare).
+``tsv:PATH`` holds ``source<TAB>target[<TAB>anything...]`` lines (the Anki files have a third
+column); a pair's split is a hash of its source sentence (about 1/31 validation and 1/31 test),
+so a sentence never lands in two splits.
+"""
+
+import os
+import sys
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from kerasnlp_lab.data import local_fashion_mnist, sword_parallel, sword_reader, sword_text  # noqa: F401 (registers)
+from kerasnlp_lab.data.splits import SPLITS, hash_split
+from kerasnlp_lab.errors import DataUnavailableError, UserError
+
+KINDS = ("images", "text", "parallel")
+TFDS_NAMES = {
+    "images": ("local_fashion_mnist", "fashion_mnist", "mnist"),
+    "text": ("sword_text/kjv", "sword_text/web", "tiny_shakespeare"),
+    "parallel": ("sword_parallel/spa_eng", "ted_hrlr_translate/pt_to_en"),
+}
+FILE_PREFIXES = {"text": "textfile:", "parallel": "tsv:"}
+ALIASES = {"sword_text": "sword_text/kjv", "sword_parallel": "sword_parallel/spa_eng"}
+# kind -> (offline corpus, online TFDS fallback) for dataset="auto".
+AUTO = {
+    "images": ("local_fashion_mnist", "fashion_mnist"),
+    "text": ("sword_text/kjv", "tiny_shakespeare"),
+    "parallel": ("sword_parallel/spa_eng", "ted_hrlr_translate/pt_to_en"),
+}
+# Offline corpus -> the SWORD modules it reads.
+SWORD_MODULES = {
+    "sword_text/kjv": ("engKJV2006eb",),
+    "sword_text/web": ("engWEB2015eb",),
+    "sword_parallel/spa_eng": ("spaRV1909eb", "engWEB2015eb"),
+}
+OFFLINE = frozenset({"local_fashion_mnist", *SWORD_MODULES})
+TEXTFILE_SPLIT_FRACTIONS = {"train": (0.0, 0.90), "validation": (0.90, 0.95), "test": (0.95, 1.0)}
+
+
+def accepted_names(kind):
+    """The dataset names accepted for ``kind``, as one readable string."""
+    return ", ".join(("auto",) + TFDS_NAMES[kind] + (FILE_PREFIXES.get(kind, "") + "PATH",))
+
+
+def missing_offline_message(name):
+    """Why the offline corpus ``name`` can't be used, or None when its files are present."""
+    if name == "local_fashion_mnist":
+        return local_fashion_mnist.missing_files_message() if local_fashion_mnist.missing_files() else None
+    modules = SWORD_MODULES[name]
+    missing = [module for module in modules if sword_reader.find_module(module) is None]
+    if not missing:
+        return None
+    packages = " ".join(sword_reader.DEBIAN_PACKAGES[module] for module in modules)
+    searched = ", ".join(sword_reader.sword_search_path()) or "(nothing)"
+    return (
+        f"{name} needs the Debian packages {' and '.join(packages.split())} "
+        f"(SWORD modules {', '.join(missing)} not found in {searched}): sudo apt-get install {packages}"
+    )
+
+
+def kind_of(name):
+    """The kind ("images", "text" or "parallel") of a dataset name."""
+    name = ALIASES.get(name, name)
+    for kind in KINDS:
+        if name in TFDS_NAMES[kind] or (kind in FILE_PREFIXES and name.startswith(FILE_PREFIXES[kind])):
+            return kind
+    raise DataUnavailableError(
+        f"Unknown dataset {name!r}. Expected one of: "
+        + "; ".join(f"{kind}: {accepted_names(kind)}" for kind in KINDS)
+    )
+
+
+def resolve(kind, dataset="auto"):
+    """The dataset name to load for ``kind``; "auto" prefers the offline corpus and says which it chose.
+
+    Raises:
+        DataUnavailableError: unknown name, missing Debian package or missing file.
+    """
+    if kind not in KINDS:
+        raise UserError(f"Expected a dataset kind in {KINDS}, got {kind!r}.")
+    if dataset == "auto":
+        offline, online = AUTO[kind]
+        reason = missing_offline_message(offline)
+        if reason is None:
+            print(f"dataset: {offline} (offline, auto)", file=sys.stderr)
+            return offline
+        print(f"dataset: {online} (online TFDS, auto; offline corpus unavailable: {reason})", file=sys.stderr)
+        return online
+    name = ALIASES.get(dataset, dataset)
+    if kind_of(name) != kind:
+        raise DataUnavailableError(f"Expected a {kind} dataset ({accepted_names(kind)}), got {dataset!r}.")
+    prefix = FILE_PREFIXES.get(kind)
+    if prefix and name.startswith(prefix):
+        path = name[len(prefix) :]
+        if not os.path.isfile(path):
+            raise DataUnavailableError(f"{name}: expected a readable file, but {path!r} does not exist.")
+        return name
+    if name in OFFLINE:
+        reason = missing_offline_message(name)
+        if reason is not None:
+            raise DataUnavailableError(reason)
+    return name
+
+
+def _load_tfds(name, split, data_dir, as_supervised=False):
+    """Prepare (once, cached by TFDS) and load a split of a TFDS dataset."""
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare()
+    try:
+        return builder.as_dataset(split=split, as_supervised=as_supervised, shuffle_files=False)
+    except ValueError as error:
+        available = ", ".join(builder.info.splits) or "unknown"
+        raise UserError(f"{name}: expected a split of {available} (slicing allowed), got {split!r}.") from error
+
+
+def _check_file_split(name, split):
+    if split not in SPLITS:
+        raise UserError(f"{name}: expected a split of {', '.join(SPLITS)}, got {split!r}.")
+
+
+def load_images(dataset="auto", split="train", data_dir=None):
+    """A tf.data.Dataset of {"image": uint8 (28, 28), "label": int64}."""
+    name = resolve("images", dataset)
+    examples = _load_tfds(name, split, data_dir)
+    return examples.map(
+        lambda example: {"image": tf.squeeze(example["image"], axis=-1), "label": example["label"]},  # (28, 28)
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def read_textfile_split(path, split):
+    """The text of one split of a UTF-8 file, cut at the line boundaries nearest the split fractions."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    if not text.strip():
+        raise DataUnavailableError(f"textfile:{path}: expected some text, the file is empty.")
+
+    def cut(fraction):
+        if fraction in (0.0, 1.0):
+            return int(fraction * len(text))
+        newline = text.find("\n", int(fraction * len(text)))
+        return len(text) if newline < 0 else newline + 1
+
+    start, end = TEXTFILE_SPLIT_FRACTIONS[split]
+    return text[cut(start) : cut(end)]
+
+
+def load_text(dataset="auto", split="train", data_dir=None):
+    """A tf.data.Dataset of tf.string scalars, one document (a chapter, or a whole split) each."""
+    name = resolve("text", dataset)
+    if name.startswith(FILE_PREFIXES["text"]):
+        _check_file_split(name, split)
+        text = read_textfile_split(name[len(FILE_PREFIXES["text"]) :], split)
+        return tf.data.Dataset.from_tensor_slices(tf.constant([text]))
+    return _load_tfds(name, split, data_dir).map(lambda example: example["text"])
+
+
+def read_tsv_pairs(path):
+    """{split: [(source, target), ...]} from a tab-separated file; extra columns are ignored."""
+    pairs = {split: [] for split in SPLITS}
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            columns = line.rstrip("\n").split("\t")
+            if len(columns) < 2 or not columns[0].strip() or not columns[1].strip():
+                continue
+            source, target = columns[0].strip(), columns[1].strip()
+            pairs[hash_split(source)].append((source, target))
+    if not any(pairs.values()):
+        raise DataUnavailableError(f"tsv:{path}: expected lines of source<TAB>target, found none.")
+    return pairs
+
+
+def load_pairs(dataset="auto", split="train", data_dir=None):
+    """A tf.data.Dataset of (source, target) tf.string scalar pairs."""
+    name = resolve("parallel", dataset)
+    if name.startswith(FILE_PREFIXES["parallel"]):
+        _check_file_split(name, split)
+        pairs = read_tsv_pairs(name[len(FILE_PREFIXES["parallel"]) :])[split]
+        sources = tf.constant([source for source, _ in pairs], dtype=tf.string)
+        targets = tf.constant([target for _, target in pairs], dtype=tf.string)
+        return tf.data.Dataset.from_tensor_slices((sources, targets))
+    return _load_tfds(name, split, data_dir, as_supervised=True)
+
+
+def prepare(name, data_dir=None):
+    """Prepare a dataset once into the TFDS data dir (files given by path are just checked)."""
+    kind = kind_of(name)
+    name = resolve(kind, name)
+    if name.startswith("tsv:"):
+        read_tsv_pairs(name[len("tsv:") :])
+    elif name.startswith("textfile:"):
+        read_textfile_split(name[len("textfile:") :], "train")
+    else:
+        tfds.builder(name, data_dir=data_dir).download_and_prepare()
+
+
+def _file_split_counts(name):
+    """{split: number of examples} of a textfile: or tsv: dataset."""
+    if name.startswith("tsv:"):
+        return {split: len(pairs) for split, pairs in read_tsv_pairs(name[len("tsv:") :]).items()}
+    return {split: 1 for split in SPLITS}
+
+
+def _format_example(kind, example, labels):
+    """One or two indented lines showing an example; ``labels`` names classes or pair sides."""
+    if kind == "images":
+        label = int(example["label"])
+        return f"  label {label} ({labels[label]}), mean pixel {example['image'].numpy().mean():.1f}"
+    if kind == "text":
+        text = example.numpy().decode("utf-8")
+        preview = text[:200].replace("\n", " / ")
+        return f"  {len(text):,} chars: {preview}{'...' if len(text) > 200 else ''}"
+    source, target = (side.numpy().decode("utf-8") for side in example)
+    return f"  {labels[0]}: {source}\n  {labels[1]}: {target}\n"
+
+
+def describe(name, n=5, data_dir=None):
+    """Counts per split and ``n`` training examples of a dataset, as readable text."""
+    kind = kind_of(name)
+    prepare(name, data_dir)
+    name = resolve(kind, name)
+    lines = [f"{name} ({kind})"]
+    labels, metadata = ("source", "target"), {}
+    if any(name.startswith(prefix) for prefix in FILE_PREFIXES.values()):
+        counts = _file_split_counts(name)
+    else:
+        info = tfds.builder(name, data_dir=data_dir).info
+        counts = {split: split_info.num_examples for split, split_info in info.splits.items()}
+        metadata = info.metadata or {}
+        if kind == "images":
+            labels = info.features["label"].names
+        elif kind == "parallel":
+            labels = info.supervised_keys
+    lines += [f"  {split}: {count:,} examples" for split, count in counts.items()]
+    if "dropped_pairs" in metadata:
+        lines.append(
+            f"  dropped as misaligned: {metadata['dropped_pairs']:,} of {metadata['aligned_pairs']:,} aligned references"
+        )
+    if n > 0:
+        loader = {"images": load_images, "text": load_text, "parallel": load_pairs}[kind]
+        lines.append(f"first {n} train examples:")
+        lines += [_format_example(kind, example, labels) for example in loader(name, "train", data_dir).take(n)]
+    return "\n".join(lines)

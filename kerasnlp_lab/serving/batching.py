@@ -1,0 +1,269 @@
+"""Request batching per signature, as TF Serving's `--enable_batching` does it.
+
+Concurrent requests to the same signature wait in a queue; each of `num_batch_threads` threads takes
+the oldest request plus the queued requests whose inputs have the same dtypes and inner shapes, up to
+`max_batch_size` rows, as soon as the batch is full or the oldest request has waited
+`batch_timeout_micros` (with the default 0 a batch forms from whatever queued while the threads were
+busy). The batch is concatenated along axis 0 (padded with copies of its first row up to the next
+`allowed_batch_sizes` entry), run once, and the outputs are split back per request. A request larger
+than `max_batch_size` runs alone as one batch. A full queue (`max_enqueued_batches` batches) refuses
+new requests with UNAVAILABLE, as TF Serving does. With `pad_variable_length_inputs`, inputs of the
+same rank but different inner sizes share a batch, padded with zeros / empty strings.
+
+The parameters come from the same text file as TF Serving's `--batching_parameters_file`:
+
+    max_batch_size { value: 32 }
+    batch_timeout_micros { value: 2000 }
+    max_enqueued_batches { value: 100 }
+    num_batch_threads { value: 2 }
+"""
+
+import collections
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.serving.errors import ServingError, invalid_argument
+
+Tensors = Mapping[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingParameters:
+    """TF Serving's BatchingParameters, with its defaults."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    thread_pool_name: str = "batch_threads"
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self):
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise UserError(f"Expected batching parameter {name} >= 1, got {getattr(self, name)}.")
+        if self.batch_timeout_micros < 0:
+            raise UserError(f"Expected batching parameter batch_timeout_micros >= 0, "
+                            f"got {self.batch_timeout_micros}.")
+        sizes = list(self.allowed_batch_sizes)
+        if sizes and (sizes != sorted(set(sizes)) or sizes[0] < 1 or sizes[-1] != self.max_batch_size):
+            raise UserError("Expected allowed_batch_sizes in increasing order with the last one equal to "
+                            f"max_batch_size ({self.max_batch_size}), got {sizes}.")
+
+
+def read_batching_parameters(path: str | Path) -> BatchingParameters:
+    """Reads a BatchingParameters text proto file (the `--batching_parameters_file` format)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"Cannot read the batching parameters file {str(path)!r}: {error.strerror}.") from error
+    message = _batching_parameters_class()()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as error:
+        raise UserError(f"The batching parameters file {str(path)!r} is not a valid BatchingParameters "
+                        f"text proto: {error}") from error
+    values = {field.name: getattr(message, field.name).value
+              for field in message.DESCRIPTOR.fields
+              if field.message_type is not None and message.HasField(field.name)}
+    if message.allowed_batch_sizes:
+        values["allowed_batch_sizes"] = tuple(message.allowed_batch_sizes)
+    values["pad_variable_length_inputs"] = message.pad_variable_length_inputs
+    return BatchingParameters(**values)
+
+
+def _batching_parameters_class():
+    """The BatchingParameters message of TF Serving's session_bundle_config.proto (not shipped in
+    the tensorflow-serving-api wheel), built in a private descriptor pool."""
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="kerasnlp_lab/serving/batching_parameters.proto", package="tensorflow.serving",
+        syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+    message = file_proto.message_type.add(name="BatchingParameters")
+    optional, repeated = (descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+                          descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+    wrapped = [("max_batch_size", 1, "Int64Value"), ("batch_timeout_micros", 2, "Int64Value"),
+               ("max_enqueued_batches", 3, "Int64Value"), ("num_batch_threads", 4, "Int64Value"),
+               ("thread_pool_name", 5, "StringValue")]
+    for name, number, wrapper in wrapped:
+        message.field.add(name=name, number=number, label=optional,
+                          type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                          type_name=f".google.protobuf.{wrapper}")
+    message.field.add(name="allowed_batch_sizes", number=6, label=repeated,
+                      type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64)
+    message.field.add(name="pad_variable_length_inputs", number=7, label=optional,
+                      type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(file_proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+
+
+class _Task:
+    """One request waiting in the queue."""
+
+    def __init__(self, inputs: Tensors, key: tuple):
+        self.inputs = inputs
+        self.size = len(next(iter(inputs.values())))
+        self.key = key
+        self.enqueued = time.monotonic()
+        self.done = threading.Event()
+        self.outputs: dict[str, np.ndarray] | None = None
+        self.error: ServingError | None = None
+
+
+class SignatureBatcher:
+    """Batches the calls to one signature.
+
+    Args:
+        run: the signature, called with a dict of batched input arrays, returning a dict of arrays.
+        parameters: the batching parameters.
+        on_batch: called with the number of rows (without padding) of every batch run.
+    """
+
+    def __init__(self, run: Callable[[Tensors], dict[str, np.ndarray]], parameters: BatchingParameters,
+                 on_batch: Callable[[int], None] = lambda size: None):
+        self._run = run
+        self._parameters = parameters
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._queued_rows = 0
+        self._closed = False
+        self._condition = threading.Condition()
+        self._threads = [threading.Thread(target=self._work, name=f"{parameters.thread_pool_name}_{index}",
+                                          daemon=True)
+                         for index in range(parameters.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, inputs: Tensors) -> dict[str, np.ndarray]:
+        """Runs one request's inputs as part of a batch; blocks until its outputs are ready."""
+        sizes = set()
+        for array in inputs.values():
+            if array.ndim == 0:
+                raise invalid_argument("Batching Run() input tensors must have at least one dimension")
+            sizes.add(array.shape[0])
+        if len(sizes) > 1:
+            raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
+        if not inputs or sizes == {0}:
+            return self._run(inputs)
+        task = _Task(inputs, self._batch_key(inputs))
+        capacity = self._parameters.max_enqueued_batches * self._parameters.max_batch_size
+        with self._condition:
+            if self._closed:
+                raise ServingError("UNAVAILABLE", "The batch scheduler is shutting down")
+            if self._queued_rows + task.size > capacity and self._queue:
+                raise ServingError("UNAVAILABLE",
+                                   "The batch scheduling queue to which this task was submitted is full")
+            self._queue.append(task)
+            self._queued_rows += task.size
+            self._condition.notify()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def close(self) -> None:
+        """Runs what is queued, then stops the batch threads."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _batch_key(self, inputs: Tensors) -> tuple:
+        if self._parameters.pad_variable_length_inputs:
+            return tuple((name, array.dtype.str, array.ndim) for name, array in sorted(inputs.items()))
+        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue and not self._closed:
+                    self._condition.wait()
+                if not self._queue:
+                    return
+                deadline = self._queue[0].enqueued + self._parameters.batch_timeout_micros / 1e6
+                while not self._closed and self._ready_rows() < self._parameters.max_batch_size:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self._queue:
+                        break
+                    self._condition.wait(remaining)
+                batch = self._take_batch()
+            if batch:
+                self._process(batch)
+
+    def _ready_rows(self) -> int:
+        if not self._queue:
+            return 0
+        key = self._queue[0].key
+        return sum(task.size for task in self._queue if task.key == key)
+
+    def _take_batch(self) -> list[_Task]:
+        if not self._queue:
+            return []
+        head = self._queue.popleft()
+        batch, rows, kept = [head], head.size, collections.deque()
+        while self._queue:
+            task = self._queue.popleft()
+            if task.key == head.key and rows + task.size <= self._parameters.max_batch_size:
+                batch.append(task)
+                rows += task.size
+            else:
+                kept.append(task)
+        self._queue = kept
+        self._queued_rows -= rows
+        return batch
+
+    def _process(self, batch: list[_Task]) -> None:
+        rows = sum(task.size for task in batch)
+        try:
+            padded_rows = self._padded_size(rows)
+            inputs = {name: self._concatenate([task.inputs[name] for task in batch], padded_rows)
+                      for name in batch[0].inputs}
+            outputs = self._run(inputs)
+            for array in outputs.values():
+                if array.ndim == 0 or array.shape[0] != padded_rows:
+                    raise ServingError("INTERNAL", "Batched output tensor's 0th dimension does not equal "
+                                                   "the sum of the 0th dimension sizes of the input tensors")
+            self._on_batch(rows)
+            start = 0
+            for task in batch:
+                task.outputs = {name: array[start:start + task.size] for name, array in outputs.items()}
+                start += task.size
+        except ServingError as error:
+            for task in batch:
+                task.error = error
+        except Exception as error:  # a failing batch must fail its requests, never the thread
+            for task in batch:
+                task.error = ServingError("INTERNAL", f"Batch failed: {error}")
+        finally:
+            for task in batch:
+                task.done.set()
+
+    def _padded_size(self, rows: int) -> int:
+        for size in self._parameters.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    def _concatenate(self, arrays: list[np.ndarray], padded_rows: int) -> np.ndarray:
+        if self._parameters.pad_variable_length_inputs:
+            inner = np.max([array.shape[1:] for array in arrays], axis=0)
+            fill = b"" if arrays[0].dtype == object else 0
+            arrays = [np.pad(array, [(0, 0)] + [(0, int(size - have)) for size, have in
+                                                zip(inner, array.shape[1:])], constant_values=fill)
+                      for array in arrays]
+        batch = np.concatenate(arrays)
+        if padded_rows > len(batch):
+            batch = np.concatenate([batch, np.repeat(batch[:1], padded_rows - len(batch), axis=0)])
+        return batch

@@ -1,0 +1,164 @@
+"""One loaded version of a model: its SignatureDefs, running a signature on NumPy inputs (checked as
+TF Serving checks a PredictRequest), optional batching per signature, and warmup replay."""
+
+import functools
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from kerasnlp_lab.serving.batching import BatchingParameters, SignatureBatcher
+from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument
+from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, from_tensor_proto
+
+DEFAULT_SIGNATURE = "serving_default"
+SERVING_TAG = "serve"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+
+
+def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """The SignatureDefs of the `serve` MetaGraph of a SavedModel folder (init op included, as TF
+    Serving's GetModelMetadata lists it)."""
+    binary, text = path / "saved_model.pb", path / "saved_model.pbtxt"
+    if binary.is_file():
+        saved_model = saved_model_pb2.SavedModel.FromString(binary.read_bytes())
+    elif text.is_file():
+        saved_model = text_format.Parse(text.read_text(encoding="utf-8"), saved_model_pb2.SavedModel())
+    else:
+        raise ServingError("NOT_FOUND", "Could not find SavedModel .pb or .pbtxt at supplied export "
+                                        f"directory path: {path}")
+    for meta_graph in saved_model.meta_graphs:
+        if SERVING_TAG in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise ServingError("NOT_FOUND", f"Could not find meta graph def matching supplied tags: "
+                                    f"{{ {SERVING_TAG} }}. To inspect available tag-sets in the SavedModel, "
+                                    f"please use the SavedModel CLI: `saved_model_cli` ({path})")
+
+
+class Servable:
+    """A SavedModel version loaded with `tf.saved_model.load`.
+
+    Args:
+        name: the model name.
+        version: the version number (the folder name).
+        path: the version folder.
+        batching: batching parameters, or None to run every request on its own.
+        on_batch: called with (signature name, rows) for every batch run.
+    """
+
+    def __init__(self, name: str, version: int, path: Path, batching: BatchingParameters | None = None,
+                 on_batch: Callable[[str, int], None] = lambda signature, rows: None):
+        self.name = name
+        self.version = version
+        self.path = path
+        self.signature_defs = read_signature_defs(path)
+        self._model = tf.saved_model.load(str(path), tags=[SERVING_TAG])
+        self._functions = dict(self._model.signatures)
+        self._batchers: dict[str, SignatureBatcher] = {}
+        if batching is not None:
+            for signature, function in self._functions.items():
+                if _batchable(function):
+                    self._batchers[signature] = SignatureBatcher(
+                        functools.partial(self._call, signature), batching,
+                        functools.partial(on_batch, signature))
+        self.active_requests = 0  # maintained by the model manager
+
+    def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+                output_filter: Iterable[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
+        """Runs a signature ("" means serving_default); returns its name and the output arrays."""
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        function = self._functions.get(signature_name)
+        if function is None:
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
+        specs = function.structured_input_signature[1]
+        self._check_inputs(specs, inputs)
+        outputs_wanted = self._check_output_filter(signature_name, list(output_filter))
+        batcher = self._batchers.get(signature_name)
+        outputs = batcher.run(inputs) if batcher else self._call(signature_name, inputs)
+        if outputs_wanted:
+            outputs = {name: outputs[name] for name in outputs_wanted}
+        return signature_name, outputs
+
+    def run_warmup(self) -> int:
+        """Replays `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns how many."""
+        path = self.path / WARMUP_FILE
+        if not path.is_file():
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)):
+            count += 1
+            if count > MAX_WARMUP_RECORDS:
+                raise invalid_argument(f"Number of warmup records exceeds the maximum "
+                                       f"({MAX_WARMUP_RECORDS}) at {path}")
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            kind = log.WhichOneof("log_type")
+            if kind != "predict_log":
+                raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind} (only "
+                                                    f"predict_log is served) in {path}")
+            request = log.predict_log.request
+            inputs = {name: from_tensor_proto(proto) for name, proto in request.inputs.items()}
+            self.predict(request.model_spec.signature_name, inputs, request.output_filter)
+        return count
+
+    def close(self) -> None:
+        """Finishes queued batches and stops the batch threads."""
+        for batcher in self._batchers.values():
+            batcher.close()
+
+    def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        function = self._functions[signature_name]
+        specs = function.structured_input_signature[1]
+        try:
+            tensors = {name: tf.constant(array, dtype=specs[name].dtype) for name, array in inputs.items()}
+            outputs = function(**tensors)
+        except tf.errors.OpError as error:
+            raise ServingError(code_name(error.error_code), error.message) from None
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+    @staticmethod
+    def _check_inputs(specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, np.ndarray]) -> None:
+        if set(inputs) != set(specs):
+            sent, expected = sorted(inputs), sorted(specs)
+            if len(sent) != len(expected):
+                raise invalid_argument(
+                    f"input size does not match signature: {len(sent)}!={len(expected)} "
+                    f"len({{{','.join(sent)}}}) != len({{{','.join(expected)}}}). "
+                    f"Sent extra: {{{','.join(sorted(set(sent) - set(expected)))}}}. "
+                    f"Missing but required: {{{','.join(sorted(set(expected) - set(sent)))}}}.")
+            unknown = sorted(set(sent) - set(expected))[0]
+            raise invalid_argument(f"input tensor alias not found in signature: {unknown}. "
+                                   f"Inputs expected to be in the set {{{','.join(expected)}}}.")
+        for index, name in enumerate(sorted(specs)):
+            spec, array = specs[name], inputs[name]
+            if dtype_enum(array) != spec.dtype.as_datatype_enum:
+                raise invalid_argument(f"Expects arg[{index}] to be {dtype_name(spec.dtype.as_datatype_enum)} "
+                                       f"but {dtype_name(dtype_enum(array))} is provided")
+            if not spec.shape.is_compatible_with(array.shape):
+                raise invalid_argument(f"Input '{name}' has shape {_shape_text(array.shape)}, which does "
+                                       f"not match the signature's shape {_shape_text(spec.shape)}")
+
+    def _check_output_filter(self, signature_name: str, output_filter: list[str]) -> list[str]:
+        outputs = self.signature_defs[signature_name].outputs
+        for index, alias in enumerate(output_filter):
+            if alias not in outputs:
+                raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs "
+                                       f"expected to be in the set {{{','.join(sorted(outputs))}}}.")
+            if alias in output_filter[:index]:
+                raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        return output_filter
+
+
+def _batchable(function) -> bool:
+    """Whether every input and output of a signature has a leading batch dimension of any size."""
+    specs = list(function.structured_input_signature[1].values()) + list(
+        tf.nest.flatten(function.structured_outputs))
+    return all(spec.shape.rank and spec.shape[0] is None for spec in specs)
+
+
+def _shape_text(shape) -> str:
+    return "[" + ",".join("-1" if size is None else str(size) for size in tf.TensorShape(shape)) + "]"

@@ -110,10 +110,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         model_dim = query_shape[-1]
         context_dim = model_dim if context_shape is None else context_shape[-1]
         heads = (self.num_heads, self.key_dim)
-        self.query_kernel, self.query_bias = self._projection("query", model_dim, heads)
-        self.key_kernel, self.key_bias = self._projection("key", context_dim, heads)
+        self.query_kernel, self.query_bias = self._projection(
+            "query", (model_dim,), heads
+        )
+        self.key_kernel, self.key_bias = self._projection("key", (context_dim,), heads)
         self.value_kernel, self.value_bias = self._projection(
-            "value", context_dim, heads
+            "value", (context_dim,), heads
         )
         self.output_kernel, self.output_bias = self._projection(
             "output", heads, (model_dim,)
@@ -123,7 +125,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
 
     def _projection(self, name, input_dims, output_dims):
-        input_dims = tuple(input_dims) if isinstance(input_dims, tuple) else (input_dims,)
+        """A kernel `input_dims + output_dims` and a bias `output_dims` (or None)."""
         kernel = self.add_weight(
             name=f"{name}_kernel",
             shape=input_dims + output_dims,
@@ -146,16 +148,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             outputs = outputs + ops.cast(bias, self.compute_dtype)
         return outputs
 
-    def _keys_and_values(self, context):
+    def compute_cache(self, context):
+        """Projected keys and values of `context` `(B, S, Dc)`: `(B, 2, S, H, K)`.
+
+        Called once per source, it is the static cross-attention cache.
+        """
         keys = self._project("bsd,dhk->bshk", context, self.key_kernel, self.key_bias)
         values = self._project(
             "bsd,dhk->bshk", context, self.value_kernel, self.value_bias
         )
         return ops.stack([keys, values], axis=1)  # (B, 2, S, H, K)
-
-    def compute_cache(self, context):
-        """Keys and values of `context` `(B, S, Dc)` for cross-attention: `(B, 2, S, H, K)`."""
-        return self._keys_and_values(context)
 
     def empty_cache(self, batch_size, max_length):
         """An all-zero self-attention cache `(batch_size, 2, max_length, H, K)`."""
@@ -194,14 +196,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 context = query
                 if context_mask is None:
                     context_mask = query_mask
-            keys_values = self._keys_and_values(context)  # (B, 2, S, H, K)
+            keys_values = self.compute_cache(context)  # (B, 2, S, H, K)
         elif cache_index is None:
             keys_values = ops.cast(cache, self.compute_dtype)  # (B, 2, S, H, K)
         else:
             query_offset = ops.cast(cache_index, "int32")
             keys_values = self._write_cache(
                 ops.cast(cache, self.compute_dtype),
-                self._keys_and_values(query),
+                self.compute_cache(query),  # the new steps' keys and values
                 query_offset,
             )
             use_causal_mask = True

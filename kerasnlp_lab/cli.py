@@ -7,7 +7,10 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name

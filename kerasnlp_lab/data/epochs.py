@@ -30,5 +30,8 @@ def seeded_epochs(examples, *, num_examples, batch_size, seed, first_epoch, epoc
             return batches
         return batches.enumerate().map(lambda step, batch: transform(batch, epoch, step))
 
-    stream = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    # A Python chain, not Dataset.range().flat_map(): shuffle seeds must be Python ints.
+    stream = one_epoch(first_epoch)
+    for epoch in range(first_epoch + 1, epochs):
+        stream = stream.concatenate(one_epoch(epoch))
     return stream.prefetch(tf.data.AUTOTUNE)

@@ -52,6 +52,7 @@ def fit_resumable(
         initial_epoch=first_epoch,
         steps_per_epoch=steps_per_epoch,
         validation_data=validation_data,
+        shuffle=False,  # the datasets are shuffled per epoch by their makers
         verbose=1 if os.isatty(1) else 2,
         callbacks=[
             checkpoints.EpochCheckpoint(workdir),

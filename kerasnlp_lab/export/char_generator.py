@@ -1,0 +1,208 @@
+"""The character generator's SavedModel: `serving_default` prompt -> continuation.
+
+Signature (DESIGN.md): `prompt` string [-1], `num_chars` int32 [-1], `temperature` float32
+[-1], `seed` int64 [-1] -> `text` string [-1], the generated continuation of each prompt.
+Serving is stateless: the GRU state lives only inside one call.
+
+How a row is generated:
+1. The prompt is read after a newline (`START_TEXT`), as at the start of a line: an empty
+   prompt generates from the beginning of a line. Its UTF-8 characters become ids through a
+   lookup table; characters outside the vocabulary get the OOV id, and bytes that are not
+   valid UTF-8 are replaced by U+FFFD first (which is outside the vocabulary too). Nothing
+   in a prompt is an error.
+2. The GRU layer runs over the prompt from a zero state (explicit initial state); the state
+   after all but the last prompt character starts the loop.
+3. A `tf.while_loop` steps the GRU cell one character at a time, carrying the state, the
+   current and the previous character; the head gives logits, the OOV id is masked out,
+   and the next character is drawn from softmax(logits / temperature) with a stateless
+   random op seeded by (seed, step): the same request always gives the same text, row by
+   row, whatever else is in the batch. `temperature` <= 0 means greedy (argmax).
+4. Rows may ask for different lengths: the loop runs to the largest `num_chars` of the
+   batch and each row is cut to its own. `num_chars` <= 0 gives "", and `num_chars` above
+   `MAX_NUM_CHARS` is clamped to it.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export.saved_model import write_version
+from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.training import char_generator as training
+from kerasnlp_lab.training import workdir as workdir_lib
+
+MODEL_NAME = char_generator.MODEL_NAME
+START_TEXT = training.DOCUMENT_SEPARATOR
+MAX_NUM_CHARS = 2000
+OOV_TEXT = "\ufffd"
+MASKED_LOGIT = -1e9
+SIGNATURE = [
+    tf.TensorSpec([None], tf.string, name="prompt"),
+    tf.TensorSpec([None], tf.int32, name="num_chars"),
+    tf.TensorSpec([None], tf.float32, name="temperature"),
+    tf.TensorSpec([None], tf.int64, name="seed"),
+]
+
+
+def sample_next(logits, temperature, seed, step):
+    """Next ids (B,) int32 from logits (B, V) with the OOV id masked out.
+
+    Row b is drawn from softmax(logits[b] / temperature[b]) by a stateless op seeded by
+    (seed[b], step), so a row's draw depends on nothing else in the batch; rows with
+    temperature <= 0 take the argmax.
+    """
+    vocab_size = tf.shape(logits)[1]
+    sampleable = tf.range(vocab_size) != training.OOV_ID  # (V,)
+    masked = tf.where(sampleable[tf.newaxis, :], logits, MASKED_LOGIT)  # (B, V)
+    positive = temperature > 0.0
+    scaled = masked / tf.where(positive, temperature, 1.0)[:, tf.newaxis]  # (B, V)
+    seeds = tf.stack([seed, tf.fill(tf.shape(seed), tf.cast(step, tf.int64))], axis=1)  # (B, 2)
+    drawn = tf.map_fn(
+        lambda row: tf.random.stateless_categorical(row[0][tf.newaxis], 1, seed=row[1])[0, 0],
+        (scaled, seeds),
+        fn_output_signature=tf.int64,
+    )  # (B,)
+    greedy = tf.argmax(masked, axis=-1)  # (B,)
+    return tf.cast(tf.where(positive, drawn, greedy), tf.int32)
+
+
+class CharGeneratorServing(tf.Module):
+    """Generation functions over a trained character generator and its vocabulary."""
+
+    def __init__(self, model, vocabulary):
+        super().__init__(name="char_generator_serving")
+        self.model = model
+        self.embedding = model.get_layer("embedding")
+        self.gru = model.get_layer("gru")
+        self.units = self.gru.cell.units
+        self.char_ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(vocabulary, tf.string),
+                tf.range(1, len(vocabulary) + 1, dtype=tf.int64),
+            ),
+            default_value=training.OOV_ID,
+        )
+        self.id_chars = tf.constant([OOV_TEXT, *vocabulary], tf.string)
+        self.generate = tf.function(self._generate, input_signature=SIGNATURE)
+        self.warm_up = tf.function(self._warm_up)
+        self.step = tf.function(self._step)
+
+    def _prompt_ids(self, prompt):
+        """Ids (B, P) of START_TEXT + prompt, right-padded, and their lengths (B,) >= 1."""
+        chars = tf.strings.unicode_split(
+            tf.strings.join([START_TEXT, prompt]), "UTF-8", errors="replace"
+        )  # (B, None) ragged
+        ids = tf.ragged.map_flat_values(self.char_ids.lookup, chars)
+        return tf.cast(ids.to_tensor(training.OOV_ID), tf.int32), tf.cast(ids.row_lengths(), tf.int32)
+
+    def _warm_up(self, prompt):
+        """(last char (B,), the char before it (B,), GRU state (B, units) before the last char)."""
+        ids, lengths = self._prompt_ids(prompt)  # (B, P), (B,)
+        previous = tf.concat([ids[:, :1], ids[:, :-1]], axis=1)  # (B, P): start char before itself
+        initial = tf.zeros([tf.shape(ids)[0], self.units])  # (B, units)
+        outputs = self.gru(self.embedding(ids), initial_state=[initial])  # (B, P, units)
+        states = tf.concat([initial[:, tf.newaxis], outputs], axis=1)  # (B, P + 1, units)
+        last = lengths - 1  # (B,)
+        return (
+            tf.gather(ids, last, batch_dims=1),
+            tf.gather(previous, last, batch_dims=1),
+            tf.gather(states, last, batch_dims=1),
+        )
+
+    def _step(self, char, previous, state, temperature, seed, step):
+        """One character: reads `char` (B,) after `previous` (B,); returns (next char, state)."""
+        output, new_states = self.gru.cell(self.embedding(char), [state])  # (B, units)
+        logits = char_generator.head_logits(self.model, output, char, previous)  # (B, V)
+        return sample_next(logits, temperature, seed, step), new_states[0]
+
+    def _generate(self, prompt, num_chars, temperature, seed):
+        batch = tf.shape(prompt)[0]
+        for name, value in (("num_chars", num_chars), ("temperature", temperature), ("seed", seed)):
+            tf.debugging.assert_equal(
+                tf.shape(value)[0],
+                batch,
+                message=f"Expected one {name} per prompt (the same batch size as prompt)",
+            )
+        num_chars = tf.clip_by_value(num_chars, 0, MAX_NUM_CHARS)  # (B,)
+        char, previous, state = self._warm_up(prompt)
+        steps = tf.reduce_max(tf.concat([num_chars, [0]], axis=0))
+
+        def body(step, char, previous, state, generated):
+            next_char, state = self._step(char, previous, state, temperature, seed, step)
+            return step + 1, next_char, char, state, generated.write(step, next_char)
+
+        _, _, _, _, generated = tf.while_loop(
+            lambda step, *_: step < steps,
+            body,
+            (tf.constant(0), char, previous, state, tf.TensorArray(tf.int32, size=steps)),
+        )
+        ids = tf.reshape(tf.transpose(generated.stack()), [batch, steps])  # (B, steps)
+        chars = tf.gather(self.id_chars, ids)  # (B, steps)
+        kept = tf.sequence_mask(num_chars, steps)  # (B, steps)
+        return {"text": tf.strings.reduce_join(tf.where(kept, chars, ""), axis=1)}
+
+    def signatures(self):
+        return {"serving_default": self.generate.get_concrete_function()}
+
+
+def warmup_requests():
+    """Realistic requests (batch sizes 1 and 3, mixed lengths) for TF Serving's warmup."""
+    return [
+        ("serving_default", {
+            "prompt": np.array([b"In the beginning"]),
+            "num_chars": np.array([20], np.int32),
+            "temperature": np.array([0.8], np.float32),
+            "seed": np.array([1], np.int64),
+        }),
+        ("serving_default", {
+            "prompt": np.array([b"And God said", b"", b"The LORD is my shepherd"]),
+            "num_chars": np.array([10, 0, 30], np.int32),
+            "temperature": np.array([1.0, 0.5, 0.0], np.float32),
+            "seed": np.array([0, 7, 42], np.int64),
+        }),
+    ]
+
+
+def export_model(model, vocabulary, saved_models, version=None):
+    """Writes saved_models/char_generator/<version>/ for a trained model and its vocabulary."""
+    serving = CharGeneratorServing(model, vocabulary)
+    return write_version(
+        serving,
+        serving.signatures(),
+        saved_models=saved_models,
+        name=MODEL_NAME,
+        version=version,
+        warmup_requests=warmup_requests(),
+    )
+
+
+def load_serving(workdir):
+    """The generation module of the trained run in `workdir` (in-process, no export)."""
+    _, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    return CharGeneratorServing(model, training.load_vocabulary(workdir))
+
+
+def export(workdir="runs/char_generator", saved_models="saved_models", version=None):
+    """`kerasnlp-lab export char_generator`: the trained run of `workdir` as a SavedModel."""
+    _, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    return export_model(model, training.load_vocabulary(workdir), saved_models, version)
+
+
+def predict_inputs(inputs, num_chars=200, temperature=1.0, seed=0):
+    """`kerasnlp-lab predict char_generator PROMPT...`: one row per prompt, same settings."""
+    if num_chars > MAX_NUM_CHARS:
+        raise UserError(f"Expected --num-chars of at most {MAX_NUM_CHARS}, got {num_chars}.")
+    count = len(inputs)
+    return {
+        "prompt": np.array([text.encode("utf-8", errors="surrogateescape") for text in inputs], object),
+        "num_chars": np.full([count], num_chars, np.int32),
+        "temperature": np.full([count], temperature, np.float32),
+        "seed": np.full([count], seed, np.int64),
+    }
+
+
+def format_outputs(outputs):
+    """Each continuation on its own, separated by a blank line when there are several."""
+    texts = [value.decode("utf-8") if isinstance(value, bytes) else str(value)
+             for value in np.asarray(outputs["text"]).reshape(-1)]
+    return "\n\n".join(texts)

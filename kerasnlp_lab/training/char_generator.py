@@ -1,0 +1,182 @@
+"""`kerasnlp-lab train char_generator`: the text as windows of ids, resumable epochs, the model.
+
+A split is read as one text (its documents, e.g. chapters, joined by a newline) and cut into
+windows of `sequence_length + 2` ids with a stride of `sequence_length`: a window gives the
+previous chars (0..T-1), the chars (1..T) and the targets (2..T+1) of one training sequence.
+The vocabulary (the training text's characters, most frequent first, after the OOV id 0)
+is written to the workdir beside the model before training starts.
+"""
+
+import collections
+import dataclasses
+import functools
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.data import catalog
+from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.training import fit, workdir as workdir_lib
+
+MODEL_NAME = char_generator.MODEL_NAME
+DOCUMENT_SEPARATOR = "\n"
+VOCABULARY_FILE = "vocabulary.json"
+OOV_ID = 0
+EVALUATION_BATCH_SIZE = 128
+
+
+def read_text(dataset, split, limit=None):
+    """The split as one string: its documents joined by a newline, cut to `limit` chars."""
+    pieces, length = [], 0
+    for document in catalog.load_text(dataset, split).as_numpy_iterator():
+        pieces.append(document.decode("utf-8", errors="replace"))
+        length += len(pieces[-1]) + len(DOCUMENT_SEPARATOR)
+        if limit is not None and length >= limit:
+            break
+    text = DOCUMENT_SEPARATOR.join(pieces)
+    return text if limit is None else text[:limit]
+
+
+def build_vocabulary(text, max_size=None):
+    """The characters of `text`, most frequent first (ties by code point).
+
+    Id 0 is the OOV id, so character i of the list has id i + 1; `max_size` counts the
+    OOV id too (None: keep every character).
+    """
+    counts = collections.Counter(text)
+    ranked = sorted(counts, key=lambda char: (-counts[char], char))
+    return ranked if max_size is None else ranked[: max_size - 1]
+
+
+def encode(text, vocabulary):
+    """The ids (int32 NumPy array) of `text`; characters outside `vocabulary` get OOV_ID."""
+    ids = {char: index + 1 for index, char in enumerate(vocabulary)}
+    return np.fromiter((ids.get(char, OOV_ID) for char in text), np.int32, len(text))
+
+
+def save_vocabulary(workdir, vocabulary):
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, VOCABULARY_FILE), "w", encoding="utf-8") as file:
+        json.dump({"oov_id": OOV_ID, "chars": vocabulary}, file, ensure_ascii=False)
+
+
+def load_vocabulary(workdir):
+    """The character list a run in `workdir` was trained with."""
+    path = os.path.join(workdir, VOCABULARY_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"No {VOCABULARY_FILE} in {workdir}: train char_generator there first.")
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)["chars"]
+
+
+def windows(ids, sequence_length):
+    """Windows (N, sequence_length + 2) of `ids` with stride sequence_length."""
+    count = (len(ids) - 2) // sequence_length
+    if count < 1:
+        raise UserError(
+            f"Expected a text of at least {sequence_length + 2} characters to cut into "
+            f"training sequences, got {len(ids)}."
+        )
+    starts = np.arange(count)[:, None] * sequence_length  # (N, 1)
+    return ids[starts + np.arange(sequence_length + 2)]  # (N, T + 2)
+
+
+def as_examples(window_array):
+    """({"chars", "previous_chars"}, targets) examples of (T,) ids each."""
+    return tf.data.Dataset.from_tensor_slices(window_array).map(
+        lambda window: (
+            {"chars": window[1:-1], "previous_chars": window[:-2]},
+            window[2:],
+        )
+    )
+
+
+def split_examples(dataset, split, vocabulary, config, limit=None):
+    """(examples, number of sequences) of a split, read to at most `limit` characters."""
+    ids = encode(read_text(dataset, split, limit), vocabulary)
+    window_array = windows(ids, config.sequence_length)
+    return as_examples(window_array).cache(), len(window_array)
+
+
+def training_batches(examples, count, config, seed, first_epoch, epochs, steps):
+    """`steps` batches per epoch, each epoch's order fixed by (seed, epoch).
+
+    An epoch of `steps` batches takes the first ones of the epoch's shuffle (repeated
+    when it asks for more than one pass), so a resumed run replays exactly.
+    """
+
+    def one_epoch(epoch):
+        return seeded_epochs(
+            examples, num_examples=count, batch_size=config.batch_size, seed=seed,
+            first_epoch=epoch, epochs=epoch + 1,
+        ).repeat().take(steps)
+
+    return functools.reduce(
+        lambda stream, epoch: stream.concatenate(one_epoch(epoch)),
+        range(first_epoch + 1, epochs),
+        one_epoch(first_epoch),
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def _resolve_run(preset, dataset, epochs, workdir, resume):
+    """The preset, dataset and config of this run: new, or those of the run being resumed."""
+    if not resume:
+        config = char_generator.get_config(preset, epochs=epochs)
+        return preset or char_generator.DEFAULT_PRESET, catalog.resolve("text", dataset), config
+    run = workdir_lib.load_run_description(workdir)
+    if run is None:
+        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
+    if preset is not None and preset != run["preset"]:
+        raise UserError(
+            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
+        )
+    config = char_generator.config_from_dict(run["config"])
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    return run["preset"], run["dataset"], config
+
+
+def train(
+    preset=None,
+    dataset="auto",
+    epochs=None,
+    workdir="runs/char_generator",
+    resume=False,
+    seed=0,
+):
+    """Trains the character generator; writes the model, vocabulary, checkpoints and logs."""
+    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume)
+    keras.utils.set_random_seed(seed)
+    text = read_text(dataset, "train", config.train_chars)
+    vocabulary = load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)
+    workdir_lib.save_run_description(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    )
+    save_vocabulary(workdir, vocabulary)
+    window_array = windows(encode(text, vocabulary), config.sequence_length)
+    examples, count = as_examples(window_array).cache(), len(window_array)
+    validation, _ = split_examples(dataset, "validation", vocabulary, config, config.eval_chars)
+    steps = config.steps_per_epoch or steps_per_epoch(count, config.batch_size)
+    print(
+        f"Training char_generator ({preset}, {config.head} head) on {dataset}: "
+        f"{len(text):,} chars, {len(vocabulary) + 1} ids, {count:,} sequences of "
+        f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, batch {config.batch_size}"
+    )
+    model = fit.fit_resumable(
+        lambda: char_generator.build_training_model(config, len(vocabulary) + 1),
+        lambda first_epoch: training_batches(
+            examples, count, config, seed, first_epoch, config.epochs, steps
+        ),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        workdir=workdir,
+        resume=resume,
+        validation_data=validation.batch(EVALUATION_BATCH_SIZE).prefetch(tf.data.AUTOTUNE),
+    )
+    workdir_lib.save_model(workdir, model)
+    return model

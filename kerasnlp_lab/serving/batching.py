@@ -172,6 +172,12 @@ class SignatureBatcher:
             raise task.error
         return task.outputs
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting in the queue (not yet taken into a batch)."""
+        with self._condition:
+            return self._queued_rows
+
     def close(self) -> None:
         """Runs what is queued, then stops the batch threads."""
         with self._condition:

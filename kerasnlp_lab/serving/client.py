@@ -6,11 +6,13 @@
     client.status("autoencoder")                       # {"model_version_status": [...]}
 
 Both transports return the same values: NumPy arrays with the signature's dtypes (DT_STRING outputs
-as object arrays of bytes) and the dictionaries TF Serving's REST API prints. A REST client reads the
-signature's output names and dtypes from the metadata endpoint once per model, version and label.
+as object arrays of bytes) and the dictionaries TF Serving's REST API prints. The client reads a
+signature's dtypes from the metadata API once per model, version, label and signature (REST needs the
+output dtypes to decode JSON; inputs are cast to the signature's dtypes for both transports).
 Server errors raise ServingError (a UserError) with the server's message and status code.
 """
 
+import dataclasses
 import http.client
 import json
 import threading
@@ -26,7 +28,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import json_codec, messages
 from kerasnlp_lab.serving.errors import HTTP_STATUS, ServingError
-from kerasnlp_lab.serving.tensor_proto import as_string_array, from_tensor_proto, to_tensor_proto
+from kerasnlp_lab.serving.tensor_proto import as_string_array, from_tensor_proto, numpy_dtype, to_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -49,14 +51,19 @@ class ServingClient:
         self.timeout = timeout
         self._transport = (_RestTransport if parsed.scheme == "http" else _GrpcTransport)(
             parsed.hostname, parsed.port, timeout)
+        self._signatures: dict[tuple, _SignatureTypes] = {}
+        self._signatures_lock = threading.Lock()
 
     def predict(self, model: str, inputs: Mapping[str, Any], signature_name: str = DEFAULT_SIGNATURE,
                 version: int | None = None, label: str | None = None) -> dict[str, np.ndarray]:
-        """Runs a signature on named inputs (array-likes, batch first); returns the named outputs."""
+        """Runs a signature on named inputs (array-likes, batch first); returns the named outputs.
+        Numeric inputs are cast to the signature's dtypes where NumPy's same-kind casting allows it
+        (so Python floats reach a float32 input over gRPC as over REST)."""
         if version is not None and label is not None:
             raise UserError(f"Expected a version or a label, got both (version {version}, label {label!r}).")
-        arrays = {name: _as_array(value) for name, value in inputs.items()}
-        return self._transport.predict(model, arrays, signature_name, version, label)
+        types = self._signature_types(model, version, label, signature_name)
+        arrays = {name: _as_array(value, types.inputs.get(name)) for name, value in inputs.items()}
+        return self._transport.predict(model, arrays, signature_name, version, label, types.outputs)
 
     def metadata(self, model: str, version: int | None = None, label: str | None = None) -> dict:
         """`{"model_spec": ..., "metadata": {"signature_def": {"signature_def": {...}}}}`."""
@@ -69,6 +76,22 @@ class ServingClient:
     def close(self) -> None:
         self._transport.close()
 
+    def _signature_types(self, model, version, label, signature_name) -> "_SignatureTypes":
+        """The input and output DataTypes of a signature, from the metadata API (cached); empty when
+        the signature does not exist (the server's predict answer then says so)."""
+        key = (model, version, label, signature_name)
+        with self._signatures_lock:
+            if key in self._signatures:
+                return self._signatures[key]
+        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
+        signature = signatures.get(signature_name, {})
+        types = _SignatureTypes(
+            inputs={name: types_pb2.DataType.Value(info["dtype"]) for name, info in signature.get("inputs", {}).items()},
+            outputs={name: types_pb2.DataType.Value(info["dtype"]) for name, info in signature.get("outputs", {}).items()})
+        with self._signatures_lock:
+            self._signatures[key] = types
+        return types
+
     def __enter__(self) -> "ServingClient":
         return self
 
@@ -76,13 +99,23 @@ class ServingClient:
         self.close()
 
 
-def _as_array(value: Any) -> np.ndarray:
+@dataclasses.dataclass(frozen=True)
+class _SignatureTypes:
+    inputs: dict[str, int]
+    outputs: dict[str, int]
+
+
+def _as_array(value: Any, dtype: int | None) -> np.ndarray:
     try:
         array = np.asarray(value)
     except UnicodeDecodeError:  # a mix of str and non-UTF-8 bytes
         array = np.asarray(value, dtype=object)
     if array.dtype.kind in "OSU":
         return as_string_array(array)
+    if dtype is not None and dtype != types_pb2.DT_STRING:
+        target = numpy_dtype(dtype)
+        if array.dtype != target and np.can_cast(array.dtype, target, casting="same_kind"):
+            return array.astype(target)
     return array
 
 
@@ -92,16 +125,14 @@ class _RestTransport:
     def __init__(self, host: str, port: int, timeout: float):
         self.host, self.port, self.timeout = host, port, timeout
         self._local = threading.local()
-        self._output_infos: dict[tuple, dict] = {}
 
-    def predict(self, model, arrays, signature_name, version, label):
-        infos = self._signature_outputs(model, version, label, signature_name)
+    def predict(self, model, arrays, signature_name, version, label, output_types):
         body = ('{"signature_name": ' + json.dumps(signature_name) + ', "inputs": {' + ",".join(
             f"{json.dumps(name)}: {json_codec.encode_tensor(array)}" for name, array in arrays.items()) + "}}")
         outputs = self._request("POST", _model_path(model, version, label) + ":predict", body.encode())["outputs"]
-        if len(infos) == 1:  # a single output comes without its name
-            outputs = {next(iter(infos)): outputs}
-        return {name: json_codec.decode_tensor(value, infos[name]) for name, value in outputs.items()}
+        if len(output_types) == 1:  # a single output comes without its name
+            outputs = {next(iter(output_types)): outputs}
+        return {name: json_codec.decode_tensor(value, output_types[name]) for name, value in outputs.items()}
 
     def metadata(self, model, version, label):
         return self._request("GET", _model_path(model, version, label) + "/metadata")
@@ -114,18 +145,6 @@ class _RestTransport:
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-    def _signature_outputs(self, model, version, label, signature_name) -> dict[str, int]:
-        """{output name: DataType enum} of a signature, from the metadata endpoint (cached)."""
-        key = (model, version, label, signature_name)
-        if key not in self._output_infos:
-            signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
-            if signature_name not in signatures:
-                raise ServingError("INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not '
-                                                       "found in signature def")
-            self._output_infos[key] = {
-                name: types_pb2.DataType.Value(info["dtype"]) for name, info in signatures[signature_name]["outputs"].items()}
-        return self._output_infos[key]
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> dict:
         for attempt in range(2):
@@ -170,7 +189,7 @@ class _GrpcTransport:
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._model = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def predict(self, model, arrays, signature_name, version, label):
+    def predict(self, model, arrays, signature_name, version, label, output_types):
         request = predict_pb2.PredictRequest()
         _fill_model_spec(request.model_spec, model, version, label, signature_name)
         for name, array in arrays.items():

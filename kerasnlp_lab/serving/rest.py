@@ -10,6 +10,7 @@ ever looked up among the served models, never used as file paths. Errors are `{"
 TF Serving's HTTP status for the error code. Request bodies above `max_request_bytes` get a 413.
 """
 
+import dataclasses
 import errno
 import json
 import logging
@@ -38,13 +39,23 @@ _READ_CHUNK = 1 << 16
 IDLE_CONNECTION_SECONDS = 60
 
 
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """What a request path asks for: the API ("status", "metadata" or "predict") and the model."""
+
+    api: str
+    model_name: str
+    version: int | None = None
+    label: str | None = None
+
+
 class RestApi:
-    """Answers one REST request: (method, path, body) -> (API name, model name, JSON text)."""
+    """Answers REST requests: route(method, path) then answer(route, body) -> JSON text."""
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[str, str, str]:
+    def route(self, method: str, path: str) -> Route:
         if not path.lower().startswith("/v1/"):
             raise not_found(f"No API at {path}: expected /v1/models/... or {PROMETHEUS_PATH}")
         pattern = {"POST": _PREDICT_PATH, "GET": _STATUS_PATH}.get(method)
@@ -63,14 +74,19 @@ class RestApi:
             if verb.lower() != "predict":
                 raise ServingError("UNIMPLEMENTED", f"The {verb.lower()} API is not served by kerasnlp-lab "
                                                     "serve; use predict.")
-            return "predict", name, self._predict(name, version, label, body)
+            return Route("predict", name, version, label)
         if not name:
             raise invalid_argument("Missing model name in request.")
-        if verb and verb.lower() == "metadata":
-            response = self.manager.metadata(name, version, label)
-            return "metadata", name, json.dumps(messages.metadata_to_dict(response), indent=1)
-        response = self.manager.status(name, version, label)
-        return "status", name, json.dumps(messages.status_to_dict(response), indent=1)
+        return Route("metadata" if verb and verb.lower() == "metadata" else "status", name, version, label)
+
+    def answer(self, route: Route, body: bytes) -> str:
+        if route.api == "predict":
+            return self._predict(route.model_name, route.version, route.label, body)
+        if route.api == "metadata":
+            response = self.manager.metadata(route.model_name, route.version, route.label)
+            return json.dumps(messages.metadata_to_dict(response), indent=1)
+        response = self.manager.status(route.model_name, route.version, route.label)
+        return json.dumps(messages.status_to_dict(response), indent=1)
 
     def _predict(self, name: str, version: int | None, label: str | None, body: bytes) -> str:
         document = json_codec.parse_request_body(body)
@@ -172,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """Malformed HTTP (bad request line, headers) also gets a JSON error body."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in HTTP/1.1
+            self.request_version = "HTTP/1.1"
         self._reply(code, json.dumps({"error": message or explain or "Bad request"}).encode())
 
     def log_message(self, format, *args):
@@ -181,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         rest: RestServer = self.server.rest
         rest.request_started()
         started = time.monotonic()
-        api, model_name, status = "", "", "OK"
+        route, status = None, "OK"
         try:
             path = urllib.parse.urlsplit(self.path).path
             if rest.stopping:
@@ -191,8 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path == PROMETHEUS_PATH and method == "GET":
                 self._reply(200, rest.metrics.render().encode(), "text/plain; version=0.0.4")
                 return
-            api, model_name, text = rest.api.handle(method, path, body)
-            self._reply(200, text.encode("utf-8"))
+            route = rest.api.route(method, path)
+            self._reply(200, rest.api.answer(route, body).encode("utf-8"))
         except _BodyTooLarge as error:
             status = "RESOURCE_EXHAUSTED"
             self.close_connection = True
@@ -208,9 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("REST request %s %s failed", method, self.path)
             self._reply(500, json.dumps({"error": f"Internal error: {error}"}).encode())
         finally:
-            if api:
-                known = model_name if rest.api.manager.is_model(model_name) else ""
-                rest.metrics.observe_request(known, api, "REST", status, time.monotonic() - started)
+            if route is not None:
+                known = route.model_name if rest.api.manager.is_model(route.model_name) else ""
+                rest.metrics.observe_request(known, route.api, "REST", status, time.monotonic() - started)
             rest.request_finished()
 
     def _read_body(self, limit: int) -> bytes:

@@ -8,7 +8,7 @@ Three kinds of data, each with its accepted names:
 Importing this module registers the offline TFDS builders, so ``tfds.load("sword_text/kjv")``
 works afterwards.
 
-``textfile:PATH`` (UTF-8) is split at line boundaries: the first 90% of its characters are
+``textfile:PATH`` (UTF-8) is split at line starts: about the first 90% of its characters are
 train, the next 5% validation, the last 5% test, one element each (like tiny_shakespeare).
 ``tsv:PATH`` holds ``source<TAB>target[<TAB>anything...]`` lines (the Anki files have a third
 column); a pair's split is a hash of its source sentence (about 1/31 validation and 1/31 test),
@@ -141,16 +141,17 @@ def load_images(dataset="auto", split="train", data_dir=None):
 
 
 def read_textfile_split(path, split):
-    """The text of one split of a UTF-8 file, cut at the line boundaries nearest the split fractions."""
+    """The text of one split of a UTF-8 file; each cut is moved forward to the next line start."""
     with open(path, encoding="utf-8") as file:
         text = file.read()
     if not text.strip():
         raise DataUnavailableError(f"textfile:{path}: expected some text, the file is empty.")
 
     def cut(fraction):
-        if fraction in (0.0, 1.0):
-            return int(fraction * len(text))
-        newline = text.find("\n", int(fraction * len(text)))
+        position = int(fraction * len(text))
+        if position in (0, len(text)) or text[position - 1] == "\n":
+            return position
+        newline = text.find("\n", position)
         return len(text) if newline < 0 else newline + 1
 
     start, end = TEXTFILE_SPLIT_FRACTIONS[split]

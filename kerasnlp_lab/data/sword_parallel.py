@@ -18,7 +18,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 
 from kerasnlp_lab.data import sword_reader
-from kerasnlp_lab.data.splits import hash_split
+from kerasnlp_lab.data.splits import SPLITS, hash_split
 
 MAX_WORD_RATIO = 3.0
 MAX_WORDS = 250
@@ -98,7 +98,7 @@ class SwordParallel(tfds.core.GeneratorBasedBuilder):
         self.info.metadata["aligned_pairs"] = len(kept) + len(dropped)
         self.info.metadata["dropped_pairs"] = len(dropped)
         self.info.metadata["dropped_references"] = [reference for reference, _, _ in dropped]
-        pairs = {"train": [], "validation": [], "test": []}
+        pairs = {split: [] for split in SPLITS}
         for pair in kept:
             pairs[hash_split(pair[0])].append(pair)
         return {split: self._generate_examples(items) for split, items in pairs.items()}

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from kerasnlp_lab.data import sword_reader
+from kerasnlp_lab.data.splits import SPLITS
 
 VALIDATION_BOOKS = frozenset({"Ruth", "Eccl", "Joel", "Phil", "Heb", "1Pet"})
 TEST_BOOKS = frozenset({"Lam", "Jonah", "Mic", "John", "Jas"})
@@ -71,7 +72,7 @@ class SwordText(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # Local files only.
-        chapters = {"train": [], "validation": [], "test": []}
+        chapters = {split: [] for split in SPLITS}
         verses = sword_reader.read_verses(self.builder_config.module)
         for key, chapter_verses in itertools.groupby(verses, key=_chapter_of):
             lines = [verse.text for verse in chapter_verses]

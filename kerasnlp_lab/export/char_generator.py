@@ -92,8 +92,10 @@ class CharGeneratorServing(tf.Module):
         chars = tf.strings.unicode_split(
             tf.strings.join([START_TEXT, prompt]), "UTF-8", errors="replace"
         )  # (B, None) ragged
-        ids = tf.ragged.map_flat_values(self.char_ids.lookup, chars)
-        return tf.cast(ids.to_tensor(training.OOV_ID), tf.int32), tf.cast(ids.row_lengths(), tf.int32)
+        ids = tf.cast(tf.ragged.map_flat_values(self.char_ids.lookup, chars), tf.int32)
+        # One more padding column, so that even an empty batch has a time step for the GRU.
+        padded = tf.pad(ids.to_tensor(training.OOV_ID), [[0, 0], [0, 1]])  # (B, P)
+        return padded, tf.cast(ids.row_lengths(), tf.int32)
 
     def _warm_up(self, prompt):
         """(last char (B,), the char before it (B,), GRU state (B, units) before the last char)."""
@@ -126,17 +128,19 @@ class CharGeneratorServing(tf.Module):
         num_chars = tf.clip_by_value(num_chars, 0, MAX_NUM_CHARS)  # (B,)
         char, previous, state = self._warm_up(prompt)
         steps = tf.reduce_max(tf.concat([num_chars, [0]], axis=0))
+        # At least one step, so the TensorArray is never stacked empty; cut to `steps` below.
+        loop_steps = tf.maximum(steps, 1)
 
         def body(step, char, previous, state, generated):
             next_char, state = self._step(char, previous, state, temperature, seed, step)
             return step + 1, next_char, char, state, generated.write(step, next_char)
 
         _, _, _, _, generated = tf.while_loop(
-            lambda step, *_: step < steps,
+            lambda step, *_: step < loop_steps,
             body,
-            (tf.constant(0), char, previous, state, tf.TensorArray(tf.int32, size=steps)),
+            (tf.constant(0), char, previous, state, tf.TensorArray(tf.int32, size=loop_steps)),
         )
-        ids = tf.reshape(tf.transpose(generated.stack()), [batch, steps])  # (B, steps)
+        ids = tf.transpose(generated.stack())[:, :steps]  # (B, steps)
         chars = tf.gather(self.id_chars, ids)  # (B, steps)
         kept = tf.sequence_mask(num_chars, steps)  # (B, steps)
         return {"text": tf.strings.reduce_join(tf.where(kept, chars, ""), axis=1)}

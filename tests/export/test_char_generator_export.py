@@ -1,0 +1,173 @@
+"""The char_generator SavedModel: signature, core ops, fresh-process equality, odd inputs."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnlp_lab.export import char_generator as exporter
+from kerasnlp_lab.export import warmup
+from kerasnlp_lab.models import char_generator
+from tests import export_checks
+
+VOCABULARY = list(" etaoinshrdlu\n.,é")  # ids 1..17; id 0 is OOV
+OOV = "\ufffd"
+
+
+def request(prompts, num_chars, temperature=1.0, seed=0):
+    count = len(prompts)
+    return {
+        "prompt": tf.constant(
+            np.array([p.encode("utf-8") if isinstance(p, str) else p for p in prompts], np.bytes_)
+        ),
+        "num_chars": tf.constant(np.broadcast_to(num_chars, [count]), tf.int32),
+        "temperature": tf.constant(np.broadcast_to(temperature, [count]), tf.float32),
+        "seed": tf.constant(np.broadcast_to(seed, [count]), tf.int64),
+    }
+
+
+def as_numpy(inputs):
+    """Request tensors as NumPy arrays (strings as fixed-width bytes, as np.savez needs)."""
+    arrays = {name: value.numpy() for name, value in inputs.items()}
+    return {name: value.astype(np.bytes_) if value.dtype == object else value
+            for name, value in arrays.items()}
+
+
+def texts(outputs):
+    return [value.decode("utf-8") for value in np.asarray(outputs["text"])]
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = char_generator.build_training_model(
+        char_generator.get_config("tiny"), len(VOCABULARY) + 1
+    )
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+@pytest.fixture(scope="module")
+def serving(model):
+    return exporter.CharGeneratorServing(model, VOCABULARY)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    saved_models = str(tmp_path_factory.mktemp("saved_models"))
+    return exporter.export_model(model, VOCABULARY, saved_models)
+
+
+def keras_greedy(model, prompt, num_chars):
+    """Greedy continuation by the stateful Keras model, one char per call."""
+    ids = {char: index + 1 for index, char in enumerate(VOCABULARY)}
+    chars = [ids.get(char, 0) for char in "\n" + prompt]
+    previous = [chars[0]] + chars[:-1]
+    generator = char_generator.build_generation_model(
+        char_generator.get_config("tiny"), len(VOCABULARY) + 1, weights_from=model
+    )
+    logits = generator({"chars": np.array([chars], np.int32), "previous_chars": np.array([previous], np.int32)})
+    text = ""
+    for _ in range(num_chars):
+        scores = np.array(logits)[0, -1]
+        scores[0] = -np.inf  # never the OOV id
+        next_id = int(np.argmax(scores))
+        text += VOCABULARY[next_id - 1]
+        logits = generator({"chars": np.array([[next_id]], np.int32),
+                            "previous_chars": np.array([[chars[-1]]], np.int32)})
+        chars.append(next_id)
+    return text
+
+
+def test_greedy_generation_matches_the_stateful_keras_model(serving, model):
+    for prompt in ("the sea", "", "xyz?"):
+        [text] = texts(serving.generate(**request([prompt], 25, temperature=0.0)))
+        assert text == keras_greedy(model, prompt, 25)
+
+
+def test_same_request_same_text_and_rows_independent_of_the_batch(serving):
+    batch = request(["in the", "", "a"], [40, 17, 3], temperature=[1.0, 0.7, 2.0], seed=[5, 6, 7])
+    first, again = texts(serving.generate(**batch)), texts(serving.generate(**batch))
+    assert first == again
+    assert [len(text) for text in first] == [40, 17, 3]
+    alone = texts(serving.generate(**request(["in the"], 40, seed=5)))
+    assert alone == first[:1]
+    other_seed = texts(serving.generate(**request(["in the"], 40, seed=99)))
+    assert other_seed != alone
+
+
+def test_lengths_zero_negative_and_above_the_cap(serving):
+    outputs = texts(serving.generate(**request(["a", "b", "c"], [0, -5, exporter.MAX_NUM_CHARS + 500])))
+    assert outputs[:2] == ["", ""]
+    assert len(outputs[2]) == exporter.MAX_NUM_CHARS
+    assert texts(serving.generate(**request([], 10))) == []
+
+
+def test_oov_is_never_sampled_even_when_the_model_prefers_it(model):
+    rng = np.random.default_rng(1)
+    weights = model.get_weights()
+    favoured = char_generator.build_training_model(char_generator.get_config("tiny"), len(VOCABULARY) + 1)
+    favoured.set_weights(weights)
+    favoured.get_layer("head").logits_bias.assign(np.where(np.arange(len(VOCABULARY) + 1) == 0, 50.0, 0.0))
+    serving = exporter.CharGeneratorServing(favoured, VOCABULARY)
+    [text] = texts(serving.generate(**request(["é"], 300, temperature=3.0, seed=int(rng.integers(1000)))))
+    assert len(text) == 300 and OOV not in text and set(text) <= set(VOCABULARY)
+
+
+def test_unknown_chars_and_invalid_utf8_read_as_oov(serving):
+    invalid = b"the \xff\xfe"
+    as_oov = "the " + OOV  # U+FFFD, then one more U+FFFD: both outside the vocabulary
+    unknown = "the ZQ"
+    outputs = texts(serving.generate(**request([invalid, as_oov + OOV, unknown], 30, temperature=0.0)))
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_mismatched_batch_sizes_are_an_invalid_argument(serving):
+    bad = request(["a", "b"], 5)
+    bad["seed"] = tf.constant([1], tf.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Expected one seed per prompt"):
+        serving.generate(**bad)
+
+
+def test_export_uses_core_tensorflow_ops_only(exported):
+    op_types = export_checks.assert_core_ops_only(exported)
+    assert {"StatelessMultinomial", "While", "LookupTableFindV2", "UnicodeDecode"} <= op_types
+
+
+def test_fresh_tensorflow_process_gives_the_same_texts(exported, serving):
+    calls = [
+        ("serving_default", as_numpy(request(["in the"], 50, temperature=0.8, seed=1))),
+        ("serving_default", as_numpy(request(
+            ["", "hello é", b"\xff bad bytes"], [10, 30, 0], temperature=[1.0, 0.0, 1.0], seed=[3, 4, 5]
+        ))),
+    ]
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
+    for (_, inputs), result in zip(calls, outputs):
+        expected = texts(serving.generate(**{k: tf.constant(v) for k, v in inputs.items()}))
+        assert [value.decode("utf-8") for value in result["text"]] == expected
+    assert [len(value.decode("utf-8")) for value in outputs[1]["text"]] == [10, 30, 0]
+
+
+def test_saved_model_cli_shows_the_signature_of_design(exported):
+    saved_model_cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    output = subprocess.run(
+        [saved_model_cli, "show", "--dir", exported, "--tag_set", "serve", "--signature_def", "serving_default"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    found = dict(re.findall(r"\['(\w+)'\] tensor_info:\s+dtype: (DT_\w+)\s+shape: \(-1\)", output))
+    assert found == {
+        "prompt": "DT_STRING", "num_chars": "DT_INT32", "temperature": "DT_FLOAT",
+        "seed": "DT_INT64", "text": "DT_STRING",
+    }
+
+
+def test_warmup_requests_and_models_config(exported):
+    requests = warmup.read_warmup_requests(exported)
+    assert [r.model_spec.name for r in requests] == ["char_generator"] * 2
+    assert [r.inputs["prompt"].tensor_shape.dim[0].size for r in requests] == [1, 3]
+    with open(os.path.join(os.path.dirname(os.path.dirname(exported)), "models.config")) as file:
+        assert 'name: "char_generator"' in file.read()

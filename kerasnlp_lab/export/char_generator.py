@@ -13,7 +13,7 @@ How a row is generated:
 2. The GRU layer runs over the prompt from a zero state (explicit initial state); the state
    after all but the last prompt character starts the loop.
 3. A `tf.while_loop` steps the GRU cell one character at a time, carrying the state, the
-   current and the previous character; the head gives logits, the OOV id is masked out,
+   current and the previous character; the head gives logits, the padding and OOV ids are masked out,
    and the next character is drawn from softmax(logits / temperature) with a stateless
    random op seeded by (seed, step): the same request always gives the same text, row by
    row, whatever else is in the batch. `temperature` <= 0 means greedy (argmax).
@@ -25,17 +25,18 @@ How a row is generated:
 import numpy as np
 import tensorflow as tf
 
+from kerasnlp_lab.decoding import sampling
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export.saved_model import write_version
 from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import char_generator as training
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 START_TEXT = training.DOCUMENT_SEPARATOR
 MAX_NUM_CHARS = 2000
-OOV_TEXT = "\ufffd"
-MASKED_LOGIT = -1e9
+NEVER_SAMPLED = (chars.PAD_ID, chars.OOV_ID)
 SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="prompt"),
     tf.TensorSpec([None], tf.int32, name="num_chars"),
@@ -44,57 +45,30 @@ SIGNATURE = [
 ]
 
 
-def sample_next(logits, temperature, seed, step):
-    """Next ids (B,) int32 from logits (B, V) with the OOV id masked out.
-
-    Row b is drawn from softmax(logits[b] / temperature[b]) by a stateless op seeded by
-    (seed[b], step), so a row's draw depends on nothing else in the batch; rows with
-    temperature <= 0 take the argmax.
-    """
-    vocab_size = tf.shape(logits)[1]
-    sampleable = tf.range(vocab_size) != training.OOV_ID  # (V,)
-    masked = tf.where(sampleable[tf.newaxis, :], logits, MASKED_LOGIT)  # (B, V)
-    positive = temperature > 0.0
-    scaled = masked / tf.where(positive, temperature, 1.0)[:, tf.newaxis]  # (B, V)
-    seeds = tf.stack([seed, tf.fill(tf.shape(seed), tf.cast(step, tf.int64))], axis=1)  # (B, 2)
-    drawn = tf.map_fn(
-        lambda row: tf.random.stateless_categorical(row[0][tf.newaxis], 1, seed=row[1])[0, 0],
-        (scaled, seeds),
-        fn_output_signature=tf.int64,
-    )  # (B,)
-    greedy = tf.argmax(masked, axis=-1)  # (B,)
-    return tf.cast(tf.where(positive, drawn, greedy), tf.int32)
-
-
 class CharGeneratorServing(tf.Module):
     """Generation functions over a trained character generator and its vocabulary."""
 
     def __init__(self, model, vocabulary):
         super().__init__(name="char_generator_serving")
+        if vocabulary.vocab_size != char_generator.vocab_size_of(model):
+            raise UserError(
+                f"The model reads {char_generator.vocab_size_of(model)} ids but the "
+                f"vocabulary has {vocabulary.vocab_size}: they come from different runs."
+            )
         self.model = model
+        self.vocabulary = vocabulary
         self.embedding = model.get_layer("embedding")
         self.gru = model.get_layer("gru")
         self.units = self.gru.cell.units
-        self.char_ids = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(vocabulary, tf.string),
-                tf.range(1, len(vocabulary) + 1, dtype=tf.int64),
-            ),
-            default_value=training.OOV_ID,
-        )
-        self.id_chars = tf.constant([OOV_TEXT, *vocabulary], tf.string)
         self.generate = tf.function(self._generate, input_signature=SIGNATURE)
         self.warm_up = tf.function(self._warm_up)
         self.step = tf.function(self._step)
 
     def _prompt_ids(self, prompt):
         """Ids (B, P) of START_TEXT + prompt, right-padded, and their lengths (B,) >= 1."""
-        chars = tf.strings.unicode_split(
-            tf.strings.join([START_TEXT, prompt]), "UTF-8", errors="replace"
-        )  # (B, None) ragged
-        ids = tf.cast(tf.ragged.map_flat_values(self.char_ids.lookup, chars), tf.int32)
+        ids = self.vocabulary.encode(tf.strings.join([START_TEXT, prompt]))  # (B, None) ragged
         # One more padding column, so that even an empty batch has a time step for the GRU.
-        padded = tf.pad(ids.to_tensor(training.OOV_ID), [[0, 0], [0, 1]])  # (B, P)
+        padded = tf.pad(ids.to_tensor(chars.PAD_ID), [[0, 0], [0, 1]])  # (B, P)
         return padded, tf.cast(ids.row_lengths(), tf.int32)
 
     def _warm_up(self, prompt):
@@ -115,7 +89,10 @@ class CharGeneratorServing(tf.Module):
         """One character: reads `char` (B,) after `previous` (B,); returns (next char, state)."""
         output, new_states = self.gru.cell(self.embedding(char), [state])  # (B, units)
         logits = char_generator.head_logits(self.model, output, char, previous)  # (B, V)
-        return sample_next(logits, temperature, seed, step), new_states[0]
+        next_char = sampling.sample_categorical(
+            logits, temperature, seed, step, forbidden_ids=NEVER_SAMPLED
+        )
+        return next_char, new_states[0]
 
     def _generate(self, prompt, num_chars, temperature, seed):
         batch = tf.shape(prompt)[0]
@@ -141,9 +118,8 @@ class CharGeneratorServing(tf.Module):
             (tf.constant(0), char, previous, state, tf.TensorArray(tf.int32, size=loop_steps)),
         )
         ids = tf.transpose(generated.stack())[:, :steps]  # (B, steps)
-        chars = tf.gather(self.id_chars, ids)  # (B, steps)
         kept = tf.sequence_mask(num_chars, steps)  # (B, steps)
-        return {"text": tf.strings.reduce_join(tf.where(kept, chars, ""), axis=1)}
+        return {"text": self.vocabulary.decode(tf.where(kept, ids, chars.PAD_ID))}
 
     def signatures(self):
         return {"serving_default": self.generate.get_concrete_function()}

@@ -3,14 +3,12 @@
 A split is read as one text (its documents, e.g. chapters, joined by a newline) and cut into
 windows of `sequence_length + 2` ids with a stride of `sequence_length`: a window gives the
 previous chars (0..T-1), the chars (1..T) and the targets (2..T+1) of one training sequence.
-The vocabulary (the training text's characters, most frequent first, after the OOV id 0)
-is written to the workdir beside the model before training starts.
+The vocabulary (`CharVocabulary` of the training text's characters) is written to the
+workdir beside the model before training starts.
 """
 
-import collections
 import dataclasses
 import functools
-import json
 import os
 
 import keras
@@ -21,12 +19,12 @@ from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 DOCUMENT_SEPARATOR = "\n"
 VOCABULARY_FILE = "vocabulary.json"
-OOV_ID = 0
 EVALUATION_BATCH_SIZE = 128
 
 
@@ -43,35 +41,26 @@ def read_text(dataset, split, limit=None):
 
 
 def build_vocabulary(text, max_size=None):
-    """The characters of `text`, most frequent first (ties by code point).
-
-    Id 0 is the OOV id, so character i of the list has id i + 1; `max_size` counts the
-    OOV id too (None: keep every character).
-    """
-    counts = collections.Counter(text)
-    ranked = sorted(counts, key=lambda char: (-counts[char], char))
-    return ranked if max_size is None else ranked[: max_size - 1]
+    """The most frequent characters of the training text (the document separator always)."""
+    return chars.CharVocabulary.from_dataset(
+        tf.data.Dataset.from_tensors(text), max_size=max_size, required_chars=(DOCUMENT_SEPARATOR,)
+    )
 
 
 def encode(text, vocabulary):
-    """The ids (int32 NumPy array) of `text`; characters outside `vocabulary` get OOV_ID."""
-    ids = {char: index + 1 for index, char in enumerate(vocabulary)}
-    return np.fromiter((ids.get(char, OOV_ID) for char in text), np.int32, len(text))
+    """The ids (int32 NumPy array) of `text`; unknown characters get the OOV id."""
+    return vocabulary.encode(text).numpy()
 
 
-def save_vocabulary(workdir, vocabulary):
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, VOCABULARY_FILE), "w", encoding="utf-8") as file:
-        json.dump({"oov_id": OOV_ID, "chars": vocabulary}, file, ensure_ascii=False)
+def vocabulary_path(workdir):
+    return os.path.join(workdir, VOCABULARY_FILE)
 
 
 def load_vocabulary(workdir):
-    """The character list a run in `workdir` was trained with."""
-    path = os.path.join(workdir, VOCABULARY_FILE)
-    if not os.path.exists(path):
+    """The vocabulary a run in `workdir` was trained with."""
+    if not os.path.exists(vocabulary_path(workdir)):
         raise UserError(f"No {VOCABULARY_FILE} in {workdir}: train char_generator there first.")
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)["chars"]
+    return chars.CharVocabulary.load(vocabulary_path(workdir))
 
 
 def windows(ids, sequence_length):
@@ -157,18 +146,18 @@ def train(
     workdir_lib.save_run_description(
         workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
     )
-    save_vocabulary(workdir, vocabulary)
+    vocabulary.save(vocabulary_path(workdir))
     window_array = windows(encode(text, vocabulary), config.sequence_length)
     examples, count = as_examples(window_array).cache(), len(window_array)
     validation, _ = split_examples(dataset, "validation", vocabulary, config, config.eval_chars)
     steps = config.steps_per_epoch or steps_per_epoch(count, config.batch_size)
     print(
         f"Training char_generator ({preset}, {config.head} head) on {dataset}: "
-        f"{len(text):,} chars, {len(vocabulary) + 1} ids, {count:,} sequences of "
+        f"{len(text):,} chars, {vocabulary.vocab_size} ids, {count:,} sequences of "
         f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, batch {config.batch_size}"
     )
     model = fit.fit_resumable(
-        lambda: char_generator.build_training_model(config, len(vocabulary) + 1),
+        lambda: char_generator.build_training_model(config, vocabulary.vocab_size),
         lambda first_epoch: training_batches(
             examples, count, config, seed, first_epoch, config.epochs, steps
         ),

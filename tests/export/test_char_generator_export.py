@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import char_generator as exporter
 from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.text import chars
 from tests import export_checks
 
-VOCABULARY = list(" etaoinshrdlu\n.,é")  # ids 1..17; id 0 is OOV
-OOV = "\ufffd"
+VOCABULARY = chars.CharVocabulary(list(" etaoinshrdlu\n.,é"))
+OOV = chars.OOV_CHAR
 
 
 def request(prompts, num_chars, temperature=1.0, seed=0):
@@ -44,7 +46,7 @@ def texts(outputs):
 @pytest.fixture(scope="module")
 def model():
     model = char_generator.build_training_model(
-        char_generator.get_config("tiny"), len(VOCABULARY) + 1
+        char_generator.get_config("tiny"), VOCABULARY.vocab_size
     )
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
@@ -64,22 +66,21 @@ def exported(model, tmp_path_factory):
 
 def keras_greedy(model, prompt, num_chars):
     """Greedy continuation by the stateful Keras model, one char per call."""
-    ids = {char: index + 1 for index, char in enumerate(VOCABULARY)}
-    chars = [ids.get(char, 0) for char in "\n" + prompt]
-    previous = [chars[0]] + chars[:-1]
+    ids = VOCABULARY.encode("\n" + prompt).numpy().tolist()
+    previous = [ids[0]] + ids[:-1]
     generator = char_generator.build_generation_model(
-        char_generator.get_config("tiny"), len(VOCABULARY) + 1, weights_from=model
+        char_generator.get_config("tiny"), VOCABULARY.vocab_size, weights_from=model
     )
-    logits = generator({"chars": np.array([chars], np.int32), "previous_chars": np.array([previous], np.int32)})
+    logits = generator({"chars": np.array([ids], np.int32), "previous_chars": np.array([previous], np.int32)})
     text = ""
     for _ in range(num_chars):
         scores = np.array(logits)[0, -1]
-        scores[0] = -np.inf  # never the OOV id
+        scores[[chars.PAD_ID, chars.OOV_ID]] = -np.inf  # never sampled
         next_id = int(np.argmax(scores))
-        text += VOCABULARY[next_id - 1]
+        text += VOCABULARY.chars[next_id - chars.NUM_RESERVED_IDS]
         logits = generator({"chars": np.array([[next_id]], np.int32),
-                            "previous_chars": np.array([[chars[-1]]], np.int32)})
-        chars.append(next_id)
+                            "previous_chars": np.array([[ids[-1]]], np.int32)})
+        ids.append(next_id)
     return text
 
 
@@ -107,18 +108,20 @@ def test_lengths_zero_negative_and_above_the_cap(serving):
     assert texts(serving.generate(**request([], 10))) == []
 
 
-def test_oov_is_never_sampled_even_when_the_model_prefers_it(model):
+def test_padding_and_oov_are_never_sampled_even_when_the_model_prefers_it(model):
     rng = np.random.default_rng(1)
     weights = model.get_weights()
-    favoured = char_generator.build_training_model(char_generator.get_config("tiny"), len(VOCABULARY) + 1)
+    favoured = char_generator.build_training_model(char_generator.get_config("tiny"), VOCABULARY.vocab_size)
     favoured.set_weights(weights)
-    favoured.get_layer("head").logits_bias.assign(np.where(np.arange(len(VOCABULARY) + 1) == 0, 50.0, 0.0))
+    favoured.get_layer("head").logits_bias.assign(
+        np.where(np.arange(VOCABULARY.vocab_size) < chars.NUM_RESERVED_IDS, 50.0, 0.0)
+    )
     serving = exporter.CharGeneratorServing(favoured, VOCABULARY)
     [text] = texts(serving.generate(**request(["é"], 300, temperature=3.0, seed=int(rng.integers(1000)))))
-    assert len(text) == 300 and OOV not in text and set(text) <= set(VOCABULARY)
+    assert len(text) == 300 and OOV not in text and set(text) <= set(VOCABULARY.chars)
 
 
-def test_unknown_chars_and_invalid_utf8_read_as_oov(serving):
+def test_unknown_idsand_invalid_utf8_read_as_oov(serving):
     invalid = b"the \xff\xfe"
     as_oov = "the " + OOV  # U+FFFD, then one more U+FFFD: both outside the vocabulary
     unknown = "the ZQ"
@@ -171,3 +174,8 @@ def test_warmup_requests_and_models_config(exported):
     assert [r.inputs["prompt"].tensor_shape.dim[0].size for r in requests] == [1, 3]
     with open(os.path.join(os.path.dirname(os.path.dirname(exported)), "models.config")) as file:
         assert 'name: "char_generator"' in file.read()
+
+
+def test_vocabulary_of_another_run_is_refused(model):
+    with pytest.raises(UserError, match="The model reads 19 ids but the vocabulary has 5"):
+        exporter.CharGeneratorServing(model, chars.CharVocabulary(list("abc")))

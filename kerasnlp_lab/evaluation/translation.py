@@ -1,0 +1,63 @@
+"""Translation quality and attention figures shared by the translation models.
+
+Scores are sacreBLEU's BLEU and chrF of detokenized outputs against the raw references
+(one reference per sentence), each with its sacreBLEU signature so a number can be
+reproduced. Our vocabularies are lower-cased, so besides the standard (case-sensitive)
+BLEU we report the case-insensitive one (`lowercase=True`, signature `case:lc`).
+"""
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF
+
+from kerasnlp_lab.evaluation import plots
+
+SHOWN_EXAMPLES = 3
+
+
+def corpus_scores(hypotheses, references):
+    """{bleu, bleu_signature, bleu_lowercase, ..., chrf, chrf_signature} of a test set."""
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"Expected one hypothesis per reference, got {len(hypotheses)} hypotheses "
+            f"and {len(references)} references."
+        )
+    scores = {}
+    for name, metric in (("bleu", BLEU()), ("bleu_lowercase", BLEU(lowercase=True)), ("chrf", CHRF())):
+        scores[name] = round(metric.corpus_score(list(hypotheses), [list(references)]).score, 2)
+        scores[f"{name}_signature"] = str(metric.get_signature())
+    return scores
+
+
+def translation_scores(serving, sources, references, batch_size=64):
+    """{"greedy": scores, "beam": scores, "examples": [...]} of a `TranslatorServing`."""
+    results = {}
+    translations = {}
+    for method, beam in (("greedy", False), ("beam", True)):
+        translations[method] = serving.translate_texts(sources, beam=beam, batch_size=batch_size)
+        results[method] = corpus_scores(translations[method], references)
+    results["beam"]["beam_size"] = serving.beam_size
+    results["beam"]["length_penalty"] = serving.length_penalty
+    results["examples"] = [
+        {"source": source, "reference": reference, "greedy": greedy, "beam": beam}
+        for source, reference, greedy, beam in list(
+            zip(sources, references, translations["greedy"], translations["beam"])
+        )[:SHOWN_EXAMPLES]
+    ]
+    return results
+
+
+def plot_attention(weights, source_tokens, target_tokens, path, title=""):
+    """A heatmap of attention weights (target tokens x source tokens) as a PNG."""
+    weights = np.asarray(weights)[: len(target_tokens), : len(source_tokens)]
+    width = max(4.0, 0.35 * len(source_tokens) + 1.5)
+    height = max(3.0, 0.3 * len(target_tokens) + 1.5)
+    figure, axes = plots.plt.subplots(figsize=(width, height))
+    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-6),
+                        aspect="auto")
+    axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90, fontsize=8)
+    axes.set_yticks(range(len(target_tokens)), target_tokens, fontsize=8)
+    axes.set_xlabel("source")
+    axes.set_ylabel("generated")
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, fraction=0.03)
+    return plots.save_figure(figure, path)

@@ -1,0 +1,175 @@
+"""Translation as a tf.Module: raw text in, detokenized translation out, greedy or beam.
+
+Shared by `attention_nmt` and `transformer_translator`. The same module serves in-process
+(evaluation, apps, demo) and is saved as the SavedModel, so both always agree.
+
+The translator interface (what a model plugs in):
+
+    translator.model
+        the Keras model whose variables the export tracks.
+    translator.encode(source_ids) -> encoded
+        source ids int32 (B, S), 0 = padding -> a nest (dict) of tensors, batch first.
+    translator.initial_decoder_state(encoded) -> decoder_state
+        a nest of tensors, batch first, whose shapes stay the same at every step
+        (a KV cache is preallocated to the maximum output length).
+    translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)
+        `tokens` int32 (B, 1 + max_length) and `step` as in `kerasnlp_lab.decoding`: the last
+        known token is tokens[:, step]; logits float (B, V) score the next token.
+
+The decoding state is {"encoded": ..., "decoder": ...}, so beam search repeats and reorders
+the encoder outputs with the decoder state (all batch first).
+
+Signatures (DESIGN.md): `serving_default` and `beam_search`, both `text` string [-1] ->
+`translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
+What the export does with awkward inputs:
+- a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
+  `max_source_length - 2` words (in-process, `translate_texts` warns when that happens);
+- unknown words become [UNK]; an empty text gives a short (possibly empty) translation;
+- a translation has at most `max_output_length` generated tokens ([END] included), then
+  stops whether or not the model produced [END].
+"""
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.decoding import beam_search, greedy_search
+
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+DEFAULT_BEAM_SIZE = 4
+WARMUP_TEXTS = (
+    "En el principio creó Dios los cielos y la tierra.",
+    "Y dijo Dios: Sea la luz: y fué la luz.",
+    "Jehová es mi pastor; nada me faltará.",
+)
+
+
+def decoding_inputs(translator, source_ids):
+    """(next_token_fn, initial state) for `kerasnlp_lab.decoding` over a translator."""
+    encoded = translator.encode(source_ids)
+    state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
+
+    def next_token_fn(tokens, step, state):
+        logits, decoder_state = translator.decode_step(tokens, step, state["decoder"], state["encoded"])
+        return logits, {"encoded": state["encoded"], "decoder": decoder_state}
+
+    return next_token_fn, state
+
+
+def trim_padding(tokens, pad_id=0):
+    """Drops the columns of `tokens` (B, L) after the longest row's last non-pad token."""
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, pad_id), tf.int32), axis=1)  # (B,)
+    return tokens[:, : tf.reduce_max(tf.concat([lengths, [0]], axis=0))]
+
+
+class TranslatorServing(tf.Module):
+    """Greedy and beam-search translation of raw strings, with core TF ops only.
+
+    Args:
+        translator: an object with the translator interface above.
+        source_vectorizer, target_vectorizer: `kerasnlp_lab.text.vectorizer.WordVectorizer`s.
+        max_source_length: most source ids read ([START] and [END] included).
+        max_output_length: most target tokens generated ([END] included).
+        beam_size: hypotheses kept by `beam_search`.
+        length_penalty: alpha of the GNMT length penalty of `beam_search`.
+        name: the module's name.
+    """
+
+    def __init__(self, translator, source_vectorizer, target_vectorizer, *, max_source_length,
+                 max_output_length, beam_size=DEFAULT_BEAM_SIZE, length_penalty=0.0,
+                 name="translator_serving"):
+        super().__init__(name=name)
+        self.translator = translator
+        self.model = translator.model
+        self.source_vectorizer = source_vectorizer
+        self.target_vectorizer = target_vectorizer
+        self.max_source_length = max_source_length
+        self.max_output_length = max_output_length
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.greedy = tf.function(self._greedy, input_signature=[TEXT_SPEC])
+        self.beam = tf.function(self._beam, input_signature=[TEXT_SPEC])
+
+    def source_ids(self, text):
+        """Source ids (B, S) int32 of raw strings: [START] words [END], cut, zero-padded."""
+        ids = self.source_vectorizer.encode(text, True, True, self.max_source_length)
+        return ids.to_tensor()
+
+    def translate_ids(self, source_ids, beam_size=1):
+        """Generated ids (B, L) of source ids: greedy for beam_size 1, else beam search."""
+        next_token_fn, state = decoding_inputs(self.translator, source_ids)
+        search = dict(
+            initial_state=state,
+            batch_size=tf.shape(source_ids)[0],
+            start_id=self.target_vectorizer.start_id,
+            end_id=self.target_vectorizer.end_id,
+            max_length=self.max_output_length,
+            pad_id=self.target_vectorizer.pad_id,
+        )
+        if beam_size == 1:
+            tokens = greedy_search(next_token_fn, **search)
+        else:
+            tokens, _ = beam_search(
+                next_token_fn, beam_size=beam_size, length_penalty_alpha=self.length_penalty, **search
+            )
+        return trim_padding(tokens, self.target_vectorizer.pad_id)
+
+    def _greedy(self, text):
+        tokens = self.translate_ids(self.source_ids(text))
+        return {"translation": self.target_vectorizer.detokenize(tokens)}
+
+    def _beam(self, text):
+        tokens = self.translate_ids(self.source_ids(text), self.beam_size)
+        return {"translation": self.target_vectorizer.detokenize(tokens)}
+
+    def signatures(self):
+        """{signature name: concrete function} for `write_version`."""
+        return {
+            "serving_default": self.greedy.get_concrete_function(),
+            "beam_search": self.beam.get_concrete_function(),
+        }
+
+    def count_truncated(self, texts):
+        """How many of `texts` are longer than `max_source_length` ids."""
+        lengths = self.source_vectorizer.tokenize(tf.constant(texts, tf.string)).row_lengths() + 2
+        return int(tf.reduce_sum(tf.cast(lengths > self.max_source_length, tf.int32)))
+
+    def translate_texts(self, texts, beam=False, batch_size=64):
+        """In-process translation of a list of strings (warns about truncated inputs)."""
+        texts = list(texts)
+        truncated = self.count_truncated(texts) if texts else 0
+        if truncated:
+            warnings.warn(
+                f"{truncated} of {len(texts)} texts are longer than {self.max_source_length} "
+                f"tokens and were truncated to their first {self.max_source_length - 2} words.",
+                stacklevel=2,
+            )
+        function = self.beam if beam else self.greedy
+        translations = []
+        for start in range(0, len(texts), batch_size):
+            batch = tf.constant(texts[start : start + batch_size], tf.string)
+            translations += [text.decode("utf-8") for text in function(batch)["translation"].numpy()]
+        return translations
+
+
+def warmup_requests(signature_names, texts=WARMUP_TEXTS):
+    """TF Serving warmup requests: each signature at batch sizes 1 and len(texts)."""
+    requests = []
+    for batch in (texts[:1], texts):
+        text = np.array([line.encode("utf-8") for line in batch], object)
+        requests += [(name, {"text": text}) for name in signature_names]
+    return requests
+
+
+def predict_inputs(inputs, **_):
+    """`kerasnlp-lab predict MODEL TEXT...`: one row per text."""
+    return {"text": np.array([text.encode("utf-8", errors="surrogateescape") for text in inputs], object)}
+
+
+def format_outputs(outputs):
+    """One translation per line."""
+    return "\n".join(
+        value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        for value in np.asarray(outputs["translation"]).reshape(-1)
+    )

@@ -1,0 +1,254 @@
+"""The attention NMT model of Bahdanau et al. (2014): a bidirectional GRU encoder and a GRU
+decoder with additive attention and input feeding.
+
+Encoder: source ids (B, S) -> Embedding -> bidirectional GRU -> outputs h (B, S, 2U); the
+last forward and backward states, through a tanh Dense ("bridge"), start the decoder.
+Decoder step t (`InputFeedingDecoder.step`):
+    x_t = [embedding(y_{t-1}); c_{t-1}]            (input feeding: the previous context)
+    s_t = GRUCell(x_t, s_{t-1})
+    c_t, a_t = BahdanauAttention(s_t, h, mask=source ids != 0)
+    logits_t = Dense_V([s_t; c_t])
+Training feeds the reference target (teacher forcing) and runs the steps in one
+`keras.ops.scan`; translation runs the same step one token at a time (`AttentionTranslator`).
+Id 0 is padding on both sides.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
+from kerasnlp_lab.training.translation import PAD_ID, MaskedAccuracy, MaskedSparseCrossentropy
+
+MODEL_NAME = "attention_nmt"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionNMTConfig:
+    """Sizes, vocabulary and training settings of the attention NMT.
+
+    Lengths count tokens including [START] and [END]; longer sentences are truncated.
+    `train_examples` / `eval_examples` cap the training pairs and the pairs evaluated per
+    split (validation, test): None means the whole split.
+    """
+
+    embedding_dim: int = 256
+    units: int = 1024
+    attention_units: int = 1024
+    source_vocab_size: int = 20_000
+    target_vocab_size: int = 15_000
+    max_source_length: int = 128
+    max_target_length: int = 128
+    batch_size: int = 64
+    bucket_width: int = 8
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    clipnorm: float = 5.0
+    early_stopping_patience: int = 2
+    beam_size: int = 4
+    length_penalty: float = 1.0
+    train_examples: int | None = None
+    eval_examples: int | None = None
+
+
+PRESETS = {
+    # Seconds on 2 CPU cores: for tests and the demo.
+    "tiny": AttentionNMTConfig(
+        embedding_dim=16, units=32, attention_units=16, source_vocab_size=500,
+        target_vocab_size=400, max_source_length=40, max_target_length=40, batch_size=32,
+        epochs=2, train_examples=1000, eval_examples=48,
+    ),
+    # Trains here in well under an hour (units 256, embeddings 128).
+    "small": AttentionNMTConfig(
+        embedding_dim=128, units=256, attention_units=256, source_vocab_size=12_000,
+        target_vocab_size=8_000, epochs=15,
+    ),
+    # The paper's spirit: units 1024, embeddings 256.
+    "full": AttentionNMTConfig(),
+}
+DEFAULT_PRESET = "small"
+
+
+def get_config(preset=None, **overrides):
+    """Returns the named preset (default `small`) with `overrides` applied."""
+    preset = preset or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise UserError(
+            f"Unknown attention_nmt preset {preset!r}: expected one of {', '.join(PRESETS)}."
+        )
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def config_from_dict(values):
+    """The config stored in a run description."""
+    return AttentionNMTConfig(**values)
+
+
+@keras.saving.register_keras_serializable(package="kerasnlp_lab")
+class InputFeedingDecoder(keras.layers.Layer):
+    """A GRU decoder with Bahdanau attention and input feeding, over whole target sequences.
+
+    Args:
+        units: GRU state size.
+        attention_units: hidden size of the attention score.
+
+    Call arguments:
+        embedded_targets: (B, T, E), the embedded decoder inputs ([START] y_1 ... y_{T-1}).
+        encoder_outputs: (B, S, D) encoder outputs.
+        source_ids: (B, S) int source ids; id 0 (padding) is never attended.
+        initial_state: (B, units) first decoder state.
+
+    Returns:
+        (states (B, T, units), contexts (B, T, D), attention weights (B, T, S) float32).
+    """
+
+    def __init__(self, units, attention_units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.attention_units = attention_units
+
+    def build(self, embedded_targets_shape, encoder_outputs_shape, source_ids_shape=None,
+              initial_state_shape=None):
+        values_size = encoder_outputs_shape[-1]
+        self.cell = keras.layers.GRUCell(self.units, dtype=self.dtype_policy, name="gru_cell")
+        self.cell.build((None, embedded_targets_shape[-1] + values_size))
+        self.attention = BahdanauAttention(
+            self.attention_units, dtype=self.dtype_policy, name="attention"
+        )
+        self.attention.build((None, self.units), encoder_outputs_shape)
+
+    def step(self, embedded_token, state, context, encoder_outputs, keys, source_mask):
+        """One decoder step: (B, E), (B, U), (B, D) -> new state, context, weights (B, S)."""
+        inputs = ops.concatenate([embedded_token, ops.cast(context, embedded_token.dtype)], axis=-1)
+        state, _ = self.cell(inputs, [state])  # (B, U)
+        context, weights = self.attention(
+            state, encoder_outputs, mask=source_mask, processed_values=keys
+        )  # (B, D), (B, S)
+        return state, context, weights
+
+    def call(self, embedded_targets, encoder_outputs, source_ids, initial_state, training=None):
+        source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
+        keys = self.attention.process_values(encoder_outputs)  # (B, S, A)
+        batch = ops.shape(encoder_outputs)[0]
+        carry = (
+            ops.cast(initial_state, self.compute_dtype),
+            ops.zeros((batch, encoder_outputs.shape[-1]), self.compute_dtype),
+            ops.zeros(ops.shape(source_ids), "float32"),
+        )
+
+        def one_step(carry, embedded_token):
+            state, context, _ = carry
+            new = self.step(embedded_token, state, context, encoder_outputs, keys, source_mask)
+            return new, new
+
+        time_major = ops.transpose(embedded_targets, (1, 0, 2))  # (T, B, E)
+        _, (states, contexts, weights) = ops.scan(one_step, carry, time_major)
+        return (
+            ops.transpose(states, (1, 0, 2)),  # (B, T, U)
+            ops.transpose(contexts, (1, 0, 2)),  # (B, T, D)
+            ops.transpose(weights, (1, 0, 2)),  # (B, T, S)
+        )
+
+    def compute_output_shape(self, embedded_targets_shape, encoder_outputs_shape,
+                             source_ids_shape=None, initial_state_shape=None):
+        batch, length = embedded_targets_shape[:2]
+        return (
+            (batch, length, self.units),
+            (batch, length, encoder_outputs_shape[-1]),
+            (batch, length, encoder_outputs_shape[1]),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "attention_units": self.attention_units}
+
+
+def build_model(config):
+    """The compiled teacher-forcing model: {"source", "target_in"} ids -> logits (B, T, V)."""
+    source = keras.Input(shape=(None,), dtype="int32", name="source")
+    target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
+    embedded_source = keras.layers.Embedding(
+        config.source_vocab_size, config.embedding_dim, mask_zero=True, name="source_embedding"
+    )(source)  # (B, S, E)
+    encoder_outputs, forward_state, backward_state = keras.layers.Bidirectional(
+        keras.layers.GRU(config.units, return_sequences=True, return_state=True),
+        name="encoder",
+    )(embedded_source)  # (B, S, 2U), (B, U), (B, U)
+    final_states = keras.layers.Concatenate(name="final_states")([forward_state, backward_state])
+    initial_state = keras.layers.Dense(config.units, activation="tanh", name="bridge")(final_states)
+    embedded_target = keras.layers.Embedding(
+        config.target_vocab_size, config.embedding_dim, name="target_embedding"
+    )(target_in)  # (B, T, E)
+    states, contexts, _ = InputFeedingDecoder(
+        config.units, config.attention_units, name="decoder"
+    )(embedded_target, encoder_outputs, source, initial_state)
+    features = keras.layers.Concatenate(name="decoder_features")([states, contexts])  # (B, T, 3U)
+    logits = keras.layers.Dense(config.target_vocab_size, dtype="float32", name="logits")(features)
+    model = keras.Model({"source": source, "target_in": target_in}, logits, name=MODEL_NAME)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss=MaskedSparseCrossentropy(),
+        metrics=[MaskedAccuracy()],
+    )
+    return model
+
+
+class AttentionTranslator:
+    """Step-by-step access to a trained model, for decoding (in-process and in the export).
+
+    Implements the translator interface of `kerasnlp_lab.export.translator`: `encode`,
+    `initial_decoder_state`, `decode_step`, plus `attend` (teacher-forced attention weights).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.source_embedding = model.get_layer("source_embedding")
+        self.encoder = model.get_layer("encoder")
+        self.bridge = model.get_layer("bridge")
+        self.target_embedding = model.get_layer("target_embedding")
+        self.decoder = model.get_layer("decoder")
+        self.output_layer = model.get_layer("logits")
+
+    def encode(self, source_ids):
+        """Source ids (B, S) -> {outputs (B, S, D), keys (B, S, A), mask (B, S), state (B, U)}."""
+        source_ids = ops.convert_to_tensor(source_ids, "int32")
+        mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
+        outputs, forward_state, backward_state = self.encoder(
+            self.source_embedding(source_ids), mask=mask
+        )
+        state = self.bridge(ops.concatenate([forward_state, backward_state], axis=-1))  # (B, U)
+        keys = self.decoder.attention.process_values(outputs)  # (B, S, A)
+        return {"outputs": outputs, "keys": keys, "mask": mask, "state": state}
+
+    def initial_decoder_state(self, encoded):
+        """{state (B, U), context (B, D)}: the bridge state and a zero context."""
+        outputs = encoded["outputs"]
+        context = ops.zeros((ops.shape(outputs)[0], outputs.shape[-1]), outputs.dtype)
+        return {"state": encoded["state"], "context": context}
+
+    def step_with_attention(self, token_ids, decoder_state, encoded):
+        """Previous tokens (B,) -> (logits (B, V) float32, new decoder state, weights (B, S))."""
+        embedded = self.target_embedding(ops.convert_to_tensor(token_ids, "int32"))  # (B, E)
+        state, context, weights = self.decoder.step(
+            embedded, decoder_state["state"], decoder_state["context"],
+            encoded["outputs"], encoded["keys"], encoded["mask"],
+        )
+        logits = self.output_layer(ops.concatenate([state, ops.cast(context, state.dtype)], axis=-1))
+        return logits, {"state": state, "context": context}, weights
+
+    def decode_step(self, tokens, step, decoder_state, encoded):
+        """Token buffer (B, 1 + L) at `step` -> (logits (B, V) of the next token, new state)."""
+        logits, decoder_state, _ = self.step_with_attention(
+            ops.take(tokens, step, axis=1), decoder_state, encoded
+        )
+        return logits, decoder_state
+
+    def attend(self, source_ids, target_in):
+        """Teacher-forced attention weights (B, T, S) of decoder inputs `target_in` (B, T)."""
+        encoded = self.encode(source_ids)
+        _, _, weights = self.decoder(
+            self.target_embedding(target_in), encoded["outputs"], source_ids, encoded["state"]
+        )
+        return weights

@@ -1,0 +1,139 @@
+"""`kerasnlp-lab train attention_nmt`: vocabularies, bucketed batches, resumable epochs.
+
+The source and target vocabularies are learned from the training split only (sizes in the
+config) and written beside the model before training starts; `--resume` reuses them.
+Training stops early when the validation loss has not improved for
+`early_stopping_patience` epochs, keeping the best weights. The padding cost of the
+batches (token efficiency: bucketed, random batches, fixed length 128) is measured on the
+training examples and written to `token_efficiency.json`.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from kerasnlp_lab.data import catalog
+from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import attention_nmt
+from kerasnlp_lab.training import fit, workdir as workdir_lib
+
+MODEL_NAME = attention_nmt.MODEL_NAME
+TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
+
+
+def _resolve_run(preset, dataset, epochs, workdir, resume):
+    """The preset, dataset and config of this run: new, or those of the run being resumed."""
+    if not resume:
+        config = attention_nmt.get_config(preset, epochs=epochs)
+        return preset or attention_nmt.DEFAULT_PRESET, catalog.resolve("parallel", dataset), config
+    run = workdir_lib.load_run_description(workdir)
+    if run is None:
+        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
+    if preset is not None and preset != run["preset"]:
+        raise UserError(
+            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
+        )
+    config = attention_nmt.config_from_dict(run["config"])
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    return run["preset"], run["dataset"], config
+
+
+def split_examples(dataset, split, vectorizers, config, limit=None):
+    """Vectorized (source ids, target ids) examples of a split, cached."""
+    pairs = pipeline.load_pairs(dataset, split, limit)
+    return pipeline.vectorize_pairs(
+        pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+
+
+def evaluation_batches(examples, config):
+    """Bucketed teacher-forcing batches in a fixed order (validation and test)."""
+    return pipeline.bucketed_batches(
+        examples, config.batch_size, max(config.max_source_length, config.max_target_length),
+        config.bucket_width,
+    ).map(pipeline.as_model_inputs).prefetch(tf.data.AUTOTUNE)
+
+
+def measure_token_efficiency(examples, count, config, seed=0):
+    """{bucketed, random, fixed_128}: real tokens / padded slots on shuffled examples."""
+    shuffled = examples.shuffle(count, seed=seed, reshuffle_each_iteration=False)
+    max_length = max(config.max_source_length, config.max_target_length)
+    return {
+        "bucketed": pipeline.token_efficiency(
+            pipeline.bucketed_batches(shuffled, config.batch_size, max_length, config.bucket_width)
+        ),
+        "random": pipeline.token_efficiency(pipeline.random_batches(shuffled, config.batch_size)),
+        f"fixed_{pipeline.FIXED_LENGTH}": pipeline.token_efficiency(
+            pipeline.fixed_length_batches(shuffled, config.batch_size)
+        ),
+    }
+
+
+def train(
+    preset=None,
+    dataset="auto",
+    epochs=None,
+    workdir="runs/attention_nmt",
+    resume=False,
+    seed=0,
+):
+    """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
+    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume)
+    keras.utils.set_random_seed(seed)
+    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
+    if resume:
+        vectorizers = pipeline.load_vectorizers(workdir)
+    else:
+        vectorizers = pipeline.learn_vectorizers(
+            train_pairs, config.source_vocab_size, config.target_vocab_size
+        )
+    workdir_lib.save_run_description(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    )
+    pipeline.save_vectorizers(workdir, *vectorizers)
+    examples = pipeline.vectorize_pairs(
+        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+    count = pipeline.count_batches(examples)
+    if count == 0:
+        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
+    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
+    max_length = max(config.max_source_length, config.max_target_length)
+    steps = pipeline.count_batches(
+        pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
+    )
+    efficiency = measure_token_efficiency(examples, count, config, seed)
+    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
+        json.dump(efficiency, file, indent=2)
+    print(
+        f"Training attention_nmt ({preset}) on {dataset}: {count:,} pairs, vocabularies "
+        f"{vectorizers[0].vocab_size:,} / {vectorizers[1].vocab_size:,}, {config.epochs} epochs "
+        f"of {steps} bucketed batches of {config.batch_size}; token efficiency "
+        + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
+    )
+    model = fit.fit_resumable(
+        lambda: attention_nmt.build_model(config),
+        lambda first_epoch: pipeline.seeded_bucketed_epochs(
+            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
+            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
+            epochs=config.epochs,
+        ),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        workdir=workdir,
+        resume=resume,
+        validation_data=evaluation_batches(validation, config),
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        ],
+    )
+    workdir_lib.save_model(workdir, model)
+    return model

@@ -27,25 +27,28 @@ import math
 import keras
 from keras import ops
 
+from kerasnlp_lab import decoding
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
 from kerasnlp_lab.training.schedules import TransformerSchedule
+from kerasnlp_lab.training.translation import PAD_ID, MaskedAccuracy, MaskedSparseCrossentropy
 
 MODEL_NAME = "transformer_translator"
 BACKBONES = ("ours", "keras_hub")
-PADDING_ID = 0
 LAYER_NORM_EPSILON = 1e-5
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.98, 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
-    """Sizes and training settings of the Transformer translator.
+    """Sizes, vocabulary and training settings of the Transformer translator.
 
-    `norm_first` puts the layer norm before each sub-layer (pre-norm, stable without a
-    long warm-up); False is the paper's post-norm. `max_length` bounds the tokens of a
-    source and of a target (with [START]/[END]) and the decoding length.
+    `norm_first` puts the layer norm before each sub-layer (pre-norm: stable without a
+    long warm-up); False is the paper's post-norm. Lengths count tokens including [START]
+    and [END]; longer sentences are truncated. The data settings (vocabulary sizes,
+    lengths, batches, example caps) are those of the attention NMT preset of the same
+    name, so the two models train and are tested on the same ids.
     """
 
     num_layers: int = 4
@@ -55,30 +58,35 @@ class TransformerConfig:
     dropout: float = 0.1
     norm_first: bool = True
     backbone: str = "ours"
-    max_length: int = 64
     warmup_steps: int = 4000
     label_smoothing: float = 0.1
+    source_vocab_size: int = 12_000
+    target_vocab_size: int = 8_000
+    max_source_length: int = 128
+    max_target_length: int = 128
     batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int | None = None  # None: one pass over the training pairs
-    train_examples: int | None = None  # None: the whole training split
-    max_vocab_size: int = 8000  # per language
+    bucket_width: int = 8
+    epochs: int = 15
     beam_size: int = 4
+    length_penalty: float = 1.0
+    train_examples: int | None = None  # None: the whole training split
+    eval_examples: int | None = None  # None: the whole validation / test split
 
 
 PRESETS = {
     # Seconds on 2 CPU cores: for tests and the demo.
     "tiny": TransformerConfig(
         num_layers=1, model_dim=32, feed_forward_dim=64, num_heads=2, dropout=0.0,
-        max_length=32, warmup_steps=40, batch_size=32, epochs=2, steps_per_epoch=20,
-        train_examples=2000, max_vocab_size=1000,
+        warmup_steps=40, source_vocab_size=500, target_vocab_size=400,
+        max_source_length=40, max_target_length=40, batch_size=32, epochs=2,
+        train_examples=1000, eval_examples=48,
     ),
-    # The classic tutorial size.
+    # The classic tutorial size, on the data of the attention NMT `small`.
     "small": TransformerConfig(),
-    # The paper's base model (documented; days on a CPU).
+    # The paper's base model (documented; days on this CPU).
     "base": TransformerConfig(
-        num_layers=6, model_dim=512, feed_forward_dim=2048, num_heads=8, warmup_steps=4000,
-        max_vocab_size=16000,
+        num_layers=6, model_dim=512, feed_forward_dim=2048, num_heads=8,
+        source_vocab_size=20_000, target_vocab_size=15_000, epochs=30,
     ),
 }
 DEFAULT_PRESET = "small"
@@ -432,7 +440,7 @@ class TransformerTranslator(keras.Model):
 
     def encode(self, source_ids, training=None):
         """Encoder outputs `(B, S, D)` and the source padding mask `(B, S)`."""
-        source_mask = ops.not_equal(source_ids, PADDING_ID)  # (B, S)
+        source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
         x = self._embed(self.source_embedding, getattr(self, "source_position", None),
                         source_ids, training=training)
         for layer in self.encoder_layers:
@@ -443,7 +451,7 @@ class TransformerTranslator(keras.Model):
 
     def decode(self, target_ids, encoder_outputs, source_mask, training=None):
         """Logits `(B, T, V)` for target ids `(B, T)` over the encoded source."""
-        target_mask = ops.not_equal(target_ids, PADDING_ID)  # (B, T)
+        target_mask = ops.not_equal(target_ids, PAD_ID)  # (B, T)
         x = self._embed(self.target_embedding, getattr(self, "target_position", None),
                         target_ids, training=training)
         for layer in self.decoder_layers:
@@ -518,7 +526,7 @@ class TransformerTranslator(keras.Model):
             raise UserError(
                 f"Attention maps need backbone 'ours'; this model has {self.backbone!r}."
             )
-        source_mask = ops.not_equal(source_ids, PADDING_ID)  # (B, S)
+        source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
         x = self._embed(self.source_embedding, self.source_position, source_ids)
         encoder_maps = []
         for layer in self.encoder_layers:
@@ -526,7 +534,7 @@ class TransformerTranslator(keras.Model):
             encoder_maps.append(weights)
         if self.norm_first:
             x = self.encoder_norm(x)
-        target_mask = ops.not_equal(target_in_ids, PADDING_ID)  # (B, T)
+        target_mask = ops.not_equal(target_in_ids, PAD_ID)  # (B, T)
         y = self._embed(self.target_embedding, self.target_position, target_in_ids)
         cross_maps = []
         for layer in self.decoder_layers:
@@ -552,58 +560,9 @@ class TransformerTranslator(keras.Model):
         return config
 
 
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class MaskedSmoothedCrossEntropy(keras.losses.Loss):
-    """Cross-entropy with label smoothing, averaged over the non-padding target tokens.
-
-    The smoothed target puts `1 - label_smoothing` on the true token and spreads
-    `label_smoothing` uniformly over the vocabulary. `y_true` `(B, T)` ids (0 = padding),
-    `y_pred` `(B, T, V)` logits.
-    """
-
-    def __init__(self, label_smoothing=0.0, name="masked_smoothed_cross_entropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)  # (B, T, V)
-        true_log_probs = ops.take_along_axis(
-            log_probs, ops.expand_dims(y_true, -1), axis=-1
-        )[..., 0]  # (B, T)
-        losses = -(1.0 - self.label_smoothing) * true_log_probs - (
-            self.label_smoothing * ops.mean(log_probs, axis=-1)
-        )  # (B, T)
-        mask = ops.cast(ops.not_equal(y_true, PADDING_ID), "float32")  # (B, T)
-        return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class MaskedAccuracy(keras.metrics.Metric):
-    """The fraction of non-padding target tokens whose argmax logit is the true id."""
-
-    def __init__(self, name="accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.correct = self.add_variable((), initializer="zeros", name="correct")
-        self.total = self.add_variable((), initializer="zeros", name="total")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "int32")
-        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")  # (B, T)
-        mask = ops.not_equal(y_true, PADDING_ID)
-        hits = ops.logical_and(mask, ops.equal(predicted, y_true))
-        self.correct.assign_add(ops.sum(ops.cast(hits, "float32")))
-        self.total.assign_add(ops.sum(ops.cast(mask, "float32")))
-
-    def result(self):
-        return self.correct / ops.maximum(self.total, 1.0)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.total.assign(0.0)
+def max_positions(config):
+    """Positions the model's encodings must hold: the longer of the two sides."""
+    return max(config.max_source_length, config.max_target_length)
 
 
 def build_model(config, source_vocab_size, target_vocab_size):
@@ -618,7 +577,7 @@ def build_model(config, source_vocab_size, target_vocab_size):
         feed_forward_dim=config.feed_forward_dim,
         dropout=config.dropout,
         norm_first=config.norm_first,
-        max_length=config.max_length,
+        max_length=max_positions(config),
         backbone=config.backbone,
         name=MODEL_NAME,
     )
@@ -628,7 +587,7 @@ def build_model(config, source_vocab_size, target_vocab_size):
             TransformerSchedule(config.model_dim, config.warmup_steps),
             beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON,
         ),
-        loss=MaskedSmoothedCrossEntropy(config.label_smoothing),
+        loss=MaskedSparseCrossentropy(config.label_smoothing),
         metrics=[MaskedAccuracy()],
     )
     return model
@@ -637,3 +596,54 @@ def build_model(config, source_vocab_size, target_vocab_size):
 def config_from_dict(values):
     """The config stored in a run description."""
     return TransformerConfig(**values)
+
+
+def cached_next_token_fn(model):
+    """`next_token_fn` of `kerasnlp_lab.decoding`: one `decode_step` on the last token.
+
+    Its state is `model.initial_decoding_state(...)` (caches grow one position a step).
+    """
+
+    def next_token(tokens, step, state):
+        return model.decode_step(tokens[:, step], step, state)
+
+    return next_token
+
+
+def uncached_next_token_fn(model):
+    """`next_token_fn` that runs the whole decoder on the prefix at every step.
+
+    Its state is `{"encoder_outputs", "source_mask"}` (the encoder runs once). The
+    reference for the cached decoder, and the baseline of the speed benchmark.
+    """
+
+    def next_token(tokens, step, state):
+        prefix = tokens[:, : step + 1]  # (B, step + 1)
+        logits = model.decode(prefix, state["encoder_outputs"], state["source_mask"])
+        return logits[:, -1], state  # (B, V)
+
+    return next_token
+
+
+def generate(model, source_ids, max_length, start_id, end_id, beam_size=1,
+             length_penalty_alpha=0.0, cached=True):
+    """Translations `(B, max_length)` int32 of source ids `(B, S)`: greedy or beam search.
+
+    Each row holds the generated ids, [END] included, then padding. `cached=False`
+    decodes without the key/value caches (the whole decoder on the prefix each step).
+    """
+    encoder_outputs, source_mask = model.encode(source_ids)
+    if cached:
+        next_token = cached_next_token_fn(model)
+        state = model.initial_decoding_state(encoder_outputs, source_mask, max_length)
+    else:
+        next_token = uncached_next_token_fn(model)
+        state = {"encoder_outputs": encoder_outputs, "source_mask": source_mask}
+    batch_size = ops.shape(source_ids)[0]
+    options = dict(batch_size=batch_size, start_id=start_id, end_id=end_id,
+                   max_length=max_length, pad_id=PAD_ID)
+    if beam_size == 1:
+        return decoding.greedy_search(next_token, state, **options)
+    tokens, _ = decoding.beam_search(next_token, state, beam_size=beam_size,
+                                     length_penalty_alpha=length_penalty_alpha, **options)
+    return tokens

@@ -1,0 +1,100 @@
+"""Character generator training: windows, vocabulary, seeded epochs, exact resume."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.text import chars
+from kerasnlp_lab.training import char_generator as training
+
+WORDS = "in the beginning god created heaven and earth light was good day night".split()
+
+
+def write_corpus(path, lines=600, seed=0):
+    """A small deterministic text file of word salad, one sentence a line."""
+    rng = np.random.default_rng(seed)
+    text = "\n".join(
+        " ".join(rng.choice(WORDS, size=rng.integers(4, 12))).capitalize() + "." for _ in range(lines)
+    )
+    path.write_text(text + "\n", encoding="utf-8")
+    return f"textfile:{path}"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "words.txt")
+
+
+def test_windows_give_previous_chars_chars_and_targets():
+    ids = np.arange(10, 33, dtype=np.int32)  # 23 ids
+    window_array = training.windows(ids, sequence_length=5)
+    assert window_array.shape == (4, 7)  # (23 - 2) // 5 windows of 5 + 2
+    np.testing.assert_array_equal(window_array[1], np.arange(15, 22))
+    inputs, targets = next(iter(training.as_examples(window_array).skip(1)))
+    np.testing.assert_array_equal(inputs["previous_chars"], [15, 16, 17, 18, 19])
+    np.testing.assert_array_equal(inputs["chars"], [16, 17, 18, 19, 20])
+    np.testing.assert_array_equal(targets, [17, 18, 19, 20, 21])
+
+
+def test_text_shorter_than_one_window_is_a_user_error():
+    with pytest.raises(UserError, match="at least 102 characters .* got 50"):
+        training.windows(np.zeros(50, np.int32), 100)
+
+
+def test_vocabulary_keeps_the_newline_and_the_most_frequent_chars():
+    vocabulary = training.build_vocabulary("aaaa bbbbb cc d\n", max_size=5)
+    assert vocabulary.vocab_size == 5
+    assert sorted(vocabulary.chars) == ["\n", "a", "b"]
+    ids = training.encode("abcd\n", vocabulary)
+    assert ids.dtype == np.int32
+    assert ids[2] == ids[3] == chars.OOV_ID and len(set(ids.tolist())) == 4
+
+
+def test_epochs_have_the_steps_asked_and_resumed_streams_replay_exactly():
+    config = char_generator.get_config("tiny", batch_size=4)
+    examples = tf.data.Dataset.range(10).map(lambda i: (i, i))
+    batches = lambda first: [b.numpy().tolist() for b, _ in training.training_batches(
+        examples, 10, config, seed=3, first_epoch=first, epochs=3, steps=4)]
+    straight = batches(0)
+    assert len(straight) == 12  # 3 epochs of 4 steps, each more than one pass over 10 examples
+    assert batches(1) == straight[4:]
+    assert sorted(sum(straight[:3], [])) == list(range(10))  # one full pass, then it repeats
+    assert straight[:4] != straight[4:8]  # each epoch has its own order
+
+
+def test_train_writes_model_vocabulary_and_history(corpus, tmp_path):
+    workdir = tmp_path / "run"
+    model = training.train(preset="tiny", dataset=corpus, epochs=1, workdir=str(workdir))
+    run = json.loads((workdir / "run.json").read_text())
+    assert (run["model"], run["preset"], run["dataset"]) == ("char_generator", "tiny", corpus)
+    vocabulary = training.load_vocabulary(str(workdir))
+    assert vocabulary.chars == sorted(set(training.read_text(corpus, "train")))
+    assert char_generator.vocab_size_of(model) == vocabulary.vocab_size
+    history = (workdir / "history.csv").read_text().splitlines()
+    assert history[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history) == 2
+
+
+def test_resume_continues_to_the_weights_of_an_uninterrupted_run(corpus, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    training.train(preset="tiny", dataset=corpus, epochs=2, workdir=str(straight), seed=4)
+    training.train(preset="tiny", dataset=corpus, epochs=1, workdir=str(resumed), seed=4)
+    training.train(epochs=2, workdir=str(resumed), resume=True, seed=4)
+    expected = keras.saving.load_model(straight / "model.keras").get_weights()
+    actual = keras.saving.load_model(resumed / "model.keras").get_weights()
+    assert len(actual) == len(expected) == 8
+    for got, want in zip(actual, expected):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_resume_needs_an_earlier_run_of_the_same_preset(corpus, tmp_path):
+    with pytest.raises(UserError, match="Nothing to resume in"):
+        training.train(preset="tiny", workdir=str(tmp_path), resume=True)
+    (tmp_path / "run.json").write_text(json.dumps({"model": "char_generator", "preset": "tiny"}))
+    with pytest.raises(UserError, match="--resume continues the 'tiny' run .* got --preset small"):
+        training.train(preset="small", workdir=str(tmp_path), resume=True)

@@ -169,6 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kerasnlp-lab-serving"
     timeout = IDLE_CONNECTION_SECONDS
+    # Headers and body leave in one write, without Nagle's delay (else 40 ms per keep-alive request).
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self._handle("GET")

@@ -1,0 +1,219 @@
+"""Serving benchmark: the embedded TF-Serving-compatible server vs calling the same SavedModel signature
+in-process, on loopback, in one run.
+
+Model: a dense 784 -> 256 -> 784 network (the autoencoder's shape), float32, one row per request.
+For 1, 8 and 32 concurrent clients (threads, each with its own ServingClient), over REST and gRPC,
+with batching off and on, it prints requests/s, p50/p99 latency, the mean rows per batch, and ratios:
+  p50 / in-process p50    latency overhead over calling the signature in-process with batch 1
+  req/s / in-process      throughput over in-process rows/s at batch 1 (one caller)
+  vs in-process batch N   (batching on) throughput over in-process rows/s at batch N = clients
+  on / off                batching on over batching off, same transport and clients
+The server runs in its own process (as `kerasnlp-lab serve` would); clients and server share this
+machine's cores. Every run is bounded by a request count and a time limit.
+"""
+
+import contextlib
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.serving.client import ServingClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+INPUT_SIZE, HIDDEN_SIZE = 784, 256
+CONCURRENCY = (1, 8, 32)
+IN_PROCESS_BATCH_SIZES = (1, 8, 32)
+MAX_REQUESTS_PER_RUN = 800
+MAX_SECONDS_PER_RUN = 4.0
+WARMUP_REQUESTS = 5
+STARTUP_SECONDS = 180.0
+BATCHING_PARAMETERS = """max_batch_size { value: 32 }
+batch_timeout_micros { value: 1000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+"""
+SERVE = ("import sys; from kerasnlp_lab.serving.server import serve_forever; "
+         "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
+         "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)")
+
+
+class DenseModel(tf.Module):
+    """images float32 [-1, 784] -> reconstructions float32 [-1, 784] through a 256-unit layer."""
+
+    def __init__(self):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        self.encoder = tf.Variable(rng.normal(0, 0.05, (INPUT_SIZE, HIDDEN_SIZE)).astype(np.float32))
+        self.decoder = tf.Variable(rng.normal(0, 0.05, (HIDDEN_SIZE, INPUT_SIZE)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, INPUT_SIZE], tf.float32, name="images")])
+    def reconstruct(self, images):
+        code = tf.nn.relu(tf.matmul(images, self.encoder))  # (B, 256)
+        return {"reconstructions": tf.sigmoid(tf.matmul(code, self.decoder))}  # (B, 784)
+
+
+def percentile_ms(latencies: list[float], q: float) -> float:
+    return float(np.percentile(latencies, q) * 1000)
+
+
+def measure_in_process(version_folder: Path) -> dict[int, dict]:
+    """Calls/s, rows/s and p50 latency of the loaded signature, one caller, per batch size."""
+    signature = tf.saved_model.load(str(version_folder)).signatures["serving_default"]
+    rng = np.random.default_rng(1)
+    results = {}
+    for batch in IN_PROCESS_BATCH_SIZES:
+        images = rng.random((batch, INPUT_SIZE), np.float32)
+        for _ in range(WARMUP_REQUESTS):
+            signature(images=tf.constant(images))["reconstructions"].numpy()
+        latencies, started = [], time.perf_counter()
+        while len(latencies) < MAX_REQUESTS_PER_RUN and time.perf_counter() - started < MAX_SECONDS_PER_RUN:
+            begin = time.perf_counter()
+            signature(images=tf.constant(images))["reconstructions"].numpy()
+            latencies.append(time.perf_counter() - begin)
+        elapsed = time.perf_counter() - started
+        results[batch] = {"calls_per_s": len(latencies) / elapsed, "rows_per_s": batch * len(latencies) / elapsed,
+                          "p50_ms": percentile_ms(latencies, 50)}
+    return results
+
+
+@contextlib.contextmanager
+def server_process(saved_models: Path, batching_file: Path | None):
+    """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
+    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + ([str(batching_file)] if batching_file else [])
+    process = subprocess.Popen(arguments, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in process.stdout:
+            lines.put(line)
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        match = None
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while match is None:
+            if process.poll() is not None:
+                raise RuntimeError("the server exited before serving")
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError("the server did not start in time") from None
+            match = re.search(r"Serving REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line)
+        yield int(match.group(1)), int(match.group(2))
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def batch_totals(rest_port: int) -> tuple[float, float]:
+    """(batches run, rows run) so far, from the server's Prometheus metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=30) as reply:
+        text = reply.read().decode()
+    totals = {}
+    for suffix in ("count", "sum"):
+        match = re.search(r"processed_batch_size_" + suffix + r"\{[^}]*\} (\S+)", text)
+        totals[suffix] = float(match.group(1)) if match else 0.0
+    return totals["count"], totals["sum"]
+
+
+def run_load(url: str, clients: int) -> dict:
+    """req/s, p50 and p99 of `clients` threads sending one-row predicts until the run's bounds."""
+    rng = np.random.default_rng(2)
+    images = rng.random((1, INPUT_SIZE), np.float32)
+    latencies: list[float] = []
+    lock, failures = threading.Lock(), []
+    barrier = threading.Barrier(clients + 1)
+    stop = threading.Event()
+
+    def client():
+        with ServingClient(url) as own:
+            for _ in range(WARMUP_REQUESTS):
+                own.predict("dense", {"images": images})
+            barrier.wait()
+            while not stop.is_set():
+                begin = time.perf_counter()
+                try:
+                    own.predict("dense", {"images": images})
+                except Exception as error:  # reported after the run
+                    failures.append(repr(error))
+                    return
+                with lock:
+                    latencies.append(time.perf_counter() - begin)
+                    if len(latencies) >= MAX_REQUESTS_PER_RUN:
+                        stop.set()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    stop.wait(MAX_SECONDS_PER_RUN)
+    stop.set()
+    elapsed = time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    return {"requests": len(latencies), "req_per_s": len(latencies) / elapsed,
+            "p50_ms": percentile_ms(latencies, 50), "p99_ms": percentile_ms(latencies, 99)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        saved_models = Path(folder) / "saved_models"
+        version = saved_models / "dense" / "1"
+        model = DenseModel()
+        tf.saved_model.save(model, str(version), signatures={"serving_default": model.reconstruct})
+        batching_file = Path(folder) / "batching_parameters.txt"
+        batching_file.write_text(BATCHING_PARAMETERS)
+
+        reference = measure_in_process(version)
+        print(f"Model: dense {INPUT_SIZE}->{HIDDEN_SIZE}->{INPUT_SIZE} float32; requests of 1 row; "
+              f"runs bounded by {MAX_REQUESTS_PER_RUN} requests or {MAX_SECONDS_PER_RUN:.0f} s.")
+        print("In-process signature call, one caller:")
+        for batch, result in reference.items():
+            print(f"  batch {batch:>2}: {result['calls_per_s']:8.0f} calls/s  {result['rows_per_s']:8.0f} rows/s  "
+                  f"p50 {result['p50_ms']:.3f} ms")
+        print("Batching parameters (on): " + " ".join(BATCHING_PARAMETERS.split()))
+
+        results = {}
+        for batching in (False, True):
+            with server_process(saved_models, batching_file if batching else None) as (rest_port, grpc_port):
+                for transport, url in (("REST", f"http://127.0.0.1:{rest_port}"),
+                                       ("gRPC", f"grpc://127.0.0.1:{grpc_port}")):
+                    for clients in CONCURRENCY:
+                        before = batch_totals(rest_port)
+                        result = run_load(url, clients)
+                        after = batch_totals(rest_port)
+                        batches, rows = after[0] - before[0], after[1] - before[1]
+                        result["mean_batch"] = rows / batches if batches else 1.0
+                        results[(transport, batching, clients)] = result
+
+        base = reference[1]
+        header = (f"{'transport':>9} {'batching':>8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'rows/batch':>10} {'p50/in-proc':>11} {'req/s/in-proc':>13} {'vs in-proc batch N':>18} "
+                  f"{'on/off':>6}")
+        print(header)
+        for (transport, batching, clients), result in results.items():
+            off = results[(transport, False, clients)]
+            versus_batch = (f"{result['req_per_s'] / reference[clients]['rows_per_s']:.3f}"
+                            if batching else "")
+            on_off = f"{result['req_per_s'] / off['req_per_s']:.2f}" if batching else ""
+            print(f"{transport:>9} {'on' if batching else 'off':>8} {clients:>7} {result['req_per_s']:8.0f} "
+                  f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['mean_batch']:10.1f} "
+                  f"{result['p50_ms'] / base['p50_ms']:11.1f} {result['req_per_s'] / base['rows_per_s']:13.3f} "
+                  f"{versus_batch:>18} {on_off:>6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""`kerasnlp-lab evaluate char_generator`: held-out bits per character, accuracy, a sample."""
+
+import json
+import math
+import os
+
+import tensorflow as tf
+
+from kerasnlp_lab.evaluation import plots
+from kerasnlp_lab.export import char_generator as exporter
+from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.training import char_generator as training
+from kerasnlp_lab.training import fit, workdir as workdir_lib
+
+MODEL_NAME = char_generator.MODEL_NAME
+METRICS_FILE = "metrics.json"
+LOSS_CURVES_PNG = "loss_curves.png"
+SAMPLE_PROMPT = "In the beginning"
+SAMPLE_CHARS = 300
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_SEED = 1
+
+
+def bits_per_char(cross_entropy_nats):
+    """Mean cross-entropy in nats per character -> bits per character."""
+    return cross_entropy_nats / math.log(2)
+
+
+def sample(serving, prompt=SAMPLE_PROMPT, num_chars=SAMPLE_CHARS,
+           temperature=SAMPLE_TEMPERATURE, seed=SAMPLE_SEED):
+    """The continuation of `prompt` by the generation function the export serves."""
+    outputs = serving.generate(
+        prompt=tf.constant([prompt]),
+        num_chars=tf.constant([num_chars], tf.int32),
+        temperature=tf.constant([temperature], tf.float32),
+        seed=tf.constant([seed], tf.int64),
+    )
+    return outputs["text"][0].numpy().decode("utf-8")
+
+
+def evaluate(workdir="runs/char_generator"):
+    """Test-split (held-out books) bits/char and accuracy, and a fixed-seed sample."""
+    run, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    config = char_generator.config_from_dict(run["config"])
+    vocabulary = training.load_vocabulary(workdir)
+    test, count = training.split_examples(
+        run["dataset"], "test", vocabulary, config, config.eval_chars
+    )
+    results = model.evaluate(
+        test.batch(training.EVALUATION_BATCH_SIZE), verbose=0, return_dict=True
+    )
+    metrics = {
+        "model": MODEL_NAME,
+        "preset": run["preset"],
+        "dataset": run["dataset"],
+        "head": config.head,
+        "test_chars": count * config.sequence_length,
+        "bits_per_char": round(bits_per_char(results["loss"]), 4),
+        "accuracy": round(results["accuracy"], 4),
+        "sample": {
+            "prompt": SAMPLE_PROMPT,
+            "temperature": SAMPLE_TEMPERATURE,
+            "seed": SAMPLE_SEED,
+            "text": sample(exporter.CharGeneratorServing(model, vocabulary)),
+        },
+    }
+    history = os.path.join(workdir, fit.HISTORY_FILE)
+    if os.path.exists(history):
+        metrics["figures"] = {
+            "loss_curves": plots.plot_loss_curves(
+                history, os.path.join(workdir, LOSS_CURVES_PNG),
+                "char_generator: cross-entropy (nats/char)",
+            )
+        }
+    with open(os.path.join(workdir, METRICS_FILE), "w", encoding="utf-8") as file:
+        json.dump(metrics, file, indent=2, ensure_ascii=False)
+    return metrics

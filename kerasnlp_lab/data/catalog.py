@@ -82,6 +82,14 @@ def kind_of(name):
     )
 
 
+def _path_of(name):
+    """The file path of a textfile: or tsv: dataset, or None for a TFDS name."""
+    for prefix in FILE_PREFIXES.values():
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return None
+
+
 def resolve(kind, dataset="auto"):
     """The dataset name to load for ``kind``; "auto" prefers the offline corpus and says which it chose.
 
@@ -100,13 +108,10 @@ def resolve(kind, dataset="auto"):
         return online
     name = ALIASES.get(dataset, dataset)
     if kind_of(name) != kind:
-        raise DataUnavailableError(f"Expected a {kind} dataset ({accepted_names(kind)}), got {dataset!r}.")
-    prefix = FILE_PREFIXES.get(kind)
-    if prefix and name.startswith(prefix):
-        path = name[len(prefix) :]
-        if not os.path.isfile(path):
-            raise DataUnavailableError(f"{name}: expected a readable file, but {path!r} does not exist.")
-        return name
+        raise DataUnavailableError(f"Expected a dataset of kind {kind} ({accepted_names(kind)}), got {dataset!r}.")
+    path = _path_of(name)
+    if path is not None and not os.path.isfile(path):
+        raise DataUnavailableError(f"{name}: expected a readable file, but {path!r} does not exist.")
     if name in OFFLINE:
         reason = missing_offline_message(name)
         if reason is not None:
@@ -114,10 +119,24 @@ def resolve(kind, dataset="auto"):
     return name
 
 
-def _load_tfds(name, split, data_dir, as_supervised=False):
-    """Prepare (once, cached by TFDS) and load a split of a TFDS dataset."""
+def _prepared_builder(name, data_dir):
+    """The TFDS builder of ``name``, prepared (once: TFDS caches it in the data dir)."""
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except OSError as error:  # Network failures (requests, urllib) are OSErrors.
+        offline = AUTO[kind_of(name)][0]
+        raise DataUnavailableError(
+            f"Could not download {name} through TFDS ({type(error).__name__}: {error}). "
+            f"Without internet, use the offline corpus {offline}: "
+            f"{missing_offline_message(offline) or f'--dataset {offline}'}"
+        ) from error
+    return builder
+
+
+def _load_tfds(name, split, data_dir, as_supervised=False):
+    """Prepare (once) and load a split of a TFDS dataset."""
+    builder = _prepared_builder(name, data_dir)
     try:
         return builder.as_dataset(split=split, as_supervised=as_supervised, shuffle_files=False)
     except ValueError as error:
@@ -161,9 +180,10 @@ def read_textfile_split(path, split):
 def load_text(dataset="auto", split="train", data_dir=None):
     """A tf.data.Dataset of tf.string scalars, one document (a chapter, or a whole split) each."""
     name = resolve("text", dataset)
-    if name.startswith(FILE_PREFIXES["text"]):
+    path = _path_of(name)
+    if path is not None:
         _check_file_split(name, split)
-        text = read_textfile_split(name[len(FILE_PREFIXES["text"]) :], split)
+        text = read_textfile_split(path, split)
         return tf.data.Dataset.from_tensor_slices(tf.constant([text]))
     return _load_tfds(name, split, data_dir).map(lambda example: example["text"])
 
@@ -186,9 +206,10 @@ def read_tsv_pairs(path):
 def load_pairs(dataset="auto", split="train", data_dir=None):
     """A tf.data.Dataset of (source, target) tf.string scalar pairs."""
     name = resolve("parallel", dataset)
-    if name.startswith(FILE_PREFIXES["parallel"]):
+    path = _path_of(name)
+    if path is not None:
         _check_file_split(name, split)
-        pairs = read_tsv_pairs(name[len(FILE_PREFIXES["parallel"]) :])[split]
+        pairs = read_tsv_pairs(path)[split]
         sources = tf.constant([source for source, _ in pairs], dtype=tf.string)
         targets = tf.constant([target for _, target in pairs], dtype=tf.string)
         return tf.data.Dataset.from_tensor_slices((sources, targets))
@@ -199,18 +220,22 @@ def prepare(name, data_dir=None):
     """Prepare a dataset once into the TFDS data dir (files given by path are just checked)."""
     kind = kind_of(name)
     name = resolve(kind, name)
-    if name.startswith("tsv:"):
-        read_tsv_pairs(name[len("tsv:") :])
-    elif name.startswith("textfile:"):
-        read_textfile_split(name[len("textfile:") :], "train")
+    path = _path_of(name)
+    if path is None:
+        _prepared_builder(name, data_dir)
+    elif kind == "parallel":
+        read_tsv_pairs(path)
     else:
-        tfds.builder(name, data_dir=data_dir).download_and_prepare()
+        read_textfile_split(path, "train")
 
 
-def _file_split_counts(name):
-    """{split: number of examples} of a textfile: or tsv: dataset."""
-    if name.startswith("tsv:"):
-        return {split: len(pairs) for split, pairs in read_tsv_pairs(name[len("tsv:") :]).items()}
+def _split_counts(name, data_dir):
+    """{split: number of examples} of a prepared dataset."""
+    path = _path_of(name)
+    if path is None:
+        return {split: info.num_examples for split, info in tfds.builder(name, data_dir=data_dir).info.splits.items()}
+    if kind_of(name) == "parallel":
+        return {split: len(pairs) for split, pairs in read_tsv_pairs(path).items()}
     return {split: 1 for split in SPLITS}
 
 
@@ -233,12 +258,10 @@ def describe(name, n=5, data_dir=None):
     prepare(name, data_dir)
     name = resolve(kind, name)
     lines = [f"{name} ({kind})"]
+    counts = _split_counts(name, data_dir)
     labels, metadata = ("source", "target"), {}
-    if any(name.startswith(prefix) for prefix in FILE_PREFIXES.values()):
-        counts = _file_split_counts(name)
-    else:
+    if _path_of(name) is None:
         info = tfds.builder(name, data_dir=data_dir).info
-        counts = {split: split_info.num_examples for split, split_info in info.splits.items()}
         metadata = info.metadata or {}
         if kind == "images":
             labels = info.features["label"].names

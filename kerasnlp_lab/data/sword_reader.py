@@ -1,9 +1,9 @@
 """Read SWORD zText Bible modules fast, and clean their OSIS markup into plain text.
 
-pysword gives us the module conf files and the versification (which book and chapter
-each verse index belongs to). Its verse reader decompresses a whole book again for every
-verse, so the verse index (``.bzv``), block index (``.bzs``) and compressed text (``.bzz``)
-are read here directly and each compressed block is decompressed once.
+pysword gives us the module conf files and the versification (which book, chapter and
+verse each entry of the verse index belongs to). Its verse reader decompresses a whole
+book again for every verse, so the verse index (``.bzv``), block index (``.bzs``) and
+compressed text (``.bzz``) are read here directly and each block is decompressed once.
 
 Modules are looked up in the directories of ``$SWORD_PATH`` (``os.pathsep``-separated)
 when it is set, else in ``~/.sword`` and ``/usr/share/sword`` (where Debian's
@@ -19,6 +19,7 @@ import re
 import struct
 import zlib
 
+from pysword.books import BibleStructure
 from pysword.modules import SwordModules
 
 from kerasnlp_lab.errors import DataUnavailableError
@@ -99,34 +100,41 @@ def read_verses(module_name):
     Raises:
         DataUnavailableError: the module is not installed in any searched folder.
     """
+    for book, chapter, verse, raw in _raw_verses(module_name):
+        text = clean_osis(raw)
+        if text:
+            yield Verse(book.osis_name, book.name, chapter, verse, text)
+
+
+def _raw_verses(module_name):
+    """(pysword BookStructure, chapter, verse, OSIS text) of every stored verse, in canonical order."""
     folder = find_module(module_name)
     if folder is None:
         raise DataUnavailableError(missing_module_message(module_name))
-    modules = SwordModules(folder)
-    conf = modules.parse_modules()[module_name]
+    conf = SwordModules(folder).parse_modules()[module_name]
     driver = conf["moddrv"].lower()
-    if driver not in _VERSE_RECORD_FORMATS:
-        raise DataUnavailableError(
-            f"SWORD module {module_name}: expected a zText or zText4 module, got ModDrv={conf['moddrv']}."
-        )
     compress_type = conf.get("compresstype", "ZIP").upper()
-    if compress_type not in _DECOMPRESSORS:
+    if driver not in _VERSE_RECORD_FORMATS or compress_type not in _DECOMPRESSORS:
         raise DataUnavailableError(
-            f"SWORD module {module_name}: expected CompressType ZIP, BZIP2 or XZ, got {compress_type}."
+            f"SWORD module {module_name}: expected a zText or zText4 module compressed with ZIP, BZIP2 "
+            f"or XZ, got ModDrv={conf['moddrv']}, CompressType={compress_type}."
         )
     decompress = _DECOMPRESSORS[compress_type]
+    # SWORD's default encoding is Latin-1; our modules say UTF-8.
+    encoding = "utf-8" if conf.get("encoding", "").upper() == "UTF-8" else "latin-1"
     data_path = os.path.join(folder, conf["datapath"])
-    structure = modules.get_bible_from_module(module_name).get_structure()
+    testaments = [name for name in ("ot", "nt") if os.path.isfile(os.path.join(data_path, f"{name}.bzv"))]
+    structure = BibleStructure(conf.get("versification", "KJV").lower(), testaments)
 
     for testament, books in structure.get_books().items():
         verse_records, block_records, compressed = _read_testament_files(
             data_path, testament, _VERSE_RECORD_FORMATS[driver]
         )
-        blocks = {}
+        blocks = {}  # block number -> decompressed bytes: each block is decompressed once
         for book in books:
             for chapter in range(1, book.num_chapters + 1):
                 indices = structure.ref_to_indicies(books=book.osis_name, chapters=chapter)[testament]
-                for verse_number, index in enumerate(indices, start=1):
+                for verse, index in enumerate(indices, start=1):
                     if index >= len(verse_records):
                         continue
                     block_number, start, length = verse_records[index]
@@ -135,18 +143,14 @@ def read_verses(module_name):
                     if block_number not in blocks:
                         offset, size, _ = block_records[block_number]
                         blocks[block_number] = decompress(compressed[offset : offset + size])
-                    raw = blocks[block_number][start : start + length].decode("utf-8")
-                    text = clean_osis(raw)
-                    if text:
-                        yield Verse(book.osis_name, book.name, chapter, verse_number, text)
+                    yield book, chapter, verse, blocks[block_number][start : start + length].decode(encoding)
 
 
 def _read_testament_files(data_path, testament, verse_record_format):
     """Verse records, block records and compressed bytes of one testament ("ot" or "nt")."""
 
     def read(extension):
-        path = os.path.join(data_path, f"{testament}.{extension}")
-        with open(path, "rb") as file:
+        with open(os.path.join(data_path, f"{testament}.{extension}"), "rb") as file:
             return file.read()
 
     verse_records = list(struct.iter_unpack(verse_record_format, read("bzv")))

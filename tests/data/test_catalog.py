@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import pytest
+import requests
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -65,11 +66,11 @@ def test_explicit_offline_name_without_its_package_names_the_package(no_debian_f
 def test_unknown_and_mismatched_names_and_missing_files_are_clear_errors(tmp_path):
     with pytest.raises(DataUnavailableError, match="Unknown dataset 'imagenet'. Expected one of: images: auto, "):
         catalog.resolve("images", "imagenet")
-    with pytest.raises(DataUnavailableError, match="Expected a images dataset .* got 'sword_text/kjv'"):
+    with pytest.raises(DataUnavailableError, match="Expected a dataset of kind images .* got 'sword_text/kjv'"):
         catalog.resolve("images", "sword_text/kjv")
     with pytest.raises(DataUnavailableError, match="does not exist"):
         catalog.resolve("parallel", f"tsv:{tmp_path / 'missing.tsv'}")
-    with pytest.raises(DataUnavailableError, match=r"Expected a text dataset \(auto, .*textfile:PATH\), got 'tsv:x'"):
+    with pytest.raises(DataUnavailableError, match=r"Expected a dataset of kind text \(auto, .*textfile:PATH\), got 'tsv:x'"):
         catalog.resolve("text", "tsv:x")
     with pytest.raises(UserError, match="Expected a dataset kind"):
         catalog.resolve("audio")
@@ -105,6 +106,19 @@ def test_a_split_that_does_not_exist_is_a_user_error(prepared_dir, tsv_file):
         catalog.load_images("local_fashion_mnist", "validation", data_dir=prepared_dir)
     with pytest.raises(UserError, match="expected a split of train, validation, test, got 'dev'"):
         catalog.load_pairs(f"tsv:{tsv_file}", "dev")
+
+
+def test_a_failed_download_is_a_clear_error_naming_the_offline_corpus(tmp_path, monkeypatch):
+    def no_network(self, *args, **kwargs):
+        raise requests.exceptions.ConnectionError("Failed to resolve 'storage.googleapis.com'")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
+    with pytest.raises(DataUnavailableError) as error:
+        catalog.load_pairs("ted_hrlr_translate/pt_to_en", data_dir=str(tmp_path))
+    assert str(error.value).startswith(
+        "Could not download ted_hrlr_translate/pt_to_en through TFDS (ConnectionError: Failed to resolve"
+    )
+    assert "use the offline corpus sword_parallel/spa_eng" in str(error.value)
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])

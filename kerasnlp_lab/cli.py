@@ -51,6 +51,10 @@ def _model_module(package, model, command):
 def _train(args):
     module = _model_module("training", args.model, "train")
     options = {"noise": args.noise} if args.noise is not None else {}
+    if args.backbone is not None:
+        if args.model != "transformer_translator":
+            raise UserError(f"--backbone is for transformer_translator, not {args.model}.")
+        options["backbone"] = args.backbone
     module.train(
         preset=args.preset,
         dataset=args.dataset,
@@ -163,6 +167,9 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--noise", type=float, default=None, metavar="STD",
                        help="autoencoder only: Gaussian input noise for denoising training")
+    train.add_argument("--backbone", choices=("ours", "keras_hub"), default=None,
+                       help="transformer_translator only: our layers (default) or keras_hub's "
+                       "Transformer layers as a reference (keras_hub cannot be exported)")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="print test metrics as one JSON object")

@@ -67,6 +67,7 @@ class TransformerConfig:
     batch_size: int = 64
     bucket_width: int = 8
     epochs: int = 15
+    early_stopping_patience: int = 2
     beam_size: int = 4
     length_penalty: float = 1.0
     train_examples: int | None = None  # None: the whole training split
@@ -467,12 +468,11 @@ class TransformerTranslator(keras.Model):
 
     def initial_decoding_state(self, encoder_outputs, source_mask, max_length=None):
         """The decoding state for `max_length` steps (default the model's max_length)."""
-        max_length = max_length or self.max_length
         batch_size = ops.shape(encoder_outputs)[0]
-        empty = ops.zeros((batch_size, 2, max_length, self.num_heads, self.key_dim),
-                          dtype=encoder_outputs.dtype)  # (B, 2, L, H, K)
         state = {
-            "self_caches": tuple(empty for _ in self.decoder_layers),
+            "self_caches": self.empty_self_caches(
+                batch_size, max_length or self.max_length, encoder_outputs.dtype
+            ),
             "cross_caches": tuple(self._cross_cache(layer, encoder_outputs)
                                   for layer in self.decoder_layers),
             "source_mask": source_mask,
@@ -480,6 +480,12 @@ class TransformerTranslator(keras.Model):
         if self.backbone == "keras_hub":
             state["encoder_outputs"] = encoder_outputs
         return state
+
+    def empty_self_caches(self, batch_size, max_length, dtype="float32"):
+        """One all-zero self-attention cache `(B, 2, max_length, H, K)` per decoder layer."""
+        empty = ops.zeros((batch_size, 2, max_length, self.num_heads, self.key_dim),
+                          dtype=dtype)  # (B, 2, L, H, K)
+        return tuple(empty for _ in self.decoder_layers)
 
     def _cross_cache(self, layer, encoder_outputs):
         if self.backbone == "ours":
@@ -596,6 +602,40 @@ def build_model(config, source_vocab_size, target_vocab_size):
 def config_from_dict(values):
     """The config stored in a run description."""
     return TransformerConfig(**values)
+
+
+class Translator:
+    """The translator interface of `kerasnlp_lab.export.translator` over a trained model.
+
+    `encode` runs the encoder and computes the cross-attention caches once per source;
+    the decoder state is the self-attention caches alone, preallocated to
+    `max_output_length` positions, so beam search reorders only what changes.
+    """
+
+    def __init__(self, model, max_output_length):
+        self.model = model
+        self.max_output_length = max_output_length
+
+    def encode(self, source_ids):
+        """{cross_caches, source_mask} (+ encoder_outputs for keras_hub), batch first."""
+        encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
+        state = self.model.initial_decoding_state(
+            encoder_outputs, source_mask, self.max_output_length
+        )
+        return {name: value for name, value in state.items() if name != "self_caches"}
+
+    def initial_decoder_state(self, encoded):
+        """{self_caches}: one zero `(B, 2, max_output_length, H, K)` per decoder layer."""
+        batch_size = ops.shape(encoded["source_mask"])[0]
+        caches = self.model.empty_self_caches(
+            batch_size, self.max_output_length, encoded["cross_caches"][0].dtype
+        )
+        return {"self_caches": caches}
+
+    def decode_step(self, tokens, step, decoder_state, encoded):
+        """Logits `(B, V)` of the token after `tokens[:, step]`, and the new caches."""
+        logits, state = self.model.decode_step(tokens[:, step], step, {**encoded, **decoder_state})
+        return logits, {"self_caches": state["self_caches"]}
 
 
 def cached_next_token_fn(model):

@@ -1,0 +1,74 @@
+"""The Transformer translator's SavedModel: `serving_default` (greedy) and `beam_search`.
+
+Signatures (DESIGN.md), batch first: `serving_default`: `text` string [-1] ->
+`translation` string [-1], greedy; `beam_search`: `text` -> `translation`, beam of
+`beam_size` (4) with the GNMT length penalty of the config. Both decode incrementally with
+the key/value caches of our `MultiHeadSelfAttention` (self-attention caches preallocated to
+`max_target_length - 1` positions, cross-attention keys/values computed once per source),
+in a `tf.while_loop` of core TF ops. Sources longer than `max_source_length` ids keep their
+first words, and at most `max_target_length - 1` tokens are generated (see
+`kerasnlp_lab.export.translator`).
+
+Only the "ours" backbone exports: keras_hub's decoder cache is written with
+`keras.ops.slice_update`, an `XlaDynamicUpdateSlice` op that stock TF Serving cannot run.
+"""
+
+from kerasnlp_lab.data import translation_pipeline
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export import translator as translator_lib
+from kerasnlp_lab.export.saved_model import write_version
+from kerasnlp_lab.models import transformer
+from kerasnlp_lab.training import workdir as workdir_lib
+
+MODEL_NAME = transformer.MODEL_NAME
+SIGNATURE_NAMES = ("serving_default", "beam_search")
+predict_inputs = translator_lib.predict_inputs
+format_outputs = translator_lib.format_outputs
+
+
+def make_serving(model, source_vectorizer, target_vectorizer, config):
+    """The `TranslatorServing` of a trained model (used in-process and exported)."""
+    max_output_length = config.max_target_length - 1
+    return translator_lib.TranslatorServing(
+        transformer.Translator(model, max_output_length),
+        source_vectorizer,
+        target_vectorizer,
+        max_source_length=config.max_source_length,
+        max_output_length=max_output_length,
+        beam_size=config.beam_size,
+        length_penalty=config.length_penalty,
+        name="transformer_translator_serving",
+    )
+
+
+def load_serving(workdir):
+    """(run description, the serving module of the trained run in `workdir`), in-process."""
+    run, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    source_vectorizer, target_vectorizer = translation_pipeline.load_vectorizers(workdir)
+    config = transformer.config_from_dict(run["config"])
+    return run, make_serving(model, source_vectorizer, target_vectorizer, config)
+
+
+def export_serving(serving, saved_models, version=None):
+    """Writes saved_models/transformer_translator/<version>/ for a serving module."""
+    backbone = serving.model.backbone
+    if backbone != "ours":
+        raise UserError(
+            f"Only the 'ours' backbone can be exported for TF Serving; this model was "
+            f"trained with --backbone {backbone}, whose decoder cache needs the "
+            f"XlaDynamicUpdateSlice op. Train with --backbone ours to export."
+        )
+    return write_version(
+        serving,
+        serving.signatures(),
+        saved_models=saved_models,
+        name=MODEL_NAME,
+        version=version,
+        warmup_requests=translator_lib.warmup_requests(SIGNATURE_NAMES),
+    )
+
+
+def export(workdir="runs/transformer_translator", saved_models="saved_models", version=None):
+    """`kerasnlp-lab export transformer_translator`: the run of `workdir` as a SavedModel."""
+    _, serving = load_serving(workdir)
+    return export_serving(serving, saved_models, version)

@@ -1,0 +1,184 @@
+"""`kerasnlp-lab train transformer_translator`: the attention NMT's data, the Transformer.
+
+Same pairs, splits, vocabularies (learned from the training split only), length-bucketed
+batches, seeded epochs, checkpoints, `--resume` and early stopping on the validation loss
+as `attention_nmt`, so the two models are compared on exactly the same ids. The optimizer
+is Adam(0.9, 0.98, 1e-9) with the warm-up schedule of the paper, the loss label-smoothed.
+
+Training speed is measured per epoch as real (non-padding) source + target tokens per
+second of training (validation excluded) and written to `throughput.json`, so our layers
+and `--backbone keras_hub` can be compared at the same settings.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from kerasnlp_lab.data import catalog
+from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import transformer
+from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training.attention_nmt import (
+    TOKEN_EFFICIENCY_FILE,
+    evaluation_batches,
+    measure_token_efficiency,
+    split_examples,
+)
+
+MODEL_NAME = transformer.MODEL_NAME
+THROUGHPUT_FILE = "throughput.json"
+
+
+class TokenThroughput(keras.callbacks.Callback):
+    """Writes the training tokens/second of every epoch to `path` (a JSON list).
+
+    Args:
+        tokens_per_epoch: real source + target tokens the model reads in one epoch.
+        path: the JSON file; earlier epochs in it are kept when resuming.
+    """
+
+    def __init__(self, tokens_per_epoch, path):
+        super().__init__()
+        self.tokens_per_epoch = tokens_per_epoch
+        self.path = path
+        self._start = self._end = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._end = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):  # validation starts: training time ends here
+        if self._start is not None and self._end is None:
+            self._end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = (self._end or time.perf_counter()) - self._start
+        epochs = read_throughput(os.path.dirname(self.path))
+        epochs = [entry for entry in epochs if entry["epoch"] < epoch]
+        epochs.append({
+            "epoch": epoch,
+            "seconds": round(seconds, 2),
+            "tokens_per_second": round(self.tokens_per_epoch / seconds, 1),
+        })
+        with open(self.path, "w") as file:
+            json.dump(epochs, file, indent=2)
+
+
+def read_throughput(workdir):
+    """The per-epoch throughput entries of a run (empty if none)."""
+    path = os.path.join(workdir, THROUGHPUT_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as file:
+        return json.load(file)
+
+
+def count_tokens(examples):
+    """Real tokens of (source, target) examples, as the model reads them.
+
+    The decoder reads the target without its last token, so target lengths count minus one.
+    """
+    total = 0
+    for source, target in examples.as_numpy_iterator():
+        total += int(np.count_nonzero(source)) + int(np.count_nonzero(target)) - 1
+    return total
+
+
+def _resolve_run(preset, dataset, epochs, workdir, resume, backbone):
+    """The preset, dataset and config of this run: new, or those of the run being resumed."""
+    if not resume:
+        config = transformer.get_config(preset, epochs=epochs, backbone=backbone)
+        return preset or transformer.DEFAULT_PRESET, catalog.resolve("parallel", dataset), config
+    run = workdir_lib.load_run_description(workdir)
+    if run is None:
+        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
+    if preset is not None and preset != run["preset"]:
+        raise UserError(
+            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
+        )
+    config = transformer.config_from_dict(run["config"])
+    if backbone is not None and backbone != config.backbone:
+        raise UserError(
+            f"--resume continues the run in {workdir} with backbone {config.backbone!r}; "
+            f"got --backbone {backbone}."
+        )
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    return run["preset"], run["dataset"], config
+
+
+def train(
+    preset=None,
+    dataset="auto",
+    epochs=None,
+    workdir="runs/transformer_translator",
+    resume=False,
+    seed=0,
+    backbone=None,
+):
+    """Trains the Transformer translator; writes the model, vocabularies, checkpoints, logs.
+
+    `backbone` is "ours" (default) or "keras_hub" (a reference that cannot be exported).
+    """
+    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume, backbone)
+    keras.utils.set_random_seed(seed)
+    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
+    if resume:
+        vectorizers = pipeline.load_vectorizers(workdir)
+    else:
+        vectorizers = pipeline.learn_vectorizers(
+            train_pairs, config.source_vocab_size, config.target_vocab_size
+        )
+    workdir_lib.save_run_description(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    )
+    pipeline.save_vectorizers(workdir, *vectorizers)
+    examples = pipeline.vectorize_pairs(
+        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+    count = pipeline.count_batches(examples)
+    if count == 0:
+        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
+    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
+    max_length = transformer.max_positions(config)
+    steps = pipeline.count_batches(
+        pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
+    )
+    efficiency = measure_token_efficiency(examples, count, config, seed)
+    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
+        json.dump(efficiency, file, indent=2)
+    print(
+        f"Training transformer_translator ({preset}, backbone {config.backbone}) on "
+        f"{dataset}: {count:,} pairs, vocabularies {vectorizers[0].vocab_size:,} / "
+        f"{vectorizers[1].vocab_size:,}, {config.epochs} epochs of {steps} bucketed batches "
+        f"of {config.batch_size}; token efficiency "
+        + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
+    )
+    model = fit.fit_resumable(
+        lambda: transformer.build_model(
+            config, vectorizers[0].vocab_size, vectorizers[1].vocab_size
+        ),
+        lambda first_epoch: pipeline.seeded_bucketed_epochs(
+            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
+            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
+            epochs=config.epochs,
+        ),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        workdir=workdir,
+        resume=resume,
+        validation_data=evaluation_batches(validation, config),
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            ),
+            TokenThroughput(count_tokens(examples), os.path.join(workdir, THROUGHPUT_FILE)),
+        ],
+    )
+    workdir_lib.save_model(workdir, model)
+    return model

@@ -276,4 +276,4 @@ def describe(name, n=5, data_dir=None):
         loader = {"images": load_images, "text": load_text, "parallel": load_pairs}[kind]
         lines.append(f"first {n} train examples:")
         lines += [_format_example(kind, example, labels) for example in loader(name, "train", data_dir).take(n)]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n")

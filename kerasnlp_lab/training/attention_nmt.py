@@ -52,11 +52,20 @@ def split_examples(dataset, split, vectorizers, config, limit=None):
 
 
 def evaluation_batches(examples, config):
-    """Bucketed teacher-forcing batches in a fixed order (validation and test)."""
-    return pipeline.bucketed_batches(
+    """Bucketed teacher-forcing batches in a fixed order (validation and test).
+
+    Their number is stated on the dataset, so Keras knows where an evaluation ends.
+    """
+    batches = pipeline.bucketed_batches(
         examples, config.batch_size, max(config.max_source_length, config.max_target_length),
         config.bucket_width,
-    ).map(pipeline.as_model_inputs).prefetch(tf.data.AUTOTUNE)
+    )
+    count = pipeline.count_batches(batches)
+    return (
+        batches.map(pipeline.as_model_inputs)
+        .apply(tf.data.experimental.assert_cardinality(count))
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def measure_token_efficiency(examples, count, config, seed=0):

@@ -1,0 +1,106 @@
+"""The attention NMT SavedModel: signatures, core ops only, fresh-process equality, warmup."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.export import attention_nmt as exporter
+from kerasnlp_lab.export import warmup
+from kerasnlp_lab.models import attention_nmt
+from tests import export_checks
+from tests.data.test_translation_pipeline import as_dataset, toy_pairs
+
+CONFIG = attention_nmt.get_config(
+    "tiny", source_vocab_size=40, target_vocab_size=40, max_source_length=12, max_target_length=10
+)
+TEXTS = [
+    "El perro come pan.",
+    "El gato grande ve al hombre y el niño bebe agua en la casa del rey.",  # truncated
+    "",
+    "¿Quién es?",
+    "Y el rey",
+]
+
+
+@pytest.fixture(scope="module")
+def serving():
+    keras.utils.set_random_seed(3)
+    vectorizers = pipeline.learn_vectorizers(
+        as_dataset(toy_pairs(100)), CONFIG.source_vocab_size, CONFIG.target_vocab_size
+    )
+    model = attention_nmt.build_model(CONFIG)
+    return exporter.AttentionNMTServing(model, *vectorizers, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def exported(serving, tmp_path_factory):
+    saved_models = str(tmp_path_factory.mktemp("saved_models"))
+    return exporter.export_serving(serving, saved_models)
+
+
+def test_export_writes_version_1_and_models_config(exported):
+    saved_models = os.path.dirname(os.path.dirname(exported))
+    assert exported == os.path.join(saved_models, "attention_nmt", "1")
+    with open(os.path.join(saved_models, "models.config")) as file:
+        assert 'name: "attention_nmt"' in file.read()
+
+
+def test_export_uses_core_tensorflow_ops_only(exported):
+    op_types = export_checks.assert_core_ops_only(exported)
+    assert {"While", "TopKV2", "StaticRegexReplace", "LookupTableFindV2"} & op_types
+
+
+def test_signatures_have_the_contract_names_dtypes_and_shapes(exported):
+    loaded = tf.saved_model.load(exported)
+    assert sorted(loaded.signatures) == ["attention", "beam_search", "serving_default"]
+    for name in ("serving_default", "beam_search", "attention"):
+        signature = loaded.signatures[name]
+        [text_spec] = signature.structured_input_signature[1].values()
+        assert (text_spec.name, text_spec.dtype, text_spec.shape.as_list()) == ("text", tf.string, [None])
+        outputs = signature.structured_outputs
+        assert outputs["translation"].dtype == tf.string
+        assert outputs["translation"].shape.as_list() == [None]
+    weights = loaded.signatures["attention"].structured_outputs["attention_weights"]
+    assert (weights.dtype, weights.shape.as_list()) == (tf.float32, [None, None, None])
+
+
+def test_fresh_tensorflow_process_matches_the_keras_model(exported, serving):
+    calls = []
+    for texts in (TEXTS[:1], TEXTS):
+        text = np.array([line.encode("utf-8") for line in texts], dtype=bytes)
+        calls += [(name, {"text": text}) for name in exporter.SIGNATURE_NAMES]
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
+    for (signature, inputs), result in zip(calls, outputs):
+        texts = [line.decode("utf-8") for line in inputs["text"]]
+        expected = serving.translate_texts(texts, beam=signature == "beam_search")
+        assert [line.decode("utf-8") for line in result["translation"]] == expected
+        if signature == "attention":
+            in_process = serving.attention(tf.constant(inputs["text"]))
+            np.testing.assert_allclose(
+                result["attention_weights"], in_process["attention_weights"].numpy(), atol=1e-5
+            )
+            assert result["attention_weights"].shape[0] == len(texts)
+
+
+def test_long_inputs_are_truncated_with_a_warning(serving):
+    words = TEXTS[1].split()
+    kept = " ".join(words[: CONFIG.max_source_length - 2])
+    with pytest.warns(UserWarning, match="1 of 2 texts are longer than 12 tokens"):
+        long, short = serving.translate_texts([TEXTS[1], kept])
+    assert long == short
+
+
+def test_output_never_exceeds_the_maximum_length(serving):
+    tokens = serving.translate_ids(serving.source_ids(tf.constant(TEXTS)), beam_size=4)
+    assert tokens.shape[1] <= CONFIG.max_target_length - 1
+
+
+def test_warmup_requests_cover_every_signature_at_two_batch_sizes(exported):
+    requests = warmup.read_warmup_requests(exported)
+    assert sorted(r.model_spec.signature_name for r in requests) == sorted(exporter.SIGNATURE_NAMES * 2)
+    assert {r.model_spec.name for r in requests} == {"attention_nmt"}
+    assert sorted(r.inputs["text"].tensor_shape.dim[0].size for r in requests) == [1, 1, 1, 3, 3, 3]

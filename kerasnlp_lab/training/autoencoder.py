@@ -34,12 +34,13 @@ def load_pixels(dataset, split, limit=None):
 
 
 def noisy_inputs(noise_std, seed):
-    """A batch transform: (noisy input, clean target), noise seeded by (seed, epoch, step)."""
+    """A batch transform of (images, targets): noise on the images, seeded by (seed, epoch, step)."""
 
-    def transform(images, epoch, step):
-        noise_seed = tf.stack([tf.cast(seed, tf.int64) * 100_003 + epoch, step])
+    def transform(batch, epoch, step):
+        images, targets = batch
+        noise_seed = tf.stack([tf.cast(seed * 100_003 + epoch, tf.int64), step])
         noise = tf.random.stateless_normal(tf.shape(images), seed=noise_seed) * noise_std
-        return tf.clip_by_value(images + noise, 0.0, 1.0), images
+        return tf.clip_by_value(images + noise, 0.0, 1.0), targets
 
     return transform
 

@@ -60,6 +60,13 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_denoising_run_trains_on_noisy_inputs(tmp_path):
+    model = training.train(preset="tiny", epochs=1, noise=0.3, workdir=str(tmp_path))
+    with open(tmp_path / "run.json") as file:
+        assert json.load(file)["config"]["noise_std"] == 0.3
+    assert model.output_shape == (None, 28, 28)
+
+
 def test_resume_needs_an_earlier_run(tmp_path):
     with pytest.raises(UserError, match="Nothing to resume in"):
         training.train(preset="tiny", workdir=str(tmp_path), resume=True)
@@ -77,9 +84,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_noisy_inputs_are_seeded_clipped_and_targets_clean():
     images = tf.random.uniform((4, 28, 28))
     transform = training.noisy_inputs(0.5, seed=7)
-    noisy, clean = transform(images, tf.constant(2, tf.int64), tf.constant(5, tf.int64))
-    again, _ = transform(images, tf.constant(2, tf.int64), tf.constant(5, tf.int64))
-    other, _ = transform(images, tf.constant(3, tf.int64), tf.constant(5, tf.int64))
+    noisy, clean = transform((images, images), 2, tf.constant(5, tf.int64))
+    again, _ = transform((images, images), 2, tf.constant(5, tf.int64))
+    other, _ = transform((images, images), 3, tf.constant(5, tf.int64))
     np.testing.assert_array_equal(clean, images)
     np.testing.assert_array_equal(noisy, again)
     assert not np.array_equal(noisy, other)

@@ -114,6 +114,7 @@ def _serve(args):
         enable_batching=args.enable_batching or args.batching_parameters_file is not None,
         batching_parameters_file=args.batching_parameters_file,
         poll_seconds=args.poll_seconds,
+        max_request_bytes=args.max_request_bytes,
     )
 
 
@@ -203,6 +204,8 @@ def build_parser():
                        help="BatchingParameters text file, as TF Serving's flag of that name")
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often to look for new or removed versions (default 2)")
+    serve.add_argument("--max-request-bytes", type=_positive_int, default=64 * 1024 * 1024,
+                       help="larger request bodies get HTTP 413 / RESOURCE_EXHAUSTED (default 64 MiB)")
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(

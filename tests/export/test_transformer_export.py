@@ -1,0 +1,105 @@
+"""The Transformer translator's SavedModel: core ops, fresh process, greedy and beam, warmup."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export import transformer as exporter
+from kerasnlp_lab.export import warmup
+from kerasnlp_lab.models import transformer
+from tests import export_checks
+from tests.data.test_translation_pipeline import as_dataset, toy_pairs
+
+TEXTS = [
+    "El perro come pan.",
+    "El rey ve el gato grande y el niño pequeño bebe agua.",
+    "¿Quién es?",
+]
+
+
+def make_serving(backbone="ours"):
+    keras.utils.set_random_seed(11)
+    config = transformer.get_config(
+        "tiny", num_layers=2, max_source_length=16, max_target_length=10, backbone=backbone
+    )
+    vectorizers = pipeline.learn_vectorizers(as_dataset(toy_pairs(100)), 40, 40)
+    model = transformer.build_model(config, vectorizers[0].vocab_size, vectorizers[1].vocab_size)
+    # A few steps of training, so the translations are words rather than one repeated id.
+    examples = pipeline.vectorize_pairs(as_dataset(toy_pairs(256)), *vectorizers, 16, 10)
+    batches = pipeline.random_batches(examples, 32).map(pipeline.as_model_inputs)
+    model.fit(batches, epochs=4, verbose=0)
+    return exporter.make_serving(model, *vectorizers, config)
+
+
+@pytest.fixture(scope="module")
+def serving():
+    return make_serving()
+
+
+@pytest.fixture(scope="module")
+def exported(serving, tmp_path_factory):
+    saved_models = str(tmp_path_factory.mktemp("saved_models"))
+    return saved_models, exporter.export_serving(serving, saved_models)
+
+
+def test_export_writes_version_1_and_models_config(exported):
+    saved_models, path = exported
+    assert path == os.path.join(saved_models, "transformer_translator", "1")
+    with open(os.path.join(saved_models, "models.config")) as file:
+        config = text_format.Parse(file.read(), model_server_config_pb2.ModelServerConfig())
+    assert [(e.name, e.base_path) for e in config.model_config_list.config] == [
+        ("transformer_translator", "/models/transformer_translator")
+    ]
+
+
+def test_export_uses_core_tensorflow_ops_only(exported):
+    op_types = export_checks.assert_core_ops_only(exported[1])
+    assert {"Einsum", "Softmax", "SelectV2", "TopKV2"} <= op_types
+    assert not any(op.startswith("Xla") for op in op_types)
+
+
+def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(exported, serving):
+    calls = []
+    for texts in (TEXTS[:1], TEXTS):
+        text = np.array([t.encode("utf-8") for t in texts])
+        calls += [("serving_default", {"text": text}), ("beam_search", {"text": text})]
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(exported[1], calls)
+    for (signature, inputs), result in zip(calls, outputs):
+        assert sorted(result) == ["translation"]
+        assert result["translation"].shape == (len(inputs["text"]),)
+        function = serving.greedy if signature == "serving_default" else serving.beam
+        expected = function(tf.constant(inputs["text"]))["translation"].numpy()
+        np.testing.assert_array_equal(result["translation"], expected.astype(np.bytes_))
+    # The export's cached decoding says what the uncached decoder says, word for word.
+    for signature, beam_size in (("serving_default", 1), ("beam_search", 4)):
+        source_ids = serving.source_ids(tf.constant(TEXTS))
+        tokens = transformer.generate(
+            serving.model, source_ids, serving.max_output_length,
+            serving.target_vectorizer.start_id, serving.target_vectorizer.end_id,
+            beam_size=beam_size, length_penalty_alpha=serving.length_penalty, cached=False,
+        )
+        uncached = serving.target_vectorizer.detokenize(tokens).numpy()
+        result = outputs[2 if beam_size == 1 else 3]["translation"]
+        np.testing.assert_array_equal(result, uncached.astype(np.bytes_))
+    assert len(set(outputs[2]["translation"])) > 1
+
+
+def test_warmup_requests_cover_both_signatures_at_two_batch_sizes(exported):
+    requests = warmup.read_warmup_requests(exported[1])
+    assert sorted((r.model_spec.signature_name, r.inputs["text"].tensor_shape.dim[0].size)
+                  for r in requests) == [("beam_search", 1), ("beam_search", 3),
+                                         ("serving_default", 1), ("serving_default", 3)]
+    assert {r.model_spec.name for r in requests} == {"transformer_translator"}
+
+
+def test_keras_hub_backbone_cannot_be_exported(tmp_path):
+    with pytest.raises(UserError, match="Only the 'ours' backbone.*--backbone keras_hub"):
+        exporter.export_serving(make_serving("keras_hub"), str(tmp_path))
+    assert not os.path.exists(tmp_path / "transformer_translator")

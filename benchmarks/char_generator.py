@@ -1,0 +1,154 @@
+"""Character generator speed, printed as ratios in one run:
+
+1. Generation chars/second: the exported in-graph `tf.while_loop` (in-process tf.function
+   and the reloaded SavedModel) against a Python loop that calls a one-step tf.function per
+   character, the classic tutorial's way. Same weights, same prompt and seed; the script
+   checks that all three give the same text.
+2. Training steps/second: `model.fit` with and without `jit_compile` (XLA), same batches.
+
+Weights are random unless --workdir names a trained run (speed does not depend on them).
+
+    python benchmarks/char_generator.py [--preset small] [--num-chars 500] [--train-steps 20]
+"""
+
+import argparse
+import string
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.export import char_generator as exporter
+from kerasnlp_lab.models import char_generator
+from kerasnlp_lab.text import chars
+
+PROMPT = "In the beginning"
+SEED = 1
+TEMPERATURE = 0.8
+
+
+def random_run(preset):
+    """A model of `preset` with random weights and a vocabulary of English letters."""
+    vocabulary = chars.CharVocabulary(list(string.ascii_letters + " .,;:'\n"))
+    config = char_generator.get_config(preset)
+    model = char_generator.build_training_model(config, vocabulary.vocab_size)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in model.get_weights()])
+    return config, model, vocabulary
+
+
+def timed(function, repeats=1):
+    """(result of the last call, seconds per call); one untimed call first (tracing)."""
+    result = function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = function()
+    return result, (time.perf_counter() - start) / repeats
+
+
+def generation_request(num_chars):
+    return {
+        "prompt": tf.constant([PROMPT]),
+        "num_chars": tf.constant([num_chars], tf.int32),
+        "temperature": tf.constant([TEMPERATURE], tf.float32),
+        "seed": tf.constant([SEED], tf.int64),
+    }
+
+
+def python_loop(serving, num_chars):
+    """The tutorial's way: warm up on the prompt, then one tf.function call per character."""
+    request = generation_request(num_chars)
+    char, previous, state = serving.warm_up(request["prompt"])
+    ids = []
+    for step in range(num_chars):
+        next_char, state = serving.step(
+            char, previous, state, request["temperature"], request["seed"], tf.constant(step)
+        )
+        previous, char = char, next_char
+        ids.append(next_char)
+    return serving.vocabulary.decode(tf.stack(ids, axis=1))[0].numpy().decode("utf-8")  # (1, N)
+
+
+def benchmark_generation(model, vocabulary, num_chars):
+    serving = exporter.CharGeneratorServing(model, vocabulary)
+    request = generation_request(num_chars)
+    in_graph, in_graph_seconds = timed(
+        lambda: serving.generate(**request)["text"][0].numpy().decode("utf-8"), repeats=3
+    )
+    with tempfile.TemporaryDirectory() as saved_models:
+        loaded = tf.saved_model.load(exporter.export_model(model, vocabulary, saved_models))
+        signature = loaded.signatures["serving_default"]
+        saved, saved_seconds = timed(
+            lambda: signature(**request)["text"][0].numpy().decode("utf-8"), repeats=3
+        )
+    looped, looped_seconds = timed(lambda: python_loop(serving, num_chars))
+    if not in_graph == saved == looped:
+        raise AssertionError(f"the three ways disagree:\n{in_graph!r}\n{saved!r}\n{looped!r}")
+    return {
+        "Python loop, one-step tf.function per char": num_chars / looped_seconds,
+        "in-graph while_loop (tf.function)": num_chars / in_graph_seconds,
+        "in-graph while_loop (SavedModel)": num_chars / saved_seconds,
+    }, in_graph
+
+
+def benchmark_training(config, vocab_size, steps):
+    rng = np.random.default_rng(0)
+    window = rng.integers(chars.NUM_RESERVED_IDS, vocab_size, (config.batch_size, config.sequence_length + 2))
+    batch = (
+        {"chars": window[:, 1:-1].astype(np.int32), "previous_chars": window[:, :-2].astype(np.int32)},
+        window[:, 2:].astype(np.int32),
+    )
+    batches = tf.data.Dataset.from_tensors(batch).repeat()
+    rates = {}
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        model = char_generator.build_training_model(config, vocab_size)
+        model.jit_compile = jit_compile
+        fit = lambda count: model.fit(
+            batches, steps_per_epoch=count, epochs=1, shuffle=False, verbose=0
+        )
+        _, seconds = timed(lambda: fit(steps))
+        rates[f"model.fit, jit_compile={jit_compile}"] = steps / seconds
+    return rates
+
+
+def print_ratios(title, rates, unit):
+    print(title)
+    baseline = next(iter(rates.values()))
+    for name, rate in rates.items():
+        print(f"  {name:44s} {rate:9.1f} {unit}   ratio {rate / baseline:5.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small", choices=sorted(char_generator.PRESETS))
+    parser.add_argument("--workdir", default=None, help="use the trained run in this folder")
+    parser.add_argument("--num-chars", type=int, default=500)
+    parser.add_argument("--train-steps", type=int, default=20)
+    args = parser.parse_args()
+
+    if args.workdir:
+        from kerasnlp_lab.training import char_generator as training
+        from kerasnlp_lab.training import workdir as workdir_lib
+
+        run, model = workdir_lib.load_run(args.workdir, char_generator.MODEL_NAME)
+        config = char_generator.config_from_dict(run["config"])
+        vocabulary = training.load_vocabulary(args.workdir)
+    else:
+        config, model, vocabulary = random_run(args.preset)
+    print(f"char_generator ({args.preset if not args.workdir else args.workdir}): embedding "
+          f"{config.embedding_dim}, GRU {config.gru_units}, {config.head} head, "
+          f"{vocabulary.vocab_size} ids")
+    rates, text = benchmark_generation(model, vocabulary, args.num_chars)
+    print_ratios(f"Generation of {args.num_chars} chars, batch 1 (same text all three ways):",
+                 rates, "chars/s")
+    print(f"  text: {text[:60]!r}...")
+    print_ratios(f"Training, batch {config.batch_size} x {config.sequence_length} chars, "
+                 f"{args.train_steps} steps:",
+                 benchmark_training(config, vocabulary.vocab_size, args.train_steps), "steps/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -57,7 +57,43 @@ def autoencoder_round_trip(workdir, saved_models):
     print(f"Reconstruction figure: {metrics['figures']['reconstructions']}")
 
 
+def char_generator_round_trip(workdir, saved_models):
+    """Trains the tiny character generator, exports it, and generates through the export."""
+    from kerasnlp_lab.evaluation import char_generator as evaluation
+    from kerasnlp_lab.export import char_generator as exporter
+    from kerasnlp_lab.serving.predict import predict_in_process
+    from kerasnlp_lab.training import char_generator as training
+
+    _heading("Character generator: train (tiny preset), evaluate, export")
+    workdir = os.path.join(workdir, "char_generator")
+    training.train(preset="tiny", workdir=workdir)
+    metrics = evaluation.evaluate(workdir)
+    print(f"held-out bits/char {metrics['bits_per_char']}, accuracy {metrics['accuracy']}")
+    print(f"Exported to {exporter.export(workdir, saved_models)}")
+
+    inputs = exporter.predict_inputs(
+        [evaluation.SAMPLE_PROMPT], num_chars=200, temperature=evaluation.SAMPLE_TEMPERATURE,
+        seed=evaluation.SAMPLE_SEED,
+    )
+    in_process = exporter.format_outputs(predict_in_process(saved_models, "char_generator", inputs))
+    try:
+        from kerasnlp_lab.serving.client import ServingClient
+        from kerasnlp_lab.serving.server import ModelServer
+    except ImportError:
+        _heading("Character generator: a sample through the SavedModel (in-process)")
+        print(evaluation.SAMPLE_PROMPT + in_process)
+        return
+    _heading("Character generator: a sample through the embedded server (REST)")
+    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
+        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
+        served = exporter.format_outputs(client.predict("char_generator", inputs))
+        client.close()
+    print(evaluation.SAMPLE_PROMPT + served)
+    print(f"(same text as the SavedModel in-process: {served == in_process})")
+
+
 def run(workdir="runs/demo", saved_models="saved_models"):
     """The demo: the offline corpora, then each model end to end on its tiny preset."""
     show_corpora()
     autoencoder_round_trip(workdir, saved_models)
+    char_generator_round_trip(workdir, saved_models)

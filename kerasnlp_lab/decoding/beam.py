@@ -10,12 +10,15 @@ A hypothesis ends at `end_id`; after that it continues only with `pad_id`, at no
 its score stays the same. Hypotheses are ranked by score / GNMT length penalty
 ((5 + length) / 6) ** alpha (Wu et al., 2016), length counting generated tokens up to and
 including the end token; alpha = 0 ranks by the plain sum of log-probabilities. Alive and
-ended hypotheses compete in one pool at every step.
+ended hypotheses compete in one pool at every step. The search stops after max_length
+steps, or once no alive hypothesis of any row can still overtake its row's best ended one
+(`rows_decided`); if it ran max_length steps, unfinished hypotheses compete too.
 """
 
 import tensorflow as tf
 
 from kerasnlp_lab.decoding.buffers import batch_free_shapes, initial_tokens, write_at
+from kerasnlp_lab.decoding.greedy import call_next_token
 from kerasnlp_lab.errors import UserError
 
 # Log-probability of impossible continuations, and the initial score of the beams that
@@ -37,6 +40,24 @@ def repeat_beams(structure, beam_size):
 def gather_rows(structure, indices):
     """Every tensor of `structure` with its rows (first axis) taken at `indices`."""
     return tf.nest.map_structure(lambda x: tf.gather(x, indices), structure)
+
+
+def rows_decided(scores, lengths, finished, max_length, beam_size, alpha):
+    """bool (B,): rows whose best ended hypothesis no alive hypothesis can overtake.
+
+    A log-probability sum only decreases as tokens are added, so an alive hypothesis with
+    score s and length n can reach at most s / max(lp(n + 1), lp(max_length)) (lp is
+    monotonic in the length): the search of a row can stop once an ended hypothesis ranks
+    at least that high, without changing its result.
+    """
+    ended_ranking = tf.where(finished, scores / length_penalty(lengths, alpha), -float("inf"))
+    best_reachable = scores / tf.maximum(
+        length_penalty(lengths + 1, alpha), length_penalty(max_length, alpha)
+    )
+    alive_bound = tf.where(finished, -float("inf"), best_reachable)
+    best_ended = tf.reduce_max(tf.reshape(ended_ranking, [-1, beam_size]), axis=1)  # (B,)
+    best_alive = tf.reduce_max(tf.reshape(alive_bound, [-1, beam_size]), axis=1)  # (B,)
+    return best_ended >= best_alive
 
 
 def beam_search(
@@ -83,18 +104,22 @@ def beam_search(
     row_offsets = tf.range(batch_size)[:, None] * beam_size  # (B, 1)
 
     def not_done(step, tokens, scores, lengths, finished, state):
-        return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
+        rows_done = rows_decided(
+            scores, lengths, finished, max_length, beam_size, length_penalty_alpha
+        )
+        return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(rows_done)))
 
     def one_step(step, tokens, scores, lengths, finished, state):
-        logits, state = next_token_fn(tokens, step, state)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))  # (B*K, V)
+        logits, state = call_next_token(next_token_fn, tokens, step, state)
+        log_probs = tf.nn.log_softmax(logits)  # (B*K, V)
         vocab_size = tf.shape(log_probs)[1]
         # An ended hypothesis has one continuation, pad_id, that costs nothing.
         pad_only = tf.where(tf.equal(tf.range(vocab_size), pad_id), 0.0, _IMPOSSIBLE)  # (V,)
         log_probs = tf.where(finished[:, None], pad_only[None, :], log_probs)
         candidate_scores = scores[:, None] + log_probs  # (B*K, V)
         candidate_lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)  # (B*K,)
-        ranking = candidate_scores / length_penalty(candidate_lengths, length_penalty_alpha)[:, None]
+        penalties = length_penalty(candidate_lengths, length_penalty_alpha)  # (B*K,)
+        ranking = candidate_scores / penalties[:, None]  # (B*K, V)
         ranking = tf.reshape(ranking, [-1, beam_size * vocab_size])  # (B, K*V)
         _, best = tf.math.top_k(ranking, k=beam_size)  # (B, K)
         parents = tf.reshape(best // vocab_size + row_offsets, [-1])  # (B*K,)

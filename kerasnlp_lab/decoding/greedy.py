@@ -5,6 +5,18 @@ import tensorflow as tf
 from kerasnlp_lab.decoding.buffers import batch_free_shapes, initial_tokens, write_at
 
 
+def call_next_token(next_token_fn, tokens, step, state):
+    """`next_token_fn(tokens, step, state)`, checking that logits have one row per token row."""
+    logits, state = next_token_fn(tokens, step, state)
+    tf.debugging.assert_equal(
+        tf.shape(logits)[0],
+        tf.shape(tokens)[0],
+        message="next_token_fn must return logits (N, V) with one row per row of tokens "
+        "(N = batch size, times beam size in beam search); received another number of rows",
+    )
+    return tf.cast(logits, tf.float32), state
+
+
 def greedy_search(
     next_token_fn,
     initial_state,
@@ -41,7 +53,7 @@ def greedy_search(
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
 
     def one_step(step, tokens, finished, state):
-        logits, state = next_token_fn(tokens, step, state)
+        logits, state = call_next_token(next_token_fn, tokens, step, state)
         next_tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)  # (B,)
         next_tokens = tf.where(finished, tf.cast(pad_id, tf.int32), next_tokens)
         tokens = write_at(tokens, step + 1, next_tokens)

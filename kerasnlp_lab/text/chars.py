@@ -71,7 +71,9 @@ class CharVocabulary(tf.Module):
             )
         repeated = sorted(char for char, count in collections.Counter(chars).items() if count > 1)
         if repeated:
-            raise UserError(f"a character vocabulary must not repeat characters, received {repeated}")
+            raise UserError(
+                f"a character vocabulary must not repeat characters, received {repeated}"
+            )
         if not chars:
             raise UserError("a character vocabulary needs at least one character, received none")
         self._chars = tuple(sorted(chars))

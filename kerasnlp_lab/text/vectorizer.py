@@ -81,7 +81,8 @@ class WordVectorizer(tf.Module):
                 f"a word vocabulary must start with {list(RESERVED_TOKENS)}, "
                 f"received {vocabulary[: len(RESERVED_TOKENS)]}"
             )
-        repeated = sorted(token for token, count in collections.Counter(vocabulary).items() if count > 1)
+        counts = collections.Counter(vocabulary)
+        repeated = sorted(token for token, count in counts.items() if count > 1)
         if repeated:
             raise UserError(f"a word vocabulary must not repeat tokens, received {repeated[:10]}")
         self._vocabulary = tuple(vocabulary)

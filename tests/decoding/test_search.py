@@ -72,7 +72,7 @@ def keras_hub_beam_search(tables, max_length, beam_size):
 def test_beam_search_agrees_with_keras_hub_beam_sampler(beam_size):
     # One row for the hand-made chain, and rows whose random chains make beams of every
     # kind (some rows end at once, others run to max_length, greedy differs from beam).
-    tables = [MARKOV_LOGITS] + [random_markov_logits(seed, vocab_size=VOCAB_SIZE) for seed in range(7)]
+    tables = [MARKOV_LOGITS] + [random_markov_logits(seed) for seed in range(7)]
     ours, _ = beam_search(
         per_row_markov_fn(tables), tf.range(len(tables)), len(tables), START, END,
         max_length=6, beam_size=beam_size,
@@ -144,6 +144,34 @@ def test_length_penalty_favours_longer_hypotheses():
     np.testing.assert_allclose(score.numpy(), [np.log(0.45) / (7 / 6) ** 3], rtol=1e-5)
 
 
+def step_counting(next_token_fn):
+    """`next_token_fn` whose state (N,) int32 counts the steps run."""
+
+    def next_token(tokens, step, steps):
+        logits, _ = next_token_fn(tokens, step, ())
+        return logits, steps + 1
+
+    return next_token
+
+
+@pytest.mark.parametrize(
+    "alpha, steps, expected", [(0.0, 1, [END] + [PAD] * 9), (3.0, 10, [A] * 10)]
+)
+def test_search_stops_once_no_alive_hypothesis_can_win(alpha, steps, expected):
+    # From START: END 0.6, or A 0.4 and then A forever. Without a length penalty no A chain
+    # can beat END after the first step; with alpha 3, A * 10 scores log 0.4 / (15/6) ** 3.
+    logits = np.full((VOCAB_SIZE, VOCAB_SIZE), -1e9, np.float32)
+    logits[START, END], logits[START, A] = np.log(0.6), np.log(0.4)
+    logits[A, A] = 0.0
+    logits[END, PAD] = logits[PAD, PAD] = 0.0
+    tokens, scores, steps_run = beam_search(
+        step_counting(markov_fn(logits)), tf.zeros([1], tf.int32), 1, START, END, 10,
+        beam_size=2, length_penalty_alpha=alpha, return_state=True,
+    )
+    assert tokens.numpy().tolist() == [expected]
+    assert steps_run.numpy().tolist() == [steps]
+
+
 def countdown_state(lengths, max_length):
     lengths = tf.constant(lengths, tf.int32)
     history = tf.zeros([tf.shape(lengths)[0], max_length + 1], tf.int32)
@@ -211,6 +239,14 @@ def test_bad_beam_size_is_a_user_error(beam_size):
         beam_search(markov_fn(MARKOV_LOGITS), (), 1, START, END, 3, beam_size=beam_size)
 
 
+def test_logits_with_the_wrong_number_of_rows_are_refused():
+    def one_row_per_batch_row(tokens, step, state):  # forgets that beams multiply rows
+        return tf.zeros([2, VOCAB_SIZE]), state
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one row per row of tokens"):
+        beam_search(one_row_per_batch_row, (), 2, START, END, 3, beam_size=3)
+
+
 def test_write_at_writes_one_position():
     buffer = tf.zeros([2, 4, 3])
     written = write_at(buffer, 2, tf.ones([2, 3]))
@@ -262,5 +298,6 @@ def test_search_in_a_reloaded_saved_model(tmp_path):
     lengths = tf.constant([0, 2, 4])
     assert reloaded.greedy(lengths).numpy().tolist() == COUNTDOWN_EXPECTED
     outputs = reloaded.beam(lengths)
-    np.testing.assert_array_equal(outputs["tokens"].numpy(), decoder.beam(lengths)["tokens"].numpy())
-    np.testing.assert_allclose(outputs["scores"].numpy(), decoder.beam(lengths)["scores"].numpy())
+    expected = decoder.beam(lengths)
+    np.testing.assert_array_equal(outputs["tokens"].numpy(), expected["tokens"].numpy())
+    np.testing.assert_allclose(outputs["scores"].numpy(), expected["scores"].numpy())

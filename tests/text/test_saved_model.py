@@ -69,7 +69,8 @@ def test_traced_functions_equal_eager_code(module):
     assert [t.decode() for t in outputs["detokenized"]] == [
         "¿quién es él?", "[UNK] sí [UNK], dijo.", "nadie [UNK] [UNK] [UNK]", "",
     ]
-    assert outputs["text"][:2] == [t.encode() for t in ["¿Quién es \ufffd\ufffd?", "\ufffdSí\ufffd, dijo."]]
+    expected_text = ["¿Quién es \ufffd\ufffd?", "\ufffdSí\ufffd, dijo."]  # É L « » unknown
+    assert outputs["text"][:2] == [t.encode() for t in expected_text]
 
 
 def test_reloaded_saved_model_gives_the_same_results(module, tmp_path):

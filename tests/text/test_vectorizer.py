@@ -41,7 +41,8 @@ def test_batched_datasets_give_the_same_vocabulary(vectorizer):
 
 
 def test_tokens_ids_and_detokenized_round_trip(vectorizer):
-    assert vectorizer.tokenize(["¿Quién es?"]).to_list() == [[t.encode() for t in ["¿", "quién", "es", "?"]]]
+    tokens = vectorizer.tokenize(["¿Quién es?"]).to_list()
+    assert tokens == [[t.encode() for t in ["¿", "quién", "es", "?"]]]
     ids = vectorizer.encode(["¿Quién es?", "Es él."], add_start=True, add_end=True)
     assert ids.to_list() == [[2, 7, 10, 4, 8, 3], [2, 4, 6, 5, 3]]
     assert decoded(vectorizer.detokenize(ids.to_tensor())) == ["¿quién es?", "es él."]
@@ -83,10 +84,11 @@ def test_detokenize_stops_at_end_and_drops_start_and_padding(vectorizer):
 
 
 def test_detokenize_spaces_around_punctuation():
-    vocabulary = list(RESERVED_TOKENS) + ["«", "hola", "»", ",", "(", "sí", ")", "¡", "!", "-", "’", "5", "%"]
-    vectorizer = WordVectorizer(vocabulary)
+    words = ["«", "hola", "»", ",", "(", "sí", ")", "¡", "!", "-", "’", "5", "%"]
+    vectorizer = WordVectorizer(list(RESERVED_TOKENS) + words)
     ids = vectorizer.encode(["«Hola», (sí) ¡hola! - disciples’ 5%"])
-    assert decoded(vectorizer.detokenize(ids.to_tensor())) == ["«hola», (sí) ¡hola! - [UNK]’ 5%"]
+    expected = ["«hola», (sí) ¡hola! - [UNK]’ 5%"]
+    assert decoded(vectorizer.detokenize(ids.to_tensor())) == expected
 
 
 def test_config_and_file_round_trip(vectorizer, tmp_path):
@@ -97,7 +99,8 @@ def test_config_and_file_round_trip(vectorizer, tmp_path):
     texts = ["¿Quién es él?", "Nada."]
     for other in (rebuilt, loaded):
         assert other.vocabulary == vectorizer.vocabulary
-        assert other.encode(texts, True, True).to_list() == vectorizer.encode(texts, True, True).to_list()
+        expected = vectorizer.encode(texts, True, True).to_list()
+        assert other.encode(texts, True, True).to_list() == expected
 
 
 @pytest.mark.parametrize(

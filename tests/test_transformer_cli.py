@@ -1,0 +1,60 @@
+"""`kerasnlp-lab` with transformer_translator: train, evaluate, export, predict; --backbone."""
+
+import json
+import os
+
+from kerasnlp_lab import cli
+from tests.cli_runner import run_cli
+from tests.data.test_translation_pipeline import write_toy_tsv
+
+
+def test_backbone_flag_is_parsed_and_refused_for_other_models():
+    args = cli.build_parser().parse_args(
+        ["train", "transformer-translator", "--backbone", "keras_hub"]
+    )
+    assert (args.model, args.backbone) == ("transformer_translator", "keras_hub")
+    result = run_cli("train", "attention_nmt", "--backbone", "ours", check=False)
+    assert result.returncode == 2
+    assert "--backbone is for transformer_translator, not attention_nmt." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_transformer_train_evaluate_export_predict(tmp_path):
+    dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
+    workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
+    train = run_cli("train", "transformer_translator", "--preset", "tiny", "--dataset", dataset,
+                    "--workdir", workdir)
+    assert "Training transformer_translator (tiny, backbone ours) on " + dataset in train.stdout
+
+    metrics = json.loads(run_cli("evaluate", "transformer_translator", "--workdir", workdir).stdout)
+    assert (metrics["model"], metrics["backbone"], metrics["dataset"]) == (
+        "transformer_translator", "ours", dataset)
+    assert metrics["test_pairs"] > 0 and 0.0 < metrics["test_token_accuracy"] <= 1.0
+    for method in ("greedy", "beam"):
+        assert 0.0 <= metrics[method]["bleu"] <= 100.0
+        assert metrics[method]["bleu_signature"].startswith("nrefs:1|case:mixed")
+        assert metrics[method]["chrf_signature"].startswith("nrefs:1|case:mixed")
+    assert metrics["beam"]["beam_size"] == 4
+    assert metrics["training_tokens_per_second"] > 0
+    for name in ("encoder_self_attention", "cross_attention", "loss_curves"):
+        assert os.path.getsize(metrics["figures"][name]) > 5_000
+
+    exported = run_cli("export", "transformer_translator", "--workdir", workdir,
+                       "--saved-models", saved_models)
+    assert exported.stdout.strip() == (
+        f"Exported transformer_translator to {saved_models}/transformer_translator/1")
+    predicted = run_cli("predict", "transformer_translator", "El perro come pan.", "¿Quién?",
+                        "--signature", "beam_search", "--saved-models", saved_models)
+    assert len(predicted.stdout.strip("\n").split("\n")) == 2
+
+
+def test_keras_hub_run_cannot_be_exported(tmp_path):
+    dataset = write_toy_tsv(tmp_path / "toy.tsv", count=100)
+    workdir = tmp_path / "run"
+    run_cli("train", "transformer_translator", "--preset", "tiny", "--dataset", dataset,
+            "--epochs", "1", "--backbone", "keras_hub", "--workdir", workdir)
+    result = run_cli("export", "transformer_translator", "--workdir", workdir,
+                     "--saved-models", tmp_path / "saved_models", check=False)
+    assert result.returncode == 2
+    assert "Only the 'ours' backbone can be exported" in result.stderr
+    assert "Traceback" not in result.stderr

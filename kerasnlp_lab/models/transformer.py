@@ -212,6 +212,16 @@ class TransformerEncoderBlock(_TransformerBlock):
 
     Returns:
         `(B, S, D)` (and the attention weights if asked).
+
+    Example:
+    ```python
+    block = TransformerEncoderBlock(num_heads=8, feed_forward_dim=512)
+    y = block(x, padding_mask=source_ids != 0)   # x (B, S, 128) -> y (B, S, 128)
+    ```
+
+    Reference:
+        Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762
+        (section 3.1); pre-norm: Xiong et al., 2020, https://arxiv.org/abs/2002.04745
     """
 
     def build(self, inputs_shape):
@@ -257,6 +267,17 @@ class TransformerDecoderBlock(_TransformerBlock):
     Returns:
         `(B, T, D)`, then the cross-attention weights if asked, then the new self cache
         if `self_cache` was given.
+
+    Example:
+    ```python
+    y = block(x, encoder_outputs, padding_mask=m, encoder_padding_mask=source_mask)
+    cross = block.cross_attention.compute_cache(encoder_outputs)     # once per source
+    y_t, cache = block(x_t, encoder_padding_mask=source_mask, self_cache=cache,
+                       cache_index=t, cross_cache=cross)            # one decoding step
+    ```
+
+    Reference:
+        Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762
     """
 
     def build(self, inputs_shape):

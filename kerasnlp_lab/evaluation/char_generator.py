@@ -10,7 +10,7 @@ from kerasnlp_lab.evaluation import plots
 from kerasnlp_lab.export import char_generator as exporter
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.training import char_generator as training
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit
 
 MODEL_NAME = char_generator.MODEL_NAME
 METRICS_FILE = "metrics.json"
@@ -40,13 +40,12 @@ def sample(serving, prompt=SAMPLE_PROMPT, num_chars=SAMPLE_CHARS,
 
 def evaluate(workdir="runs/char_generator"):
     """Test-split (held-out books) bits/char and accuracy, and a fixed-seed sample."""
-    run, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    run, serving = exporter.load_serving(workdir)
     config = char_generator.config_from_dict(run["config"])
-    vocabulary = training.load_vocabulary(workdir)
     test, count = training.split_examples(
-        run["dataset"], "test", vocabulary, config, config.eval_chars
+        run["dataset"], "test", serving.vocabulary, config, config.eval_chars
     )
-    results = model.evaluate(
+    results = serving.model.evaluate(
         test.batch(training.EVALUATION_BATCH_SIZE), verbose=0, return_dict=True
     )
     metrics = {
@@ -61,7 +60,7 @@ def evaluate(workdir="runs/char_generator"):
             "prompt": SAMPLE_PROMPT,
             "temperature": SAMPLE_TEMPERATURE,
             "seed": SAMPLE_SEED,
-            "text": sample(exporter.CharGeneratorServing(model, vocabulary)),
+            "text": sample(serving),
         },
     }
     history = os.path.join(workdir, fit.HISTORY_FILE)

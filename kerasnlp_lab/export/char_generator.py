@@ -6,20 +6,21 @@ Serving is stateless: the GRU state lives only inside one call.
 
 How a row is generated:
 1. The prompt is read after a newline (`START_TEXT`), as at the start of a line: an empty
-   prompt generates from the beginning of a line. Its UTF-8 characters become ids through a
-   lookup table; characters outside the vocabulary get the OOV id, and bytes that are not
-   valid UTF-8 are replaced by U+FFFD first (which is outside the vocabulary too). Nothing
-   in a prompt is an error.
+   prompt generates from the beginning of a line. Its UTF-8 characters become ids through
+   the vocabulary's lookup table; characters outside the vocabulary get the OOV id, and
+   bytes that are not valid UTF-8 are replaced by U+FFFD first (so they read as OOV too).
+   No prompt is an error.
 2. The GRU layer runs over the prompt from a zero state (explicit initial state); the state
    after all but the last prompt character starts the loop.
 3. A `tf.while_loop` steps the GRU cell one character at a time, carrying the state, the
-   current and the previous character; the head gives logits, the padding and OOV ids are masked out,
-   and the next character is drawn from softmax(logits / temperature) with a stateless
-   random op seeded by (seed, step): the same request always gives the same text, row by
-   row, whatever else is in the batch. `temperature` <= 0 means greedy (argmax).
+   current and the previous character. The head gives logits, the padding and OOV ids are
+   masked out, and the next character is drawn from softmax(logits / temperature) with a
+   stateless random op seeded by (seed, step): the same request always gives the same
+   text, row by row, whatever else is in the batch. `temperature` <= 0 means greedy.
 4. Rows may ask for different lengths: the loop runs to the largest `num_chars` of the
    batch and each row is cut to its own. `num_chars` <= 0 gives "", and `num_chars` above
-   `MAX_NUM_CHARS` is clamped to it.
+   `MAX_NUM_CHARS` is clamped to it (`kerasnlp-lab predict` refuses it with a message).
+   Inputs of different batch sizes are an InvalidArgument error.
 """
 
 import numpy as np
@@ -157,15 +158,15 @@ def export_model(model, vocabulary, saved_models, version=None):
 
 
 def load_serving(workdir):
-    """The generation module of the trained run in `workdir` (in-process, no export)."""
-    _, model = workdir_lib.load_run(workdir, MODEL_NAME)
-    return CharGeneratorServing(model, training.load_vocabulary(workdir))
+    """(run description, generation module) of the trained run in `workdir`, in-process."""
+    run, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    return run, CharGeneratorServing(model, training.load_vocabulary(workdir))
 
 
 def export(workdir="runs/char_generator", saved_models="saved_models", version=None):
     """`kerasnlp-lab export char_generator`: the trained run of `workdir` as a SavedModel."""
-    _, model = workdir_lib.load_run(workdir, MODEL_NAME)
-    return export_model(model, training.load_vocabulary(workdir), saved_models, version)
+    _, serving = load_serving(workdir)
+    return export_model(serving.model, serving.vocabulary, saved_models, version)
 
 
 def predict_inputs(inputs, num_chars=200, temperature=1.0, seed=0):

@@ -118,7 +118,7 @@ def test_padding_and_oov_are_never_sampled_even_when_the_model_prefers_it(model)
     assert len(text) == 300 and OOV not in text and set(text) <= set(VOCABULARY.chars)
 
 
-def test_unknown_idsand_invalid_utf8_read_as_oov(serving):
+def test_unknown_chars_and_invalid_utf8_read_as_oov(serving):
     invalid = b"the \xff\xfe"
     as_oov = "the " + OOV  # U+FFFD, then one more U+FFFD: both outside the vocabulary
     unknown = "the ZQ"

@@ -92,8 +92,87 @@ def char_generator_round_trip(workdir, saved_models):
     print(f"(same text as the SavedModel in-process: {served == in_process})")
 
 
+def attention_nmt_round_trip(workdir, saved_models):
+    """Trains the tiny attention NMT, exports it, and translates three test verses through
+    the embedded server, printed beside the reference English."""
+    from kerasnlp_lab.evaluation import attention_nmt as evaluation
+    from kerasnlp_lab.export import attention_nmt as exporter
+    from kerasnlp_lab.serving.client import ServingClient
+    from kerasnlp_lab.serving.server import ModelServer
+    from kerasnlp_lab.training import attention_nmt as training
+
+    _heading("Attention NMT (Bahdanau): train (tiny preset), evaluate, export")
+    workdir = os.path.join(workdir, "attention_nmt")
+    training.train(preset="tiny", workdir=workdir)
+    metrics = evaluation.evaluate(workdir)
+    print(
+        f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "
+        f"BLEU greedy {metrics['greedy']['bleu']} / beam {metrics['beam']['bleu']}, "
+        f"chrF greedy {metrics['greedy']['chrf']} / beam {metrics['beam']['chrf']}"
+    )
+    print(f"Token efficiency: {metrics.get('token_efficiency')}")
+    print(f"Attention heatmaps: {', '.join(metrics['figures']['attention'])}")
+    print(f"Exported to {exporter.export(workdir, saved_models)}")
+
+    _heading("Attention NMT: three Spanish test verses through the embedded server (REST)")
+    sources, references = evaluation.read_pairs(metrics["dataset"], "test", 3)
+    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
+        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
+        inputs = exporter.predict_inputs(sources)
+        greedy = exporter.format_outputs(client.predict("attention_nmt", inputs)).split("\n")
+        beam = exporter.format_outputs(
+            client.predict("attention_nmt", inputs, signature_name="beam_search")
+        ).split("\n")
+        client.close()
+    for source, reference, greedy_text, beam_text in zip(sources, references, greedy, beam):
+        print(f"es:        {source}\nreference: {reference}\ngreedy:    {greedy_text}\nbeam-4:    {beam_text}\n")
+
+
+def transformer_round_trip(workdir, saved_models):
+    """Trains the tiny Transformer translator, exports it, and translates the three test
+    verses of the attention NMT demo through the embedded server, beside the NMT's."""
+    from kerasnlp_lab.evaluation import attention_nmt as nmt_evaluation
+    from kerasnlp_lab.evaluation import transformer as evaluation
+    from kerasnlp_lab.export import transformer as exporter
+    from kerasnlp_lab.serving.client import ServingClient
+    from kerasnlp_lab.serving.server import ModelServer
+    from kerasnlp_lab.training import transformer as training
+
+    _heading("Transformer translator: train (tiny preset), evaluate, export")
+    workdir = os.path.join(workdir, "transformer_translator")
+    training.train(preset="tiny", workdir=workdir)
+    metrics = evaluation.evaluate(workdir)
+    print(
+        f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "
+        f"BLEU greedy {metrics['greedy']['bleu']} / beam {metrics['beam']['bleu']}, "
+        f"chrF greedy {metrics['greedy']['chrf']} / beam {metrics['beam']['chrf']}"
+    )
+    print(f"Attention maps: {metrics['figures']['encoder_self_attention']}, "
+          f"{metrics['figures']['cross_attention']}")
+    print(f"Exported to {exporter.export(workdir, saved_models)}")
+
+    _heading("Transformer beside the attention NMT: the same three test verses (REST)")
+    sources, references = nmt_evaluation.read_pairs(metrics["dataset"], "test", 3)
+    inputs = exporter.predict_inputs(sources)
+    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
+        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
+        columns = {}
+        for model in ("attention_nmt", "transformer_translator"):
+            for signature, label in (("serving_default", "greedy"), ("beam_search", "beam-4")):
+                outputs = client.predict(model, inputs, signature_name=signature)
+                columns[f"{model} {label}"] = exporter.format_outputs(outputs).split("\n")
+        client.close()
+    for row, (source, reference) in enumerate(zip(sources, references)):
+        print(f"es:        {source}\nreference: {reference}")
+        for label, translations in columns.items():
+            print(f"{label + ':':<31}{translations[row]}")
+        print()
+
+
 def run(workdir="runs/demo", saved_models="saved_models"):
     """The demo: the offline corpora, then each model end to end on its tiny preset."""
     show_corpora()
     autoencoder_round_trip(workdir, saved_models)
     char_generator_round_trip(workdir, saved_models)
+    attention_nmt_round_trip(workdir, saved_models)
+    transformer_round_trip(workdir, saved_models)

@@ -24,7 +24,8 @@ Signatures (DESIGN.md): `serving_default` and `beam_search`, both `text` string 
 What the export does with awkward inputs:
 - a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
   `max_source_length - 2` words (in-process, `translate_texts` warns when that happens);
-- unknown words become [UNK]; an empty text gives a short (possibly empty) translation;
+- unknown source words become [UNK]; [UNK] is never generated (its logit is masked), so a
+  translation holds only real words; an empty text gives a short (possibly empty) translation;
 - a translation has at most `max_output_length` generated tokens ([END] included), then
   stops whether or not the model produced [END].
 """
@@ -38,6 +39,7 @@ from kerasnlp_lab.decoding import beam_search, greedy_search
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 DEFAULT_BEAM_SIZE = 4
+BANNED_LOGIT = -1e9
 WARMUP_TEXTS = (
     "En el principio creó Dios los cielos y la tierra.",
     "Y dijo Dios: Sea la luz: y fué la luz.",
@@ -45,13 +47,19 @@ WARMUP_TEXTS = (
 )
 
 
-def decoding_inputs(translator, source_ids):
-    """(next_token_fn, initial state) for `kerasnlp_lab.decoding` over a translator."""
+def decoding_inputs(translator, source_ids, banned_id=None):
+    """(next_token_fn, initial state) for `kerasnlp_lab.decoding` over a translator.
+
+    `banned_id` (e.g. the [UNK] id) gets a logit of `BANNED_LOGIT`: it is never generated.
+    """
     encoded = translator.encode(source_ids)
     state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
 
     def next_token_fn(tokens, step, state):
         logits, decoder_state = translator.decode_step(tokens, step, state["decoder"], state["encoded"])
+        if banned_id is not None:
+            banned = tf.equal(tf.range(tf.shape(logits)[1]), banned_id)  # (V,)
+            logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
         return logits, {"encoded": state["encoded"], "decoder": decoder_state}
 
     return next_token_fn, state
@@ -73,12 +81,13 @@ class TranslatorServing(tf.Module):
         max_output_length: most target tokens generated ([END] included).
         beam_size: hypotheses kept by `beam_search`.
         length_penalty: alpha of the GNMT length penalty of `beam_search`.
+        generate_unknown: let the decoder generate the [UNK] token (default: never).
         name: the module's name.
     """
 
     def __init__(self, translator, source_vectorizer, target_vectorizer, *, max_source_length,
                  max_output_length, beam_size=DEFAULT_BEAM_SIZE, length_penalty=0.0,
-                 name="translator_serving"):
+                 generate_unknown=False, name="translator_serving"):
         super().__init__(name=name)
         self.translator = translator
         self.model = translator.model
@@ -88,6 +97,7 @@ class TranslatorServing(tf.Module):
         self.max_output_length = max_output_length
         self.beam_size = beam_size
         self.length_penalty = length_penalty
+        self.banned_id = None if generate_unknown else target_vectorizer.oov_id
         self.greedy = tf.function(self._greedy, input_signature=[TEXT_SPEC])
         self.beam = tf.function(self._beam, input_signature=[TEXT_SPEC])
 
@@ -98,7 +108,7 @@ class TranslatorServing(tf.Module):
 
     def translate_ids(self, source_ids, beam_size=1):
         """Generated ids (B, L) of source ids: greedy for beam_size 1, else beam search."""
-        next_token_fn, state = decoding_inputs(self.translator, source_ids)
+        next_token_fn, state = decoding_inputs(self.translator, source_ids, self.banned_id)
         search = dict(
             initial_state=state,
             batch_size=tf.shape(source_ids)[0],

@@ -83,10 +83,12 @@ def test_greedy_translation_equals_a_naive_loop_over_the_keras_model(model):
         max_source_length=CONFIG.max_source_length, max_output_length=6,
     )
     generated = serving.translate_ids(tf.constant(SOURCE)).numpy()
+    assert vectorizer.oov_id not in generated
     for row in range(2):
         prefix = [START_ID]
         for _ in range(6):
             logits = logits_of(model, SOURCE[row : row + 1], np.array([prefix], np.int32))
+            logits[0, -1, vectorizer.oov_id] = -np.inf  # [UNK] is never generated
             prefix.append(int(logits[0, -1].argmax()))
             if prefix[-1] == vectorizer.end_id:
                 break

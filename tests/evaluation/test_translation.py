@@ -1,0 +1,50 @@
+"""Shared translation scores (sacreBLEU BLEU, chrF, signatures) and the attention heatmap."""
+
+import os
+
+import numpy as np
+import pytest
+
+from kerasnlp_lab.evaluation import translation
+
+
+def test_identical_translations_score_100():
+    scores = translation.corpus_scores(["The dog eats bread."], ["The dog eats bread."])
+    assert scores["bleu"] == pytest.approx(100.0)
+    assert scores["chrf"] == pytest.approx(100.0)
+
+
+def test_bleu_of_a_partial_match_by_hand():
+    # 1- to 4-gram precisions 5/6, 3/5, 2/4, 1/3; same length, so no brevity penalty.
+    scores = translation.corpus_scores(["the cat sat on the mat"], ["the cat sat on a mat"])
+    expected = 100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
+    assert scores["bleu"] == pytest.approx(expected, abs=0.01)
+
+
+def test_signatures_say_how_each_score_was_computed():
+    scores = translation.corpus_scores(["a b c d"], ["a b c d"])
+    assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert scores["bleu_lowercase_signature"].startswith("nrefs:1|case:lc|")
+    assert scores["chrf_signature"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:")
+
+
+def test_lowercase_bleu_forgives_case_only():
+    scores = translation.corpus_scores(["the lord is my shepherd"], ["The LORD is my shepherd"])
+    assert scores["bleu_lowercase"] == pytest.approx(100.0)
+    assert scores["bleu"] < 50.0
+
+
+def test_one_hypothesis_per_reference():
+    with pytest.raises(ValueError, match="Expected one hypothesis per reference, got 1 hypotheses and 2"):
+        translation.corpus_scores(["a"], ["a", "b"])
+
+
+def test_attention_heatmap_is_a_png(tmp_path):
+    weights = np.eye(4, 5, dtype=np.float32)
+    path = translation.plot_attention(
+        weights, ["[START]", "el", "perro", ".", "[END]"], ["the", "dog", ".", "[END]"],
+        str(tmp_path / "attention.png"), title="El perro.",
+    )
+    with open(path, "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(path) > 5_000

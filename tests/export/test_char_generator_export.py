@@ -176,3 +176,22 @@ def test_warmup_requests_and_models_config(exported):
 def test_vocabulary_of_another_run_is_refused(model):
     with pytest.raises(UserError, match="The model reads 19 ids but the vocabulary has 5"):
         exporter.CharGeneratorServing(model, chars.CharVocabulary(list("abc")))
+
+
+def test_small_temperatures_approach_greedy(serving):
+    greedy = texts(serving.generate(**request(["the sea"], 40, temperature=0.0)))
+    assert texts(serving.generate(**request(["the sea"], 40, temperature=1e-4, seed=3))) == greedy
+    assert texts(serving.generate(**request(["the sea"], 40, temperature=1.5, seed=3))) != greedy
+
+
+def test_the_embedded_server_gives_the_same_texts_over_rest_and_grpc(exported, serving):
+    from kerasnlp_lab.serving.client import ServingClient
+    from kerasnlp_lab.serving.server import ModelServer
+
+    inputs = as_numpy(request(["in the", "", "é"], [30, 12, 0], temperature=[0.9, 1.0, 0.0], seed=[1, 2, 3]))
+    expected = texts(serving.generate(**{name: tf.constant(value) for name, value in inputs.items()}))
+    saved_models = os.path.dirname(os.path.dirname(exported))
+    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
+        for url in (f"http://127.0.0.1:{server.rest_port}", f"grpc://127.0.0.1:{server.grpc_port}"):
+            with ServingClient(url) as client:
+                assert texts(client.predict("char_generator", inputs)) == expected, url

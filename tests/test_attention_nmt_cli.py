@@ -10,7 +10,7 @@ from tests.data.test_translation_pipeline import write_toy_tsv
 def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=600)
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
-    train = run_cli("train", "attention-nmt", "--preset", "tiny", "--dataset", dataset, "--workdir", workdir)
+    train = run_cli("train", "attention-nmt", "--preset", "tiny", "--epochs", 1, "--dataset", dataset, "--workdir", workdir)
     assert f"Training attention_nmt (tiny) on {dataset}:" in train.stdout
     assert "token efficiency bucketed" in train.stdout
 

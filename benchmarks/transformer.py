@@ -8,7 +8,10 @@ every step; cached decoding runs it on the new token only, with the self-attenti
 values in fixed-shape caches and the cross-attention keys/values computed once. The same
 comparison is made for the keras_hub backbone (its own cache, `slice_update`) as a reference.
 
-    python benchmarks/transformer.py [--tokens 64] [--repeats 3] [--no-keras-hub]
+Training speed, ours vs keras_hub: `train_on_batch` on the same random batches (64 pairs of
+40 source and 40 target ids, no padding) after one warm-up step, as tokens/second.
+
+    python benchmarks/transformer.py [--tokens 64] [--repeats 3] [--train-steps 10] [--no-keras-hub]
 """
 
 import argparse
@@ -74,6 +77,22 @@ def benchmark(backbone, tokens, repeats, batch_sizes):
     return results
 
 
+def training_tokens_per_second(backbone, steps, batch_size=64, length=SOURCE_LENGTH):
+    """Source + target tokens per second of `train_on_batch` on the small preset."""
+    keras.utils.set_random_seed(0)
+    config = transformer.get_config("small", backbone=backbone)
+    model = transformer.build_model(config, config.source_vocab_size, config.target_vocab_size)
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, config.source_vocab_size, (batch_size, length)).astype("int32")
+    target = rng.integers(4, config.target_vocab_size, (batch_size, length + 1)).astype("int32")
+    inputs = {"source": source, "target_in": target[:, :-1]}
+    model.train_on_batch(inputs, target[:, 1:])  # traces
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(inputs, target[:, 1:])
+    return steps * batch_size * 2 * length / (time.perf_counter() - start)
+
+
 def report(backbone, results, tokens, batch_sizes):
     print(f"\nbackbone {backbone}: small preset, {tokens} generated tokens, "
           f"source {SOURCE_LENGTH} ids")
@@ -92,12 +111,21 @@ def main():
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--train-steps", type=int, default=10,
+                        help="training steps timed per backbone (0: skip)")
     parser.add_argument("--no-keras-hub", action="store_true", help="our backbone only")
     args = parser.parse_args()
     backbones = ["ours"] + ([] if args.no_keras_hub else ["keras_hub"])
     for backbone in backbones:
         results = benchmark(backbone, args.tokens, args.repeats, args.batch_sizes)
         report(backbone, results, args.tokens, args.batch_sizes)
+    if args.train_steps:
+        speeds = {backbone: training_tokens_per_second(backbone, args.train_steps)
+                  for backbone in backbones}
+        print(f"\ntraining, small preset, batch 64 x ({SOURCE_LENGTH} + {SOURCE_LENGTH}) ids:")
+        for backbone, speed in speeds.items():
+            print(f"  {backbone:<10} {speed:>10,.0f} tokens/s  "
+                  f"({speed / speeds['ours']:.2f}x ours)")
 
 
 if __name__ == "__main__":

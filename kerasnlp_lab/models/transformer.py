@@ -659,31 +659,30 @@ class Translator:
         return logits, {"self_caches": state["self_caches"]}
 
 
-def cached_next_token_fn(model):
-    """`next_token_fn` of `kerasnlp_lab.decoding`: one `decode_step` on the last token.
+class UncachedTranslator:
+    """The translator interface without caches: the whole decoder runs on the prefix.
 
-    Its state is `model.initial_decoding_state(...)` (caches grow one position a step).
+    The reference for the cached `Translator` (same tokens, same weights) and the
+    baseline of the decoding benchmark. The encoder still runs once per source.
     """
 
-    def next_token(tokens, step, state):
-        return model.decode_step(tokens[:, step], step, state)
+    def __init__(self, model):
+        self.model = model
 
-    return next_token
+    def encode(self, source_ids):
+        """{encoder_outputs (B, S, D), source_mask (B, S)}."""
+        encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
+        return {"encoder_outputs": encoder_outputs, "source_mask": source_mask}
 
+    def initial_decoder_state(self, encoded):
+        """No state: every step reads the whole prefix of `tokens`."""
+        return {}
 
-def uncached_next_token_fn(model):
-    """`next_token_fn` that runs the whole decoder on the prefix at every step.
-
-    Its state is `{"encoder_outputs", "source_mask"}` (the encoder runs once). The
-    reference for the cached decoder, and the baseline of the speed benchmark.
-    """
-
-    def next_token(tokens, step, state):
+    def decode_step(self, tokens, step, decoder_state, encoded):
+        """Logits `(B, V)` of the token after the prefix `tokens[:, : step + 1]`."""
         prefix = tokens[:, : step + 1]  # (B, step + 1)
-        logits = model.decode(prefix, state["encoder_outputs"], state["source_mask"])
-        return logits[:, -1], state  # (B, V)
-
-    return next_token
+        logits = self.model.decode(prefix, encoded["encoder_outputs"], encoded["source_mask"])
+        return logits[:, -1], decoder_state  # (B, V)
 
 
 def generate(model, source_ids, max_length, start_id, end_id, beam_size=1,
@@ -691,17 +690,19 @@ def generate(model, source_ids, max_length, start_id, end_id, beam_size=1,
     """Translations `(B, max_length)` int32 of source ids `(B, S)`: greedy or beam search.
 
     Each row holds the generated ids, [END] included, then padding. `cached=False`
-    decodes without the key/value caches (the whole decoder on the prefix each step).
+    decodes with `UncachedTranslator` (the whole decoder on the prefix each step).
     """
-    encoder_outputs, source_mask = model.encode(source_ids)
-    if cached:
-        next_token = cached_next_token_fn(model)
-        state = model.initial_decoding_state(encoder_outputs, source_mask, max_length)
-    else:
-        next_token = uncached_next_token_fn(model)
-        state = {"encoder_outputs": encoder_outputs, "source_mask": source_mask}
-    batch_size = ops.shape(source_ids)[0]
-    options = dict(batch_size=batch_size, start_id=start_id, end_id=end_id,
+    translator = Translator(model, max_length) if cached else UncachedTranslator(model)
+    encoded = translator.encode(source_ids)
+    state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
+
+    def next_token(tokens, step, state):
+        logits, decoder_state = translator.decode_step(
+            tokens, step, state["decoder"], state["encoded"]
+        )
+        return logits, {"encoded": state["encoded"], "decoder": decoder_state}
+
+    options = dict(batch_size=ops.shape(source_ids)[0], start_id=start_id, end_id=end_id,
                    max_length=max_length, pad_id=PAD_ID)
     if beam_size == 1:
         return decoding.greedy_search(next_token, state, **options)

@@ -12,6 +12,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import transformer as exporter
+from kerasnlp_lab.export import translator as translator_lib
 from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import transformer
 from tests import export_checks
@@ -80,16 +81,17 @@ def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(expor
         expected = function(tf.constant(inputs["text"]))["translation"].numpy()
         np.testing.assert_array_equal(result["translation"], expected.astype(np.bytes_))
     # The export's cached decoding says what the uncached decoder says, word for word.
-    for signature, beam_size in (("serving_default", 1), ("beam_search", 4)):
-        source_ids = serving.source_ids(tf.constant(TEXTS))
-        tokens = transformer.generate(
-            serving.model, source_ids, serving.max_output_length,
-            serving.target_vectorizer.start_id, serving.target_vectorizer.end_id,
-            beam_size=beam_size, length_penalty_alpha=serving.length_penalty, cached=False,
-        )
-        uncached = serving.target_vectorizer.detokenize(tokens).numpy()
-        result = outputs[2 if beam_size == 1 else 3]["translation"]
-        np.testing.assert_array_equal(result, uncached.astype(np.bytes_))
+    uncached = translator_lib.TranslatorServing(
+        transformer.UncachedTranslator(serving.model), serving.source_vectorizer,
+        serving.target_vectorizer, max_source_length=serving.max_source_length,
+        max_output_length=serving.max_output_length, beam_size=serving.beam_size,
+        length_penalty=serving.length_penalty,
+    )
+    texts = tf.constant(TEXTS)
+    np.testing.assert_array_equal(
+        outputs[2]["translation"], uncached.greedy(texts)["translation"].numpy().astype(np.bytes_))
+    np.testing.assert_array_equal(
+        outputs[3]["translation"], uncached.beam(texts)["translation"].numpy().astype(np.bytes_))
     assert len(set(outputs[2]["translation"])) > 1
 
 

@@ -16,7 +16,9 @@ from kerasnlp_lab.training import transformer as training
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
                         help="tiny (seconds), small (4 layers, d_model 128) or base (the paper's)")
     parser.add_argument("--backbone", choices=BACKBONES, default="ours",
@@ -28,7 +30,8 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--workdir", default="runs/transformer_translator",
-                        help="checkpoints, logs, metrics and figures (default runs/transformer_translator)")
+                        help="checkpoints, logs, metrics and figures "
+                        "(default runs/transformer_translator)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     parser.add_argument("--saved-models", default="saved_models",
                         help="TF Serving model base path to export to (default saved_models)")

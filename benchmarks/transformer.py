@@ -102,7 +102,8 @@ def report(backbone, results, tokens, batch_sizes):
         uncached, cached, beam = (results[batch, name] for name in
                                   ("uncached greedy", "cached greedy", "cached beam-4"))
         print(f"{batch:>5}  {uncached:>15.3f}s  {cached:>13.3f}s  {beam:>13.3f}s  "
-              f"{uncached / cached:>14.2f}x  {beam / cached:>14.2f}x  {results[batch, 'same tokens']}")
+              f"{uncached / cached:>14.2f}x  {beam / cached:>14.2f}x  "
+              f"{results[batch, 'same tokens']}")
 
 
 def main():

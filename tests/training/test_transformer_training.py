@@ -62,7 +62,8 @@ def test_resume_refuses_another_backbone_and_missing_runs(tmp_path):
 
 def test_count_tokens_reads_the_decoder_input_without_the_last_target_token():
     examples = tf.data.Dataset.from_tensor_slices(
-        (np.array([[2, 5, 3, 0], [2, 3, 0, 0]], np.int32), np.array([[2, 7, 8, 3], [2, 3, 0, 0]], np.int32))
+        (np.array([[2, 5, 3, 0], [2, 3, 0, 0]], np.int32),
+         np.array([[2, 7, 8, 3], [2, 3, 0, 0]], np.int32))
     )
     assert training.count_tokens(examples) == (3 + 3) + (2 + 1)
 

@@ -51,6 +51,11 @@ def get_config(preset=None, **overrides):
     return dataclasses.replace(PRESETS[preset], **overrides)
 
 
+def config_from_dict(values):
+    """The config stored in a run description (JSON turns tuples into lists)."""
+    return AutoencoderConfig(**{**values, "hidden_units": tuple(values["hidden_units"])})
+
+
 def build_encoder(config):
     """Images (B, 28, 28) in [0, 1] -> codes (B, code_size)."""
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), name="images")

@@ -8,14 +8,12 @@ batches (token efficiency: bucketed, random batches, fixed length 128) is measur
 training examples and written to `token_efficiency.json`.
 """
 
-import dataclasses
 import json
 import os
 
 import keras
 import tensorflow as tf
 
-from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import attention_nmt
@@ -23,24 +21,6 @@ from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = attention_nmt.MODEL_NAME
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
-
-
-def _resolve_run(preset, dataset, epochs, workdir, resume):
-    """The preset, dataset and config of this run: new, or those of the run being resumed."""
-    if not resume:
-        config = attention_nmt.get_config(preset, epochs=epochs)
-        return preset or attention_nmt.DEFAULT_PRESET, catalog.resolve("parallel", dataset), config
-    run = workdir_lib.load_run_description(workdir)
-    if run is None:
-        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
-    if preset is not None and preset != run["preset"]:
-        raise UserError(
-            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
-        )
-    config = attention_nmt.config_from_dict(run["config"])
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    return run["preset"], run["dataset"], config
 
 
 def split_examples(dataset, split, vectorizers, config, limit=None):
@@ -92,7 +72,10 @@ def train(
     seed=0,
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
-    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume)
+    preset, dataset, config = workdir_lib.resolve_run(
+        workdir, model=attention_nmt, kind="parallel", preset=preset, dataset=dataset,
+        epochs=epochs, resume=resume,
+    )
     keras.utils.set_random_seed(seed)
     train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
     if resume:

@@ -1,13 +1,11 @@
 """`kerasnlp-lab train autoencoder`: tf.data input, resumable epochs, the trained model."""
 
-import dataclasses
 
 import keras
 import tensorflow as tf
 
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
-from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import autoencoder
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
@@ -45,26 +43,6 @@ def noisy_inputs(noise_std, seed):
     return transform
 
 
-def _resolve_run(preset, dataset, epochs, workdir, resume, noise):
-    """The config and dataset name of this run: new, or those of the run being resumed."""
-    if not resume:
-        config = autoencoder.get_config(preset, epochs=epochs, noise_std=noise)
-        return preset or autoencoder.DEFAULT_PRESET, catalog.resolve("images", dataset), config
-    run = workdir_lib.load_run_description(workdir)
-    if run is None:
-        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
-    if preset is not None and preset != run["preset"]:
-        raise UserError(
-            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
-        )
-    config = autoencoder.AutoencoderConfig(
-        **{**run["config"], "hidden_units": tuple(run["config"]["hidden_units"])}
-    )
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    return run["preset"], run["dataset"], config
-
-
 def train(
     preset=None,
     dataset="auto",
@@ -75,14 +53,18 @@ def train(
     noise=None,
 ):
     """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`."""
-    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume, noise)
+    preset, dataset, config = workdir_lib.resolve_run(
+        workdir, model=autoencoder, kind="images", preset=preset, dataset=dataset,
+        epochs=epochs, resume=resume, noise_std=noise,
+    )
     workdir_lib.save_run_description(
         workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
     )
-    keras.utils.set_random_seed(seed)
     train_split, validation_split = image_splits(config)
     train_images, num_train = load_pixels(dataset, train_split, config.train_examples)
     validation_images, _ = load_pixels(dataset, validation_split)
+    # Seeded after loading: preparing a dataset for the first time draws random numbers too.
+    keras.utils.set_random_seed(seed)
     train_pairs = train_images.map(lambda image, label: (image, image))
     transform = noisy_inputs(config.noise_std, seed) if config.noise_std > 0 else None
     print(

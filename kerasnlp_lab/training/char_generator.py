@@ -7,7 +7,6 @@ The vocabulary (`CharVocabulary` of the training text's characters) is written t
 workdir beside the model before training starts.
 """
 
-import dataclasses
 import functools
 import os
 
@@ -112,24 +111,6 @@ def training_batches(examples, count, config, seed, first_epoch, epochs, steps):
     ).prefetch(tf.data.AUTOTUNE)
 
 
-def _resolve_run(preset, dataset, epochs, workdir, resume):
-    """The preset, dataset and config of this run: new, or those of the run being resumed."""
-    if not resume:
-        config = char_generator.get_config(preset, epochs=epochs)
-        return preset or char_generator.DEFAULT_PRESET, catalog.resolve("text", dataset), config
-    run = workdir_lib.load_run_description(workdir)
-    if run is None:
-        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
-    if preset is not None and preset != run["preset"]:
-        raise UserError(
-            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
-        )
-    config = char_generator.config_from_dict(run["config"])
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    return run["preset"], run["dataset"], config
-
-
 def train(
     preset=None,
     dataset="auto",
@@ -139,7 +120,10 @@ def train(
     seed=0,
 ):
     """Trains the character generator; writes the model, vocabulary, checkpoints and logs."""
-    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume)
+    preset, dataset, config = workdir_lib.resolve_run(
+        workdir, model=char_generator, kind="text", preset=preset, dataset=dataset,
+        epochs=epochs, resume=resume,
+    )
     keras.utils.set_random_seed(seed)
     text = read_text(dataset, "train", config.train_chars)
     vocabulary = load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)

@@ -1,7 +1,7 @@
 """Epoch checkpoints (model + optimizer state) written atomically, and resuming from them."""
 
-import json
 import os
+import re
 import shutil
 
 import keras
@@ -9,8 +9,9 @@ import keras
 from kerasnlp_lab.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_FILE = "last.keras"
-STATE_FILE = "state.json"
+# The number of completed epochs is in the file name, so one atomic rename records both
+# the weights and how far training got.
+CHECKPOINT_PATTERN = re.compile(r"epoch-(\d+)\.keras")
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -26,13 +27,24 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, CHECKPOINT_FILE)
-        partial = os.path.join(self.directory, "partial." + CHECKPOINT_FILE)
+        earlier = completed_checkpoints(self.directory)
+        partial = os.path.join(self.directory, "partial.keras")
         self.model.save(partial)
-        os.replace(partial, path)
-        _write_json_atomically(
-            os.path.join(self.directory, STATE_FILE), {"completed_epochs": epoch + 1}
-        )
+        os.replace(partial, os.path.join(self.directory, f"epoch-{epoch + 1:04d}.keras"))
+        for _, path in earlier:
+            os.remove(path)
+
+
+def completed_checkpoints(directory):
+    """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = CHECKPOINT_PATTERN.fullmatch(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
 
 
 def clear(workdir):
@@ -43,26 +55,17 @@ def clear(workdir):
 def restore(workdir):
     """Returns (model with optimizer state, completed epochs) from the last checkpoint."""
     directory = os.path.join(workdir, CHECKPOINT_DIR)
-    path = os.path.join(directory, CHECKPOINT_FILE)
-    state_path = os.path.join(directory, STATE_FILE)
-    if not (os.path.exists(path) and os.path.exists(state_path)):
+    checkpoints = completed_checkpoints(directory)
+    if not checkpoints:
         raise UserError(
             f"Nothing to resume: no checkpoint in {directory}. Train without --resume first."
         )
+    completed_epochs, path = checkpoints[-1]
     try:
         model = keras.saving.load_model(path)
-        with open(state_path) as file:
-            completed_epochs = int(json.load(file)["completed_epochs"])
     except Exception as error:  # A damaged file can fail in many ways inside Keras.
         raise UserError(
             f"The checkpoint {path} is corrupt and cannot be resumed ({error}). "
             "Train again without --resume."
         ) from None
     return model, completed_epochs
-
-
-def _write_json_atomically(path, value):
-    partial = path + ".partial"
-    with open(partial, "w") as file:
-        json.dump(value, file)
-    os.replace(partial, path)

@@ -10,7 +10,6 @@ second of training (validation excluded) and written to `throughput.json`, so ou
 and `--backbone keras_hub` can be compared at the same settings.
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -18,7 +17,6 @@ import time
 import keras
 import numpy as np
 
-from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
@@ -88,29 +86,6 @@ def count_tokens(examples):
     return total
 
 
-def _resolve_run(preset, dataset, epochs, workdir, resume, backbone):
-    """The preset, dataset and config of this run: new, or those of the run being resumed."""
-    if not resume:
-        config = transformer.get_config(preset, epochs=epochs, backbone=backbone)
-        return preset or transformer.DEFAULT_PRESET, catalog.resolve("parallel", dataset), config
-    run = workdir_lib.load_run_description(workdir)
-    if run is None:
-        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
-    if preset is not None and preset != run["preset"]:
-        raise UserError(
-            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
-        )
-    config = transformer.config_from_dict(run["config"])
-    if backbone is not None and backbone != config.backbone:
-        raise UserError(
-            f"--resume continues the run in {workdir} with backbone {config.backbone!r}; "
-            f"got --backbone {backbone}."
-        )
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    return run["preset"], run["dataset"], config
-
-
 def train(
     preset=None,
     dataset="auto",
@@ -124,7 +99,10 @@ def train(
 
     `backbone` is "ours" (default) or "keras_hub" (a reference that cannot be exported).
     """
-    preset, dataset, config = _resolve_run(preset, dataset, epochs, workdir, resume, backbone)
+    preset, dataset, config = workdir_lib.resolve_run(
+        workdir, model=transformer, kind="parallel", preset=preset, dataset=dataset,
+        epochs=epochs, resume=resume, backbone=backbone,
+    )
     keras.utils.set_random_seed(seed)
     train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
     if resume:

@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from kerasnlp_lab.data import catalog
 from kerasnlp_lab.errors import UserError
 
 RUN_FILE = "run.json"
@@ -61,3 +62,37 @@ def load_run_description(workdir):
         return None
     with open(path) as file:
         return json.load(file)
+
+
+def resolve_run(workdir, *, model, kind, preset, dataset, epochs, resume, **options):
+    """(preset, dataset name, config) of this run: a new one, or the run being resumed.
+
+    Args:
+        workdir: the run's folder.
+        model: the model's module (`get_config`, `config_from_dict`, `DEFAULT_PRESET`).
+        kind: the dataset kind for `catalog.resolve` ("images", "text", "parallel").
+        preset, dataset, epochs: the command-line values (None: not given).
+        resume: continue the run in `workdir` with its stored preset, dataset and config;
+            `epochs` may extend it, while a different preset or option is refused.
+        **options: further config fields set on the command line (None: not given).
+    """
+    if not resume:
+        config = model.get_config(preset, epochs=epochs, **options)
+        return preset or model.DEFAULT_PRESET, catalog.resolve(kind, dataset), config
+    run = load_run_description(workdir)
+    if run is None:
+        raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
+    if preset is not None and preset != run["preset"]:
+        raise UserError(
+            f"--resume continues the {run['preset']!r} run in {workdir}; got --preset {preset}."
+        )
+    config = model.config_from_dict(run["config"])
+    for name, value in options.items():
+        if value is not None and value != getattr(config, name):
+            raise UserError(
+                f"--resume continues the run in {workdir} with {name} "
+                f"{getattr(config, name)!r}; got {value!r}."
+            )
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    return run["preset"], run["dataset"], config

@@ -21,11 +21,8 @@ TRAIN_ARGS = ("train", "autoencoder", "--preset", "tiny", "--epochs", EPOCHS, "-
 
 
 def completed_epochs(workdir):
-    path = os.path.join(workdir, "checkpoints", "state.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as file:
-        return json.load(file)["completed_epochs"]
+    found = checkpoints.completed_checkpoints(os.path.join(workdir, "checkpoints"))
+    return found[-1][0] if found else 0
 
 
 def wait_for(condition, timeout=300.0):
@@ -75,9 +72,8 @@ def test_resume_needs_an_earlier_run(tmp_path):
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    (folder / "last.keras").write_bytes(b"not a zip file")
-    (folder / "state.json").write_text('{"completed_epochs": 1}')
-    with pytest.raises(UserError, match=r"last.keras is corrupt and cannot be resumed"):
+    (folder / "epoch-0001.keras").write_bytes(b"not a zip file")
+    with pytest.raises(UserError, match=r"epoch-0001.keras is corrupt and cannot be resumed"):
         checkpoints.restore(str(tmp_path))
 
 

@@ -31,6 +31,32 @@ def split_examples(dataset, split, vectorizers, config, limit=None):
     ).cache()
 
 
+def prepare_examples(workdir, *, model_name, preset, dataset, config, resume):
+    """Vectorizers (learned, or reloaded on resume), training examples, their count, validation.
+
+    Writes the run description and the vectorizers to `workdir`; shared by both translators.
+    """
+    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
+    if resume:
+        vectorizers = pipeline.load_vectorizers(workdir)
+    else:
+        vectorizers = pipeline.learn_vectorizers(
+            train_pairs, config.source_vocab_size, config.target_vocab_size
+        )
+    workdir_lib.save_run_description(
+        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config
+    )
+    pipeline.save_vectorizers(workdir, *vectorizers)
+    examples = pipeline.vectorize_pairs(
+        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+    count = pipeline.count_batches(examples)
+    if count == 0:
+        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
+    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
+    return vectorizers, examples, count, validation
+
+
 def evaluation_batches(examples, config):
     """Bucketed teacher-forcing batches in a fixed order (validation and test).
 
@@ -77,24 +103,10 @@ def train(
         epochs=epochs, resume=resume,
     )
     keras.utils.set_random_seed(seed)
-    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
-    if resume:
-        vectorizers = pipeline.load_vectorizers(workdir)
-    else:
-        vectorizers = pipeline.learn_vectorizers(
-            train_pairs, config.source_vocab_size, config.target_vocab_size
-        )
-    workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    vectorizers, examples, count, validation = prepare_examples(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        resume=resume,
     )
-    pipeline.save_vectorizers(workdir, *vectorizers)
-    examples = pipeline.vectorize_pairs(
-        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
-    ).cache()
-    count = pipeline.count_batches(examples)
-    if count == 0:
-        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
-    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
     max_length = max(config.max_source_length, config.max_target_length)
     steps = pipeline.count_batches(
         pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)

@@ -18,14 +18,13 @@ import keras
 import numpy as np
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
-from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 from kerasnlp_lab.training.attention_nmt import (
     TOKEN_EFFICIENCY_FILE,
     evaluation_batches,
     measure_token_efficiency,
-    split_examples,
+    prepare_examples,
 )
 
 MODEL_NAME = transformer.MODEL_NAME
@@ -104,24 +103,10 @@ def train(
         epochs=epochs, resume=resume, backbone=backbone,
     )
     keras.utils.set_random_seed(seed)
-    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
-    if resume:
-        vectorizers = pipeline.load_vectorizers(workdir)
-    else:
-        vectorizers = pipeline.learn_vectorizers(
-            train_pairs, config.source_vocab_size, config.target_vocab_size
-        )
-    workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+    vectorizers, examples, count, validation = prepare_examples(
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        resume=resume,
     )
-    pipeline.save_vectorizers(workdir, *vectorizers)
-    examples = pipeline.vectorize_pairs(
-        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
-    ).cache()
-    count = pipeline.count_batches(examples)
-    if count == 0:
-        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
-    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
     max_length = transformer.max_positions(config)
     steps = pipeline.count_batches(
         pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)

@@ -23,10 +23,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     copies weights either way: query/key/value kernels `(D, H, K)` with biases
     `(H, K)`, output kernel `(H, K, D)` with bias `(D,)`.
 
-    Decoding cache: a tensor `(B, 2, S, H, K)` holding the projected keys
-    (index 0) and values (index 1) of S positions. Its shape never changes, so
-    it can be a `tf.while_loop` variable; it is updated with core ops only
-    (gather + where, no `XlaDynamicUpdateSlice`).
+    Decoding cache: a pair `(keys, values)` of `(B, H, S, K)` tensors, the
+    projected keys and values of S positions, head-major so that the scores and
+    the weighted sum are batched matmuls over the cache as it is (no transpose
+    per step). Its shapes never change, so it can be a `tf.while_loop`
+    variable; it is updated with core ops only (gather + where, no
+    `XlaDynamicUpdateSlice`).
     - Self-attention: start from `empty_cache(batch_size, max_length)` and call
       with `cache=cache, cache_index=i`; the keys/values of the T new `query`
       steps are written at positions `i .. i+T-1` (the caller keeps
@@ -61,7 +63,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             steps, the query's steps in self-attention (defaults to
             `query_mask` there), or the S cache positions when a cache is used.
         use_causal_mask: query step t attends only to key positions <= t.
-        cache: `(B, 2, S, H, K)` cache as described above, or None.
+        cache: `(keys, values)` cache as described above, or None.
         cache_index: int or scalar int tensor: where to write the new
             self-attention keys/values into `cache`; None for a static cache.
         return_attention_scores: also return the attention weights.
@@ -70,7 +72,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Returns:
         `output` `(B, T, D)`, followed by the float32 attention weights
         `(B, H, T, S)` if `return_attention_scores`, followed by the new cache
-        `(B, 2, S, H, K)` if `cache` was given.
+        `(keys, values)` if `cache` was given.
 
     Example:
     ```python
@@ -138,32 +140,33 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         return kernel, bias
 
-    def _project(self, equation, inputs, kernel, bias):
+    def _project_heads(self, inputs, kernel, bias):
+        """Inputs `(B, S, D)` projected to heads `(B, H, S, K)`."""
         outputs = ops.einsum(
-            equation,
+            "bsd,dhk->bhsk",
             ops.cast(inputs, self.compute_dtype),
             ops.cast(kernel, self.compute_dtype),
         )
         if bias is not None:
-            outputs = outputs + ops.cast(bias, self.compute_dtype)
+            outputs = outputs + ops.expand_dims(ops.cast(bias, self.compute_dtype), 1)
         return outputs
 
     def compute_cache(self, context):
-        """Projected keys and values of `context` `(B, S, Dc)`: `(B, 2, S, H, K)`.
+        """Projected `(keys, values)` of `context` `(B, S, Dc)`, each `(B, H, S, K)`.
 
         Called once per source, it is the static cross-attention cache.
         """
-        keys = self._project("bsd,dhk->bshk", context, self.key_kernel, self.key_bias)
-        values = self._project(
-            "bsd,dhk->bshk", context, self.value_kernel, self.value_bias
+        return (
+            self._project_heads(context, self.key_kernel, self.key_bias),
+            self._project_heads(context, self.value_kernel, self.value_bias),
         )
-        return ops.stack([keys, values], axis=1)  # (B, 2, S, H, K)
 
     def empty_cache(self, batch_size, max_length):
-        """An all-zero self-attention cache `(batch_size, 2, max_length, H, K)`."""
-        return ops.zeros(
-            (batch_size, 2, max_length, self.num_heads, self.key_dim),
-            dtype=self.compute_dtype,
+        """An all-zero self-attention cache: `(keys, values)`, each `(B, H, max_length, K)`."""
+        shape = (batch_size, self.num_heads, max_length, self.key_dim)
+        return (
+            ops.zeros(shape, dtype=self.compute_dtype),
+            ops.zeros(shape, dtype=self.compute_dtype),
         )
 
     def call(
@@ -196,31 +199,26 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 context = query
                 if context_mask is None:
                     context_mask = query_mask
-            keys_values = self.compute_cache(context)  # (B, 2, S, H, K)
+            keys, values = self.compute_cache(context)  # (B, H, S, K) each
         elif cache_index is None:
-            keys_values = ops.cast(cache, self.compute_dtype)  # (B, 2, S, H, K)
+            keys, values = (ops.cast(part, self.compute_dtype) for part in cache)
         else:
             query_offset = ops.cast(cache_index, "int32")
-            keys_values = self._write_cache(
-                ops.cast(cache, self.compute_dtype),
-                self.compute_cache(query),  # the new steps' keys and values
-                query_offset,
-            )
+            new_keys, new_values = self.compute_cache(query)  # of the T new steps
+            keys = self._write_cache(cache[0], new_keys, query_offset)
+            values = self._write_cache(cache[1], new_values, query_offset)
             use_causal_mask = True
 
-        queries = self._project(
-            "btd,dhk->bthk", query, self.query_kernel, self.query_bias
-        )  # (B, T, H, K)
+        queries = self._project_heads(query, self.query_kernel, self.query_bias)  # (B, H, T, K)
         queries = queries * ops.cast(1.0 / math.sqrt(self.key_dim), queries.dtype)
-        keys, values = keys_values[:, 0], keys_values[:, 1]  # (B, S, H, K) each
-        scores = ops.einsum("bthk,bshk->bhts", queries, keys)  # (B, H, T, S)
+        scores = ops.einsum("bhtk,bhsk->bhts", queries, keys)  # (B, H, T, S)
         scores = ops.cast(scores, "float32")
 
         mask = self._attention_mask(
             query_mask,
             context_mask,
-            ops.shape(queries)[1],
-            ops.shape(keys)[1],
+            ops.shape(queries)[2],
+            ops.shape(keys)[2],
             query_offset if use_causal_mask else None,
         )
         if mask is None:
@@ -232,33 +230,32 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
         dropped = self._dropout_layer(weights, training=training)
         attended = ops.einsum(
-            "bhts,bshk->bthk", ops.cast(dropped, values.dtype), values
-        )  # (B, T, H, K)
-        output = self._project(
-            "bthk,hkd->btd", attended, self.output_kernel, self.output_bias
+            "bhts,bhsk->bhtk", ops.cast(dropped, values.dtype), values
+        )  # (B, H, T, K)
+        output = ops.einsum(
+            "bhtk,hkd->btd", attended, ops.cast(self.output_kernel, self.compute_dtype)
         )  # (B, T, D)
+        if self.output_bias is not None:
+            output = output + ops.cast(self.output_bias, self.compute_dtype)
 
         results = (output,)
         if return_attention_scores:
             results += (weights,)
         if cache is not None:
-            results += (keys_values,)
+            results += ((keys, values),)
         return results[0] if len(results) == 1 else results
 
-    def _write_cache(self, cache, new_keys_values, start):
-        """`cache` with positions start..start+T-1 replaced by `new_keys_values`.
+    def _write_cache(self, cache, new, start):
+        """`cache` `(B, H, S, K)` with positions start..start+T-1 set to `new` `(B, H, T, K)`.
 
-        `cache` is `(B, 2, S, H, K)`, `new_keys_values` `(B, 2, T, H, K)`.
         Position s takes new step s - start when 0 <= s - start < T.
         """
-        new_length = ops.shape(new_keys_values)[2]
+        cache = ops.cast(cache, self.compute_dtype)
+        new_length = ops.shape(new)[2]
         source = ops.arange(ops.shape(cache)[2], dtype="int32") - start  # (S,)
         written = ops.logical_and(source >= 0, source < new_length)  # (S,)
-        gathered = ops.take(
-            new_keys_values, ops.clip(source, 0, new_length - 1), axis=2
-        )  # (B, 2, S, H, K)
-        written = ops.reshape(written, (1, 1, -1, 1, 1))  # (1, 1, S, 1, 1)
-        return ops.where(written, gathered, cache)
+        gathered = ops.take(new, ops.clip(source, 0, new_length - 1), axis=2)  # (B, H, S, K)
+        return ops.where(ops.reshape(written, (1, 1, -1, 1)), gathered, cache)
 
     @staticmethod
     def _attention_mask(query_mask, context_mask, query_length, key_length, offset):

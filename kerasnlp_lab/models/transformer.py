@@ -16,8 +16,9 @@ Two backbones of the same sizes:
 
 Decoding state: a dict of batch-first tensors whose shapes never change, so it can be a
 `tf.while_loop` variable and beam search can reorder it with one gather per tensor:
-`self_caches` (one `(B, 2, L, H, K)` per decoder layer, L = decoding length),
-`cross_caches` (one `(B, 2, S, H, K)` per decoder layer, computed once per source) and
+`self_caches` (one per decoder layer: `(keys, values)` of `(B, H, L, K)` for "ours",
+`(B, 2, L, H, K)` for keras_hub; L = decoding length), `cross_caches` (the same over the
+S source positions, computed once per source) and
 `source_mask` `(B, S)` (plus `encoder_outputs` `(B, S, D)` for the keras_hub backbone).
 """
 
@@ -82,8 +83,10 @@ PRESETS = {
         max_source_length=40, max_target_length=40, batch_size=32, epochs=2,
         train_examples=1000, eval_examples=48,
     ),
-    # The classic tutorial size, on the data of the attention NMT `small`.
-    "small": TransformerConfig(),
+    # The classic tutorial size, on the data of the attention NMT `small`. This corpus has
+    # 462 batches an epoch, so the paper's 4,000 warm-up steps would be ~9 epochs: 1,000
+    # warm up in about two, and 8 epochs match the attention NMT's budget.
+    "small": TransformerConfig(warmup_steps=1000, epochs=8),
     # The paper's base model (documented; days on this CPU).
     "base": TransformerConfig(
         num_layers=6, model_dim=512, feed_forward_dim=2048, num_heads=8,
@@ -256,11 +259,12 @@ class TransformerDecoderBlock(_TransformerBlock):
         encoder_outputs: `(B, S, D)`; None when `cross_cache` is given.
         padding_mask: boolean `(B, T)` over the target steps (teacher forcing only).
         encoder_padding_mask: boolean `(B, S)`, False at source padding.
-        self_cache: `(B, 2, L, H, K)` self-attention cache (incremental decoding):
+        self_cache: `(keys, values)` self-attention cache (incremental decoding), each
+            `(B, H, L, K)`:
             the new steps' keys/values are written at `cache_index` and the step
             attends to positions <= its own.
         cache_index: scalar int, the position of the first of the T new steps.
-        cross_cache: `(B, 2, S, H, K)` from `cross_attention.compute_cache`.
+        cross_cache: `(keys, values)` from `cross_attention.compute_cache`.
         return_attention_scores: also return the cross-attention weights `(B, H, T, S)`.
         training: enables dropout.
 
@@ -491,9 +495,7 @@ class TransformerTranslator(keras.Model):
         """The decoding state for `max_length` steps (default the model's max_length)."""
         batch_size = ops.shape(encoder_outputs)[0]
         state = {
-            "self_caches": self.empty_self_caches(
-                batch_size, max_length or self.max_length, encoder_outputs.dtype
-            ),
+            "self_caches": self.empty_self_caches(batch_size, max_length or self.max_length),
             "cross_caches": tuple(self._cross_cache(layer, encoder_outputs)
                                   for layer in self.decoder_layers),
             "source_mask": source_mask,
@@ -502,15 +504,18 @@ class TransformerTranslator(keras.Model):
             state["encoder_outputs"] = encoder_outputs
         return state
 
-    def empty_self_caches(self, batch_size, max_length, dtype="float32"):
-        """One all-zero self-attention cache `(B, 2, max_length, H, K)` per decoder layer."""
+    def empty_self_caches(self, batch_size, max_length):
+        """One all-zero self-attention cache of `max_length` positions per decoder layer."""
+        if self.backbone == "ours":
+            return tuple(layer.self_attention.empty_cache(batch_size, max_length)
+                         for layer in self.decoder_layers)
         empty = ops.zeros((batch_size, 2, max_length, self.num_heads, self.key_dim),
-                          dtype=dtype)  # (B, 2, L, H, K)
+                          dtype=self.compute_dtype)  # (B, 2, L, H, K)
         return tuple(empty for _ in self.decoder_layers)
 
     def _cross_cache(self, layer, encoder_outputs):
         if self.backbone == "ours":
-            return layer.cross_attention.compute_cache(encoder_outputs)  # (B, 2, S, H, K)
+            return layer.cross_attention.compute_cache(encoder_outputs)  # (B, H, S, K) x 2
         attention = layer._cross_attention_layer
         return ops.stack([attention._key_dense(encoder_outputs),
                           attention._value_dense(encoder_outputs)], axis=1)  # (B, 2, S, H, K)
@@ -646,11 +651,9 @@ class Translator:
         return {name: value for name, value in state.items() if name != "self_caches"}
 
     def initial_decoder_state(self, encoded):
-        """{self_caches}: one zero `(B, 2, max_output_length, H, K)` per decoder layer."""
+        """{self_caches}: one zero cache of `max_output_length` positions per decoder layer."""
         batch_size = ops.shape(encoded["source_mask"])[0]
-        caches = self.model.empty_self_caches(
-            batch_size, self.max_output_length, encoded["cross_caches"][0].dtype
-        )
+        caches = self.model.empty_self_caches(batch_size, self.max_output_length)
         return {"self_caches": caches}
 
     def decode_step(self, tokens, step, decoder_state, encoded):

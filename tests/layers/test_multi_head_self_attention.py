@@ -122,15 +122,20 @@ def test_cached_decoding_equals_one_causal_pass(rng):
     expected = ours(x, use_causal_mask=True)
 
     cache = ours.empty_cache(batch_size=2, max_length=9)  # longer than needed
-    assert cache.shape == (2, 2, 9, HEADS, KEY_DIM)
+    assert [part.shape for part in cache] == [(2, HEADS, 9, KEY_DIM)] * 2
     prefix, cache = ours(x[:, :2], cache=cache, cache_index=0)  # a two-step prompt
     steps = [prefix]
     for t in range(2, 6):
         step, cache = ours(x[:, t : t + 1], cache=cache, cache_index=t)
-        assert cache.shape == (2, 2, 9, HEADS, KEY_DIM)
+        assert [part.shape for part in cache] == [(2, HEADS, 9, KEY_DIM)] * 2
         steps.append(step)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=ATOL)
-    np.testing.assert_array_equal(np.asarray(cache)[:, :, 6:], 0.0)  # never written
+    np.testing.assert_array_equal(np.asarray(cache)[:, :, :, 6:], 0.0)  # never written
+
+
+def as_keras_hub_cache(cache):
+    """Our `(keys, values)` of `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
+    return np.stack([np.transpose(part, (0, 2, 1, 3)) for part in cache], axis=1)
 
 
 def test_cached_decoding_equals_keras_hub_cached_mha(rng):
@@ -154,7 +159,7 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
             cache_update_index=t,
         )
         np.testing.assert_allclose(step, expected, atol=ATOL)
-        np.testing.assert_allclose(cache, reference_cache, atol=ATOL)
+        np.testing.assert_allclose(as_keras_hub_cache(cache), reference_cache, atol=ATOL)
 
     # Cross-attention with a precomputed (static) cache.
     ours, _ = layer_pair(rng, context_dim=10)
@@ -167,7 +172,10 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
     for t in range(length):
         step, same_cache = ours(x[:, t : t + 1], cache=cross_cache, context_mask=context_mask)
         expected, _ = cross_reference(
-            x[:, t : t + 1], context, attention_mask=context_mask[:, None], cache=cross_cache
+            x[:, t : t + 1],
+            context,
+            attention_mask=context_mask[:, None],
+            cache=as_keras_hub_cache(cross_cache),
         )
         np.testing.assert_allclose(step, expected, atol=ATOL)
         np.testing.assert_array_equal(same_cache, cross_cache)
@@ -275,7 +283,7 @@ def test_mixed_precision_keeps_softmax_in_float32(rng, mixed_policy):
     assert layer.query_kernel.dtype == "float32"
     cache = layer.empty_cache(2, 5)
     step, cache = layer(x[:, :1], cache=cache, cache_index=0)
-    assert cache.dtype == compute_dtype
+    assert [part.dtype for part in cache] == [compute_dtype] * 2
 
     full = MultiHeadSelfAttention(HEADS, KEY_DIM, dtype="float32")
     full.build(x.shape)

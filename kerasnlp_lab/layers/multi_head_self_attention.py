@@ -204,9 +204,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             keys, values = (ops.cast(part, self.compute_dtype) for part in cache)
         else:
             query_offset = ops.cast(cache_index, "int32")
-            new_keys, new_values = self.compute_cache(query)  # of the T new steps
-            keys = self._write_cache(cache[0], new_keys, query_offset)
-            values = self._write_cache(cache[1], new_values, query_offset)
+            keys, values = self._write_cache(
+                cache, self.compute_cache(query), query_offset
+            )
             use_causal_mask = True
 
         queries = self._project_heads(query, self.query_kernel, self.query_bias)  # (B, H, T, K)
@@ -246,16 +246,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return results[0] if len(results) == 1 else results
 
     def _write_cache(self, cache, new, start):
-        """`cache` `(B, H, S, K)` with positions start..start+T-1 set to `new` `(B, H, T, K)`.
+        """`cache` with positions start..start+T-1 set to `new`, both `(keys, values)`.
 
-        Position s takes new step s - start when 0 <= s - start < T.
+        Cache parts are `(B, H, S, K)`, new parts `(B, H, T, K)`; position s takes
+        new step s - start when 0 <= s - start < T.
         """
-        cache = ops.cast(cache, self.compute_dtype)
-        new_length = ops.shape(new)[2]
-        source = ops.arange(ops.shape(cache)[2], dtype="int32") - start  # (S,)
+        new_length = ops.shape(new[0])[2]
+        source = ops.arange(ops.shape(cache[0])[2], dtype="int32") - start  # (S,)
         written = ops.logical_and(source >= 0, source < new_length)  # (S,)
-        gathered = ops.take(new, ops.clip(source, 0, new_length - 1), axis=2)  # (B, H, S, K)
-        return ops.where(ops.reshape(written, (1, 1, -1, 1)), gathered, cache)
+        written = ops.reshape(written, (1, 1, -1, 1))  # (1, 1, S, 1)
+        if new[0].shape[2] != 1:  # one decoding step broadcasts over S as it is
+            steps = ops.clip(source, 0, new_length - 1)
+            new = tuple(ops.take(part, steps, axis=2) for part in new)  # (B, H, S, K)
+        return tuple(
+            ops.where(written, new_part, ops.cast(part, self.compute_dtype))
+            for part, new_part in zip(cache, new)
+        )
 
     @staticmethod
     def _attention_mask(query_mask, context_mask, query_length, key_length, offset):

@@ -1,0 +1,76 @@
+"""What the app scripts share: their common flags, and train -> evaluate -> export in one go.
+
+Each script in apps/ builds its parser with `app_parser`, adds its own flags, and hands the
+parsed arguments to `run_app`.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+
+from kerasnlp_lab.cli import DEFAULT_SAVED_MODELS, default_workdir
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import MODEL_MODULES
+
+
+def app_parser(
+    doc,
+    model,
+    presets,
+    default_preset,
+    preset_help,
+    dataset_help,
+    *,
+    epochs_help="epochs (default: the preset's)",
+    seed_help="random seed (default 0)",
+    workdir_holds="checkpoints, TensorBoard logs, metrics and figures",
+    resume_help="continue the run in --workdir",
+):
+    """The parser of an app script: --preset, --dataset, --epochs, --seed, --workdir, --resume,
+    --saved-models and --no-export.
+
+    Args:
+        doc: the script's docstring (its usage examples), shown by --help.
+        model: the TF Serving name of the model ("autoencoder", ...); --workdir defaults to
+            runs/<model>.
+        presets: the preset names --preset accepts; default_preset: the one used without it.
+        preset_help, dataset_help: the help texts of --preset and --dataset.
+        epochs_help, seed_help, resume_help: the help texts of these flags.
+        workdir_holds: what --workdir holds, for its help text.
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(presets), default=default_preset, help=preset_help)
+    parser.add_argument("--dataset", default="auto", help=dataset_help)
+    parser.add_argument("--epochs", type=int, default=None, help=epochs_help)
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    workdir = default_workdir(model)
+    parser.add_argument("--workdir", default=workdir, help=f"{workdir_holds} (default {workdir})")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                        help=f"TF Serving model base path to export to (default {DEFAULT_SAVED_MODELS})")
+    parser.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    return parser
+
+
+def run_app(model, args, **train_options):
+    """Trains `model` as `args` say, prints its evaluation as JSON, then exports it unless
+    --no-export; returns the exit code (2 after printing a UserError to stderr).
+
+    `train_options` are passed on to the model's `train` (the app's own flags).
+    """
+    module = MODEL_MODULES[model]
+    training, evaluation, exporter = (
+        importlib.import_module(f"kerasnlp_lab.{package}.{module}")
+        for package in ("training", "evaluation", "export")
+    )
+    try:
+        training.train(preset=args.preset, dataset=args.dataset, epochs=args.epochs,
+                       workdir=args.workdir, resume=args.resume, seed=args.seed, **train_options)
+        print(json.dumps(evaluation.evaluate(args.workdir), indent=2, ensure_ascii=False))
+        if not args.no_export:
+            print(f"Exported to {exporter.export(args.workdir, args.saved_models)}")
+    except UserError as error:
+        print(f"{model}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

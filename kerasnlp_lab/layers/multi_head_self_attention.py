@@ -23,12 +23,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     copies weights either way: query/key/value kernels `(D, H, K)` with biases
     `(H, K)`, output kernel `(H, K, D)` with bias `(D,)`.
 
-    Decoding cache: a pair `(keys, values)` of `(B, H, S, K)` tensors, the
-    projected keys and values of S positions, head-major so that the scores and
-    the weighted sum are batched matmuls over the cache as it is (no transpose
-    per step). Its shapes never change, so it can be a `tf.while_loop`
-    variable; it is updated with core ops only (gather + where, no
-    `XlaDynamicUpdateSlice`).
+    Decoding cache: a pair `(keys, values)`, the projected keys `(B, H, K, S)`
+    and values `(B, H, S, K)` of S positions, laid out so that the scores
+    `queries @ keys` and the weighted sum `weights @ values` are batched
+    matmuls over the cache as it is (no transpose of the cache per step). Its
+    shapes never change, so it can be a `tf.while_loop` variable; it is
+    updated with core ops only (gather + where, no `XlaDynamicUpdateSlice`).
     - Self-attention: start from `empty_cache(batch_size, max_length)` and call
       with `cache=cache, cache_index=i`; the keys/values of the T new `query`
       steps are written at positions `i .. i+T-1` (the caller keeps
@@ -152,21 +152,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return outputs
 
     def compute_cache(self, context):
-        """Projected `(keys, values)` of `context` `(B, S, Dc)`, each `(B, H, S, K)`.
+        """Projected keys `(B, H, K, S)` and values `(B, H, S, K)` of `context` `(B, S, Dc)`.
 
         Called once per source, it is the static cross-attention cache.
         """
+        keys = self._project_heads(context, self.key_kernel, self.key_bias)  # (B, H, S, K)
         return (
-            self._project_heads(context, self.key_kernel, self.key_bias),
+            ops.swapaxes(keys, 2, 3),  # (B, H, K, S)
             self._project_heads(context, self.value_kernel, self.value_bias),
         )
 
     def empty_cache(self, batch_size, max_length):
-        """An all-zero self-attention cache: `(keys, values)`, each `(B, H, max_length, K)`."""
-        shape = (batch_size, self.num_heads, max_length, self.key_dim)
+        """An all-zero self-attention cache: keys `(B, H, K, L)`, values `(B, H, L, K)`."""
+        heads = (batch_size, self.num_heads)
         return (
-            ops.zeros(shape, dtype=self.compute_dtype),
-            ops.zeros(shape, dtype=self.compute_dtype),
+            ops.zeros(heads + (self.key_dim, max_length), dtype=self.compute_dtype),
+            ops.zeros(heads + (max_length, self.key_dim), dtype=self.compute_dtype),
         )
 
     def call(
@@ -199,7 +200,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 context = query
                 if context_mask is None:
                     context_mask = query_mask
-            keys, values = self.compute_cache(context)  # (B, H, S, K) each
+            keys, values = self.compute_cache(context)  # (B, H, K, S), (B, H, S, K)
         elif cache_index is None:
             keys, values = (ops.cast(part, self.compute_dtype) for part in cache)
         else:
@@ -211,14 +212,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
         queries = self._project_heads(query, self.query_kernel, self.query_bias)  # (B, H, T, K)
         queries = queries * ops.cast(1.0 / math.sqrt(self.key_dim), queries.dtype)
-        scores = ops.einsum("bhtk,bhsk->bhts", queries, keys)  # (B, H, T, S)
+        scores = ops.matmul(queries, keys)  # (B, H, T, S)
         scores = ops.cast(scores, "float32")
 
         mask = self._attention_mask(
             query_mask,
             context_mask,
             ops.shape(queries)[2],
-            ops.shape(keys)[2],
+            ops.shape(keys)[3],
             query_offset if use_causal_mask else None,
         )
         if mask is None:
@@ -229,9 +230,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             weights = ops.where(mask, weights, 0.0)  # (B, H, T, S)
 
         dropped = self._dropout_layer(weights, training=training)
-        attended = ops.einsum(
-            "bhts,bhsk->bhtk", ops.cast(dropped, values.dtype), values
-        )  # (B, H, T, K)
+        attended = ops.matmul(ops.cast(dropped, values.dtype), values)  # (B, H, T, K)
         output = ops.einsum(
             "bhtk,hkd->btd", attended, ops.cast(self.output_kernel, self.compute_dtype)
         )  # (B, T, D)
@@ -248,20 +247,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _write_cache(self, cache, new, start):
         """`cache` with positions start..start+T-1 set to `new`, both `(keys, values)`.
 
-        Cache parts are `(B, H, S, K)`, new parts `(B, H, T, K)`; position s takes
-        new step s - start when 0 <= s - start < T.
+        Keys are `(B, H, K, S)` (new `(B, H, K, T)`), values `(B, H, S, K)` (new
+        `(B, H, T, K)`); position s takes new step s - start when 0 <= s - start < T.
         """
-        new_length = ops.shape(new[0])[2]
-        source = ops.arange(ops.shape(cache[0])[2], dtype="int32") - start  # (S,)
+        new_length = ops.shape(new[1])[2]
+        source = ops.arange(ops.shape(cache[1])[2], dtype="int32") - start  # (S,)
         written = ops.logical_and(source >= 0, source < new_length)  # (S,)
-        written = ops.reshape(written, (1, 1, -1, 1))  # (1, 1, S, 1)
-        if new[0].shape[2] != 1:  # one decoding step broadcasts over S as it is
-            steps = ops.clip(source, 0, new_length - 1)
-            new = tuple(ops.take(part, steps, axis=2) for part in new)  # (B, H, S, K)
-        return tuple(
-            ops.where(written, new_part, ops.cast(part, self.compute_dtype))
-            for part, new_part in zip(cache, new)
-        )
+
+        def write(part, new_part, axis):  # axis: the positions' axis
+            if new_part.shape[axis] != 1:  # one decoding step broadcasts as it is
+                new_part = ops.take(new_part, ops.clip(source, 0, new_length - 1), axis=axis)
+            mask = ops.reshape(written, [-1 if i == axis else 1 for i in range(4)])
+            return ops.where(mask, new_part, ops.cast(part, self.compute_dtype))
+
+        return write(cache[0], new[0], axis=3), write(cache[1], new[1], axis=2)
 
     @staticmethod
     def _attention_mask(query_mask, context_mask, query_length, key_length, offset):

@@ -16,7 +16,7 @@ Two backbones of the same sizes:
 
 Decoding state: a dict of batch-first tensors whose shapes never change, so it can be a
 `tf.while_loop` variable and beam search can reorder it with one gather per tensor:
-`self_caches` (one per decoder layer: `(keys, values)` of `(B, H, L, K)` for "ours",
+`self_caches` (one per decoder layer: keys `(B, H, K, L)` and values `(B, H, L, K)` for "ours",
 `(B, 2, L, H, K)` for keras_hub; L = decoding length), `cross_caches` (the same over the
 S source positions, computed once per source) and
 `source_mask` `(B, S)` (plus `encoder_outputs` `(B, S, D)` for the keras_hub backbone).
@@ -259,8 +259,8 @@ class TransformerDecoderBlock(_TransformerBlock):
         encoder_outputs: `(B, S, D)`; None when `cross_cache` is given.
         padding_mask: boolean `(B, T)` over the target steps (teacher forcing only).
         encoder_padding_mask: boolean `(B, S)`, False at source padding.
-        self_cache: `(keys, values)` self-attention cache (incremental decoding), each
-            `(B, H, L, K)`:
+        self_cache: `(keys, values)` self-attention cache (incremental decoding), keys
+            `(B, H, K, L)` and values `(B, H, L, K)`:
             the new steps' keys/values are written at `cache_index` and the step
             attends to positions <= its own.
         cache_index: scalar int, the position of the first of the T new steps.
@@ -515,7 +515,7 @@ class TransformerTranslator(keras.Model):
 
     def _cross_cache(self, layer, encoder_outputs):
         if self.backbone == "ours":
-            return layer.cross_attention.compute_cache(encoder_outputs)  # (B, H, S, K) x 2
+            return layer.cross_attention.compute_cache(encoder_outputs)  # (keys, values)
         attention = layer._cross_attention_layer
         return ops.stack([attention._key_dense(encoder_outputs),
                           attention._value_dense(encoder_outputs)], axis=1)  # (B, 2, S, H, K)

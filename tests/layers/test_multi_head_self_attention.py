@@ -122,20 +122,24 @@ def test_cached_decoding_equals_one_causal_pass(rng):
     expected = ours(x, use_causal_mask=True)
 
     cache = ours.empty_cache(batch_size=2, max_length=9)  # longer than needed
-    assert [part.shape for part in cache] == [(2, HEADS, 9, KEY_DIM)] * 2
+    assert [part.shape for part in cache] == [(2, HEADS, KEY_DIM, 9), (2, HEADS, 9, KEY_DIM)]
     prefix, cache = ours(x[:, :2], cache=cache, cache_index=0)  # a two-step prompt
     steps = [prefix]
     for t in range(2, 6):
         step, cache = ours(x[:, t : t + 1], cache=cache, cache_index=t)
-        assert [part.shape for part in cache] == [(2, HEADS, 9, KEY_DIM)] * 2
+        assert [part.shape for part in cache] == [(2, HEADS, KEY_DIM, 9), (2, HEADS, 9, KEY_DIM)]
         steps.append(step)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=ATOL)
-    np.testing.assert_array_equal(np.asarray(cache)[:, :, :, 6:], 0.0)  # never written
+    np.testing.assert_array_equal(cache[0][..., 6:], 0.0)  # never written
+    np.testing.assert_array_equal(cache[1][:, :, 6:], 0.0)
 
 
 def as_keras_hub_cache(cache):
-    """Our `(keys, values)` of `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
-    return np.stack([np.transpose(part, (0, 2, 1, 3)) for part in cache], axis=1)
+    """Our keys `(B, H, K, S)` and values `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
+    keys, values = cache
+    return np.stack(
+        [np.transpose(keys, (0, 3, 1, 2)), np.transpose(values, (0, 2, 1, 3))], axis=1
+    )
 
 
 def test_cached_decoding_equals_keras_hub_cached_mha(rng):
@@ -178,7 +182,8 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
             cache=as_keras_hub_cache(cross_cache),
         )
         np.testing.assert_allclose(step, expected, atol=ATOL)
-        np.testing.assert_array_equal(same_cache, cross_cache)
+        for same, cross in zip(same_cache, cross_cache):
+            np.testing.assert_array_equal(same, cross)
     np.testing.assert_allclose(
         ours(x, cache=cross_cache, context_mask=context_mask)[0],
         ours(x, context, context_mask=context_mask),
@@ -232,7 +237,8 @@ def test_traces_with_xla(rng):
     np.testing.assert_allclose(cross, ours(x, context, context_mask=context_mask), atol=ATOL)
     eager_step, eager_cache = ours_self(x[:, 1:2], cache=cache, cache_index=1)
     np.testing.assert_allclose(step, eager_step, atol=ATOL)
-    np.testing.assert_allclose(new_cache, eager_cache, atol=ATOL)
+    for new_part, eager_part in zip(new_cache, eager_cache):
+        np.testing.assert_allclose(new_part, eager_part, atol=ATOL)
 
 
 def test_config_round_trip_and_every_argument_in_config(rng):

@@ -82,7 +82,7 @@ def run_signatures_in_fresh_tensorflow(saved_model_dir, calls):
                 sys.executable,
                 "-c",
                 _FRESH_PROCESS_SCRIPT % (FORBIDDEN_MODULES,),
-                saved_model_dir,
+                os.path.abspath(saved_model_dir),  # the process runs in `folder`
                 inputs_path,
                 outputs_path,
             ],

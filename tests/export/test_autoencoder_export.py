@@ -71,6 +71,16 @@ def test_fresh_tensorflow_process_matches_keras_model(exported, model):
             np.testing.assert_allclose(result[name], value, atol=1e-5)
 
 
+def test_fresh_tensorflow_process_takes_a_relative_path(exported, model, monkeypatch):
+    saved_models, path = exported
+    monkeypatch.chdir(saved_models)
+    images = np.zeros((2, 28, 28), "float32")
+    [outputs] = export_checks.run_signatures_in_fresh_tensorflow(
+        os.path.join("autoencoder", "1"), [("serving_default", {"images": images})]
+    )
+    np.testing.assert_allclose(outputs["reconstructions"], model.predict(images, verbose=0), atol=1e-5)
+
+
 def test_saved_model_cli_lists_the_three_signatures(exported):
     saved_model_cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     output = subprocess.run(

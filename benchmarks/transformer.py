@@ -12,7 +12,7 @@ and the two backbones' times are compared directly (same sizes, same sources).
 Training speed, ours vs keras_hub: `train_on_batch` on the same random batches (64 pairs of
 40 source and 40 target ids, no padding) after one warm-up step, as tokens/second.
 
-    python benchmarks/transformer.py [--tokens 64] [--repeats 3] [--train-steps 10] [--no-keras-hub]
+    python benchmarks/transformer.py [--tokens 64] [--repeats 3] [--train-steps 30] [--no-keras-hub]
 """
 
 import argparse
@@ -113,7 +113,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--train-steps", type=int, default=10,
+    parser.add_argument("--train-steps", type=int, default=30,
                         help="training steps timed per backbone (0: skip)")
     parser.add_argument("--no-keras-hub", action="store_true", help="our backbone only")
     args = parser.parse_args()

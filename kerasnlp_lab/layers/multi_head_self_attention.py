@@ -255,8 +255,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         written = ops.logical_and(source >= 0, source < new_length)  # (S,)
 
         def write(part, new_part, axis):  # axis: the positions' axis
-            if new_part.shape[axis] != 1:  # one decoding step broadcasts as it is
+            if new_part.shape[axis] != 1:  # several steps: gather each to its position
                 new_part = ops.take(new_part, ops.clip(source, 0, new_length - 1), axis=axis)
+            # (a single step broadcasts over the positions in the `where`)
             mask = ops.reshape(written, [-1 if i == axis else 1 for i in range(4)])
             return ops.where(mask, new_part, ops.cast(part, self.compute_dtype))
 

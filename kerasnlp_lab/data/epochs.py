@@ -23,15 +23,50 @@ def seeded_epochs(examples, *, num_examples, batch_size, seed, first_epoch, epoc
     """
 
     def one_epoch(epoch):
-        batches = examples.shuffle(
+        return examples.shuffle(
             num_examples, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False
         ).batch(batch_size)
+
+    return _chain_epochs(one_epoch, first_epoch, epochs, transform)
+
+
+def seeded_tensor_epochs(tensors, *, batch_size, seed, first_epoch, epochs, transform=None):
+    """`seeded_epochs` for in-memory tensors: each batch is gathered by shuffled indices.
+
+    Much faster than shuffling single examples through tf.data (one gather per batch).
+
+    Args:
+        tensors: a tensor, or a tuple/dict of tensors, sharing their first axis (examples).
+        batch_size, seed, first_epoch, epochs, transform: as in `seeded_epochs`.
+    """
+    # Eager tensors are captured by reference; NumPy arrays would become graph constants.
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, tensors)
+    count = tf.shape(tf.nest.flatten(tensors)[0])[0]
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count), seed=[seed, epoch]
+        )  # (N,)
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(batch_size)
+            .map(lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
+        )
+
+    return _chain_epochs(one_epoch, first_epoch, epochs, transform)
+
+
+def _chain_epochs(one_epoch, first_epoch, epochs, transform):
+    """The batches of `one_epoch(epoch)` for first_epoch..epochs-1, transformed, prefetched."""
+
+    def transformed(epoch):
+        batches = one_epoch(epoch)
         if transform is None:
             return batches
         return batches.enumerate().map(lambda step, batch: transform(batch, epoch, step))
 
     # A Python chain, not Dataset.range().flat_map(): shuffle seeds must be Python ints.
-    stream = one_epoch(first_epoch)
+    stream = transformed(first_epoch)
     for epoch in range(first_epoch + 1, epochs):
-        stream = stream.concatenate(one_epoch(epoch))
+        stream = stream.concatenate(transformed(epoch))
     return stream.prefetch(tf.data.AUTOTUNE)

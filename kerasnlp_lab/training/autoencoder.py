@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 
 from kerasnlp_lab.data import catalog
-from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
+from kerasnlp_lab.data.epochs import seeded_tensor_epochs, steps_per_epoch
 from kerasnlp_lab.models import autoencoder
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
@@ -65,7 +65,7 @@ def train(
     validation_images, _ = load_pixels(dataset, validation_split)
     # Seeded after loading: preparing a dataset for the first time draws random numbers too.
     keras.utils.set_random_seed(seed)
-    train_pairs = train_images.map(lambda image, label: (image, image))
+    train_pixels = next(iter(train_images.map(lambda image, label: image).batch(num_train)))
     transform = noisy_inputs(config.noise_std, seed) if config.noise_std > 0 else None
     print(
         f"Training autoencoder ({preset}) on {dataset}: {num_train} images, "
@@ -74,9 +74,8 @@ def train(
     )
     model = fit.fit_resumable(
         lambda: autoencoder.build_autoencoder(config),
-        lambda first_epoch: seeded_epochs(
-            train_pairs,
-            num_examples=num_train,
+        lambda first_epoch: seeded_tensor_epochs(
+            (train_pixels, train_pixels),  # (inputs, targets)
             batch_size=config.batch_size,
             seed=seed,
             first_epoch=first_epoch,

@@ -91,7 +91,7 @@ def resolve_run(workdir, *, model, kind, preset, dataset, epochs, resume, **opti
         if value is not None and value != getattr(config, name):
             raise UserError(
                 f"--resume continues the run in {workdir} with {name} "
-                f"{getattr(config, name)!r}; got --{name.replace('_', '-')} {value}."
+                f"{getattr(config, name)!r}; got {name} {value!r}."
             )
     if epochs is not None:
         config = dataclasses.replace(config, epochs=epochs)

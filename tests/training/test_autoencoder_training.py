@@ -12,8 +12,10 @@ import pytest
 import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models import autoencoder
 from kerasnlp_lab.training import autoencoder as training
 from kerasnlp_lab.training import checkpoints
+from kerasnlp_lab.training import workdir as workdir_lib
 from tests.cli_runner import run_cli, start_cli
 
 EPOCHS = 4
@@ -88,3 +90,15 @@ def test_noisy_inputs_are_seeded_clipped_and_targets_clean():
     assert not np.array_equal(noisy, other)
     assert float(tf.reduce_min(noisy)) >= 0.0 and float(tf.reduce_max(noisy)) <= 1.0
     assert 0.1 < float(tf.reduce_mean(tf.abs(noisy - images))) < 0.5
+
+
+def test_resume_refuses_another_noise(tmp_path):
+    workdir_lib.save_run_description(
+        str(tmp_path), model_name="autoencoder", preset="tiny", dataset="local_fashion_mnist",
+        config=autoencoder.get_config("tiny"),
+    )
+    with pytest.raises(UserError) as error:
+        training.train(workdir=str(tmp_path), resume=True, noise=0.5)
+    assert str(error.value) == (
+        f"--resume continues the run in {tmp_path} with noise_std 0.0; got noise_std 0.5."
+    )

@@ -56,7 +56,7 @@ def test_resume_refuses_another_backbone_and_missing_runs(tmp_path):
         str(tmp_path), model_name="transformer_translator", preset="tiny", dataset="tsv:x",
         config=transformer.get_config("tiny"),
     )
-    with pytest.raises(UserError, match="backbone 'ours'; got --backbone keras_hub"):
+    with pytest.raises(UserError, match="with backbone 'ours'; got backbone 'keras_hub'"):
         training.train(workdir=str(tmp_path), resume=True, backbone="keras_hub")
 
 

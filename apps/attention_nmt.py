@@ -17,7 +17,6 @@ def build_parser():
         "embeddings 256)",
         dataset_help="auto (the offline verse pairs sword_parallel/spa_eng when its Debian "
         "packages are installed, else ted_hrlr_translate/pt_to_en), or tsv:PATH",
-        epochs_help="most epochs (default: the preset's; early stopping may end sooner)",
     )
 
 

@@ -15,7 +15,6 @@ def build_parser():
         preset_help="tiny (seconds), classic (784-32-784) or deep (784-256-64-32-64-256-784)",
         dataset_help="auto (offline Fashion-MNIST if its Debian package is installed, "
         "else TFDS fashion_mnist), mnist, fashion_mnist or local_fashion_mnist",
-        epochs_help="epochs (default: the preset's, 10)",
     )
     parser.add_argument("--noise", type=float, default=None, metavar="STD",
                         help="train a denoising autoencoder: Gaussian input noise of this std")

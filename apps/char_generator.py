@@ -23,9 +23,6 @@ def build_parser():
         dataset_help="auto (the KJV Bible from the Debian package sword-text-kjv if "
         "installed, else TFDS tiny_shakespeare), sword_text/kjv, sword_text/web, "
         "tiny_shakespeare or textfile:PATH (a UTF-8 file)",
-        seed_help="random seed of the training run (default 0)",
-        workdir_holds="checkpoints, vocabulary, TensorBoard logs, metrics and figures",
-        resume_help="continue the run in --workdir from its last epoch checkpoint",
     )
 
 

@@ -16,7 +16,6 @@ def build_parser():
         preset_help="tiny (seconds), small (4 layers, d_model 128) or base (the paper's)",
         dataset_help="auto (offline sword_parallel/spa_eng), ted_hrlr_translate/pt_to_en "
         "or tsv:PATH",
-        workdir_holds="checkpoints, logs, metrics and figures",
     )
     parser.add_argument("--backbone", choices=BACKBONES, default="ours",
                         help="our layers, or keras_hub's Transformer layers as a reference "

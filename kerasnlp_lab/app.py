@@ -14,19 +14,7 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES
 
 
-def app_parser(
-    doc,
-    model,
-    presets,
-    default_preset,
-    preset_help,
-    dataset_help,
-    *,
-    epochs_help="epochs (default: the preset's)",
-    seed_help="random seed (default 0)",
-    workdir_holds="checkpoints, TensorBoard logs, metrics and figures",
-    resume_help="continue the run in --workdir",
-):
+def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
     """The parser of an app script: --preset, --dataset, --epochs, --seed, --workdir, --resume,
     --saved-models and --no-export.
 
@@ -36,17 +24,17 @@ def app_parser(
             runs/<model>.
         presets: the preset names --preset accepts; default_preset: the one used without it.
         preset_help, dataset_help: the help texts of --preset and --dataset.
-        epochs_help, seed_help, resume_help: the help texts of these flags.
-        workdir_holds: what --workdir holds, for its help text.
     """
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(presets), default=default_preset, help=preset_help)
     parser.add_argument("--dataset", default="auto", help=dataset_help)
-    parser.add_argument("--epochs", type=int, default=None, help=epochs_help)
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     workdir = default_workdir(model)
-    parser.add_argument("--workdir", default=workdir, help=f"{workdir_holds} (default {workdir})")
-    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--workdir", default=workdir,
+                        help=f"checkpoints, logs, metrics and figures (default {workdir})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --workdir from its last epoch checkpoint")
     parser.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
                         help=f"TF Serving model base path to export to (default {DEFAULT_SAVED_MODELS})")
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only")

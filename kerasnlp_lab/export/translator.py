@@ -16,8 +16,7 @@ The translator interface (what a model plugs in):
         `tokens` int32 (B, 1 + max_length) and `step` as in `kerasnlp_lab.decoding`: the last
         known token is tokens[:, step]; logits float (B, V) score the next token.
 
-The decoding state is {"encoded": ..., "decoder": ...}, so beam search repeats and reorders
-the encoder outputs with the decoder state (all batch first).
+`kerasnlp_lab.decoding.translation.translate` runs greedy or beam search over it.
 
 Signatures (DESIGN.md): `serving_default` and `beam_search`, both `text` string [-1] ->
 `translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
@@ -35,34 +34,15 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from kerasnlp_lab.decoding import beam_search, greedy_search
+from kerasnlp_lab.decoding.translation import translate
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 DEFAULT_BEAM_SIZE = 4
-BANNED_LOGIT = -1e9
 WARMUP_TEXTS = (
     "En el principio creó Dios los cielos y la tierra.",
     "Y dijo Dios: Sea la luz: y fué la luz.",
     "Jehová es mi pastor; nada me faltará.",
 )
-
-
-def decoding_inputs(translator, source_ids, banned_id=None):
-    """(next_token_fn, initial state) for `kerasnlp_lab.decoding` over a translator.
-
-    `banned_id` (e.g. the [UNK] id) gets a logit of `BANNED_LOGIT`: it is never generated.
-    """
-    encoded = translator.encode(source_ids)
-    state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
-
-    def next_token_fn(tokens, step, state):
-        logits, decoder_state = translator.decode_step(tokens, step, state["decoder"], state["encoded"])
-        if banned_id is not None:
-            banned = tf.equal(tf.range(tf.shape(logits)[1]), banned_id)  # (V,)
-            logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
-        return logits, {"encoded": state["encoded"], "decoder": decoder_state}
-
-    return next_token_fn, state
 
 
 def trim_padding(tokens, pad_id=0):
@@ -108,21 +88,17 @@ class TranslatorServing(tf.Module):
 
     def translate_ids(self, source_ids, beam_size=1):
         """Generated ids (B, L) of source ids: greedy for beam_size 1, else beam search."""
-        next_token_fn, state = decoding_inputs(self.translator, source_ids, self.banned_id)
-        search = dict(
-            initial_state=state,
-            batch_size=tf.shape(source_ids)[0],
+        tokens = translate(
+            self.translator,
+            source_ids,
             start_id=self.target_vectorizer.start_id,
             end_id=self.target_vectorizer.end_id,
             max_length=self.max_output_length,
             pad_id=self.target_vectorizer.pad_id,
+            beam_size=beam_size,
+            length_penalty_alpha=self.length_penalty,
+            banned_id=self.banned_id,
         )
-        if beam_size == 1:
-            tokens = greedy_search(next_token_fn, **search)
-        else:
-            tokens, _ = beam_search(
-                next_token_fn, beam_size=beam_size, length_penalty_alpha=self.length_penalty, **search
-            )
         return trim_padding(tokens, self.target_vectorizer.pad_id)
 
     def _greedy(self, text):

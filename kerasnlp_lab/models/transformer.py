@@ -28,7 +28,7 @@ import math
 import keras
 from keras import ops
 
-from kerasnlp_lab import decoding
+from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
@@ -696,19 +696,6 @@ def generate(model, source_ids, max_length, start_id, end_id, beam_size=1,
     decodes with `UncachedTranslator` (the whole decoder on the prefix each step).
     """
     translator = Translator(model, max_length) if cached else UncachedTranslator(model)
-    encoded = translator.encode(source_ids)
-    state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
-
-    def next_token(tokens, step, state):
-        logits, decoder_state = translator.decode_step(
-            tokens, step, state["decoder"], state["encoded"]
-        )
-        return logits, {"encoded": state["encoded"], "decoder": decoder_state}
-
-    options = dict(batch_size=ops.shape(source_ids)[0], start_id=start_id, end_id=end_id,
-                   max_length=max_length, pad_id=PAD_ID)
-    if beam_size == 1:
-        return decoding.greedy_search(next_token, state, **options)
-    tokens, _ = decoding.beam_search(next_token, state, beam_size=beam_size,
-                                     length_penalty_alpha=length_penalty_alpha, **options)
-    return tokens
+    return translate(translator, source_ids, start_id=start_id, end_id=end_id,
+                     max_length=max_length, pad_id=PAD_ID, beam_size=beam_size,
+                     length_penalty_alpha=length_penalty_alpha)

@@ -1,0 +1,34 @@
+"""`translate`: greedy and beam search through the translator interface, banned ids."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.decoding.translation import translate
+
+START_ID, END_ID, BANNED_ID = 2, 3, 4
+
+
+class FixedScores:
+    """A translator whose every step scores id 4 best, then 5, then [END]."""
+
+    model = None
+
+    def encode(self, source_ids):
+        return {"source_mask": tf.not_equal(source_ids, 0)}  # (B, S)
+
+    def initial_decoder_state(self, encoded):
+        return {}
+
+    def decode_step(self, tokens, step, decoder_state, encoded):
+        scores = tf.constant([[0.0, 0.0, 0.0, 1.0, 9.0, 5.0]])  # (1, V)
+        return tf.tile(scores, [tf.shape(tokens)[0], 1]), decoder_state
+
+
+def test_banned_id_is_never_generated_greedy_or_beam():
+    source_ids = tf.constant([[5, 6, 0], [7, 0, 0]])
+    for beam_size in (1, 3):
+        options = dict(start_id=START_ID, end_id=END_ID, max_length=4, beam_size=beam_size)
+        free = translate(FixedScores(), source_ids, **options)
+        banned = translate(FixedScores(), source_ids, banned_id=BANNED_ID, **options)
+        np.testing.assert_array_equal(free, [[4, 4, 4, 4]] * 2)
+        np.testing.assert_array_equal(banned, [[5, 5, 5, 5]] * 2)

@@ -12,8 +12,6 @@ import argparse
 import time
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from kerasnlp_lab.data.epochs import seeded_epochs, seeded_tensor_epochs, steps_per_epoch
 from kerasnlp_lab.models import autoencoder
@@ -39,8 +37,8 @@ def main():
 
     config = autoencoder.get_config("classic")
     pixels, count = load_pixels(args.dataset, "train", limit=args.images)
-    array = np.stack([image for image, _ in pixels.as_numpy_iterator()])
-    tensor = tf.constant(array)
+    tensor = next(iter(pixels.map(lambda image, label: image).batch(count)))  # (N, 28, 28)
+    array = tensor.numpy()
     pairs = pixels.map(lambda image, label: (image, image))
 
     def numpy_fit():

@@ -1,6 +1,5 @@
 """`kerasnlp-lab train autoencoder`: tf.data input, resumable epochs, the trained model."""
 
-
 import keras
 import tensorflow as tf
 

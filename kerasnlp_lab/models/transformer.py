@@ -494,8 +494,14 @@ class TransformerTranslator(keras.Model):
     def initial_decoding_state(self, encoder_outputs, source_mask, max_length=None):
         """The decoding state for `max_length` steps (default the model's max_length)."""
         batch_size = ops.shape(encoder_outputs)[0]
-        state = {
+        return {
+            **self.source_state(encoder_outputs, source_mask),
             "self_caches": self.empty_self_caches(batch_size, max_length or self.max_length),
+        }
+
+    def source_state(self, encoder_outputs, source_mask):
+        """The part of the decoding state fixed per source: cross caches and source mask."""
+        state = {
             "cross_caches": tuple(self._cross_cache(layer, encoder_outputs)
                                   for layer in self.decoder_layers),
             "source_mask": source_mask,
@@ -645,10 +651,7 @@ class Translator:
     def encode(self, source_ids):
         """{cross_caches, source_mask} (+ encoder_outputs for keras_hub), batch first."""
         encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
-        state = self.model.initial_decoding_state(
-            encoder_outputs, source_mask, self.max_output_length
-        )
-        return {name: value for name, value in state.items() if name != "self_caches"}
+        return self.model.source_state(encoder_outputs, source_mask)
 
     def initial_decoder_state(self, encoded):
         """{self_caches}: one zero cache of `max_output_length` positions per decoder layer."""

@@ -2,8 +2,9 @@
 
 Scores are sacreBLEU's BLEU and chrF of detokenized outputs against the raw references
 (one reference per sentence), each with its sacreBLEU signature so a number can be
-reproduced. Our vocabularies are lower-cased, so besides the standard (case-sensitive)
-BLEU we report the case-insensitive one (`lowercase=True`, signature `case:lc`).
+reproduced. The target vocabularies keep case, so the headline is the standard
+(case-sensitive) BLEU; the case-insensitive one (`lowercase=True`, signature `case:lc`) is
+reported beside it.
 """
 
 import numpy as np

@@ -7,7 +7,8 @@ no tensorflow_text op. Steps, in order:
 1. invalid UTF-8 bytes become U+FFFD (`unicode_transcode(errors="replace")`), so no input
    can make the graph fail;
 2. Unicode lower-casing (`tf.strings.lower(..., encoding="utf-8")`: the default encoding
-   lowers ASCII only and would turn "ÁRBOL" into "Árbol");
+   lowers ASCII only and would turn "ÁRBOL" into "Árbol"), unless `lowercase=False`
+   (`standardize_cased`, for a target vocabulary that keeps case: "In the beginning God");
 3. composition of decomposed accents: core TensorFlow has no Unicode normalization op
    (`normalize_utf8` lives in tensorflow_text), so NFKC is not available. Instead a base
    letter followed by a combining grave, acute, circumflex, tilde, diaeresis or cedilla
@@ -27,9 +28,9 @@ import unicodedata
 
 import tensorflow as tf
 
-# Base letters whose decomposed accented forms are composed (lower case: composition runs
-# after lower-casing), and the combining marks that are composed.
-_ACCENT_BASES = "aeioucny"
+# Base letters whose decomposed accented forms are composed (both cases: cased text is
+# composed too), and the combining marks that are composed.
+_ACCENT_BASES = "aeioucnyAEIOUCNY"
 _COMBINING_MARKS = "\u0300\u0301\u0302\u0303\u0308\u0327"
 
 
@@ -100,18 +101,25 @@ def fold_whitespace(text):
     return tf.strings.strip(text)
 
 
-def standardize(text):
+def standardize(text, lowercase=True):
     """Lower-cased, accent-composed text with punctuation split off as separate tokens.
 
     Args:
         text: string tensor of any shape (UTF-8; invalid bytes become U+FFFD).
+        lowercase: False keeps the case of every letter.
 
     Returns:
         A string tensor of the same shape whose space-separated pieces are the tokens.
     """
     text = tf.convert_to_tensor(text, dtype=tf.string)
     text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
-    text = tf.strings.lower(text, encoding="utf-8")
+    if lowercase:
+        text = tf.strings.lower(text, encoding="utf-8")
     text = compose_accents(text)
     text = split_punctuation(text)
     return fold_whitespace(text)
+
+
+def standardize_cased(text):
+    """`standardize` without lower-casing: "In the beginning, God" -> "In the beginning , God"."""
+    return standardize(text, lowercase=False)

@@ -10,7 +10,12 @@ learned words, most frequent first (ties in reverse string order, as `TextVector
 sorts them). "[START]" and "[END]" are never produced from text (`standardize` splits off
 the brackets); `encode` adds their ids.
 
-Saved state: the vocabulary list only. `get_config()` returns {"vocabulary": [...]}, `save`
+Case: `lowercase=True` (the default, for sources) lower-cases text before lookup;
+`lowercase=False` keeps case, so a target vocabulary learns "God" and "In" and the
+translations read "In the beginning God created ...".
+
+Saved state: the vocabulary list and the case flag. `get_config()` returns
+{"vocabulary": [...], "lowercase": bool} (a file without "lowercase" is lower-cased), `save`
 writes it as JSON, and `from_config` / `load` rebuild an identical vectorizer. The Keras
 layer itself is never serialized: a `TextVectorization` with a Python `standardize`
 function would need that function registered to round-trip through a .keras file, while
@@ -24,7 +29,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.text import vocabulary_files
-from kerasnlp_lab.text.standardize import standardize
+from kerasnlp_lab.text.standardize import standardize, standardize_cased
 
 PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
@@ -38,7 +43,11 @@ _NO_SPACE_BEFORE = r" ([,.;:!?)\]}»”’%…])"
 _NO_SPACE_AFTER = r"([¿¡(\[{«“‘]) "
 
 
-def _learn_words(texts, max_words, batch_size):
+def _standardizer(lowercase):
+    return standardize if lowercase else standardize_cased
+
+
+def _learn_words(texts, max_words, batch_size, lowercase):
     """The words of `texts` (a tf.data.Dataset of strings), most frequent first."""
     if texts.element_spec.dtype != tf.string:
         raise UserError(
@@ -47,7 +56,7 @@ def _learn_words(texts, max_words, batch_size):
     if texts.element_spec.shape.rank == 0:
         texts = texts.batch(batch_size)
     learner = keras.layers.TextVectorization(
-        max_tokens=max_words + 2, standardize=standardize, split="whitespace"
+        max_tokens=max_words + 2, standardize=_standardizer(lowercase), split="whitespace"
     )
     learner.adapt(texts)
     # The learner's vocabulary starts with its own padding "" and "[UNK]".
@@ -60,6 +69,7 @@ class WordVectorizer(tf.Module):
     Args:
         vocabulary: list of tokens, starting with `RESERVED_TOKENS`
             ("", "[UNK]", "[START]", "[END]"); the id of a token is its index.
+        lowercase: lower-case text before looking words up (False: keep case).
 
     Example:
         >>> vectorizer = WordVectorizer.from_dataset(tf.data.Dataset.from_tensor_slices(
@@ -73,8 +83,9 @@ class WordVectorizer(tf.Module):
     start_id = START_ID
     end_id = END_ID
 
-    def __init__(self, vocabulary, name="word_vectorizer"):
+    def __init__(self, vocabulary, lowercase=True, name="word_vectorizer"):
         super().__init__(name=name)
+        self.lowercase = bool(lowercase)
         vocabulary = [str(token) for token in vocabulary]
         if tuple(vocabulary[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
             raise UserError(
@@ -87,7 +98,7 @@ class WordVectorizer(tf.Module):
             raise UserError(f"a word vocabulary must not repeat tokens, received {repeated[:10]}")
         self._vocabulary = tuple(vocabulary)
         self._text_to_ids = keras.layers.TextVectorization(
-            standardize=standardize,
+            standardize=_standardizer(self.lowercase),
             split="whitespace",
             output_mode="int",
             ragged=True,
@@ -102,13 +113,15 @@ class WordVectorizer(tf.Module):
         )
 
     @classmethod
-    def from_dataset(cls, texts, vocab_size, batch_size=1024, name="word_vectorizer"):
+    def from_dataset(cls, texts, vocab_size, batch_size=1024, lowercase=True,
+                     name="word_vectorizer"):
         """Learns the vocabulary from `texts` (the training split only).
 
         Args:
             texts: tf.data.Dataset of strings, scalar or batched.
             vocab_size: the largest vocabulary, reserved tokens included (at least 5).
             batch_size: batch size used to read scalar elements.
+            lowercase: lower-case the texts (False: a cased vocabulary).
             name: the module's name.
         """
         if vocab_size < len(RESERVED_TOKENS) + 1:
@@ -116,10 +129,10 @@ class WordVectorizer(tf.Module):
                 f"vocab_size must be at least {len(RESERVED_TOKENS) + 1} (the reserved tokens "
                 f"{list(RESERVED_TOKENS)} and one word), received {vocab_size}"
             )
-        words = _learn_words(texts, vocab_size - len(RESERVED_TOKENS), batch_size)
+        words = _learn_words(texts, vocab_size - len(RESERVED_TOKENS), batch_size, lowercase)
         if not words:
             raise UserError("cannot learn a word vocabulary: the texts hold no token")
-        return cls(list(RESERVED_TOKENS) + words, name=name)
+        return cls(list(RESERVED_TOKENS) + words, lowercase=lowercase, name=name)
 
     @property
     def vocabulary(self):
@@ -131,12 +144,12 @@ class WordVectorizer(tf.Module):
         return len(self._vocabulary)
 
     def get_config(self):
-        """Everything needed to rebuild this vectorizer: {"vocabulary": [...]}."""
-        return {"vocabulary": list(self._vocabulary)}
+        """Everything needed to rebuild this vectorizer: {"vocabulary": [...], "lowercase"}."""
+        return {"vocabulary": list(self._vocabulary), "lowercase": self.lowercase}
 
     @classmethod
     def from_config(cls, config):
-        return cls(config["vocabulary"])
+        return cls(config["vocabulary"], lowercase=config.get("lowercase", True))
 
     def save(self, path):
         """Writes the config as JSON to `path`."""
@@ -150,7 +163,7 @@ class WordVectorizer(tf.Module):
     def tokenize(self, texts):
         """Standardized tokens: string [B] -> RaggedTensor string [B, None] (scalar -> [None])."""
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        return tf.strings.split(standardize(texts))
+        return tf.strings.split(standardize(texts, lowercase=self.lowercase))
 
     def encode(self, texts, add_start=False, add_end=False, max_length=None):
         """Token ids of `texts`.

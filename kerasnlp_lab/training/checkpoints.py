@@ -14,16 +14,24 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PATTERN = re.compile(r"epoch-(\d+)\.keras")
 
 
+EPOCH_WEIGHTS_DIR = "epoch_weights"
+EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5")
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the model with its optimizer state after every epoch, atomically.
 
     The `.keras` file is written beside its final name and renamed over it, so an
-    interrupted run always leaves the previous complete checkpoint behind.
+    interrupted run always leaves the previous complete checkpoint behind. With
+    `keep_weights` > 0 the weights of the last `keep_weights` epochs are also kept
+    (`epoch_weights/epoch-NNNN.weights.h5`, no optimizer state), for checkpoint averaging.
     """
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, keep_weights=0):
         super().__init__()
         self.directory = os.path.join(workdir, CHECKPOINT_DIR)
+        self.weights_directory = os.path.join(workdir, EPOCH_WEIGHTS_DIR)
+        self.keep_weights = keep_weights
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)
@@ -33,23 +41,47 @@ class EpochCheckpoint(keras.callbacks.Callback):
         os.replace(partial, os.path.join(self.directory, f"epoch-{epoch + 1:04d}.keras"))
         for _, path in earlier:
             os.remove(path)
+        if self.keep_weights:
+            self._save_weights(epoch + 1)
+
+    def _save_weights(self, completed_epochs):
+        os.makedirs(self.weights_directory, exist_ok=True)
+        partial = os.path.join(self.weights_directory, "partial.weights.h5")
+        self.model.save_weights(partial)
+        os.replace(
+            partial,
+            os.path.join(self.weights_directory, f"epoch-{completed_epochs:04d}.weights.h5"),
+        )
+        for _, path in epoch_weights(self.weights_directory)[: -self.keep_weights]:
+            os.remove(path)
 
 
-def completed_checkpoints(directory):
-    """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
+def epoch_weights(directory):
+    """(completed epochs, path) of the kept epoch weights in `directory`, oldest first."""
+    return _numbered_files(directory, EPOCH_WEIGHTS_PATTERN)
+
+
+def _numbered_files(directory, pattern):
+    """(number in the name, path) of the files of `directory` matching `pattern`, sorted."""
     if not os.path.isdir(directory):
         return []
     found = []
     for name in os.listdir(directory):
-        match = CHECKPOINT_PATTERN.fullmatch(name)
+        match = pattern.fullmatch(name)
         if match:
             found.append((int(match.group(1)), os.path.join(directory, name)))
     return sorted(found)
 
 
+def completed_checkpoints(directory):
+    """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
+    return _numbered_files(directory, CHECKPOINT_PATTERN)
+
+
 def clear(workdir):
     """Removes the checkpoints of an earlier run in `workdir` (a fresh start)."""
     shutil.rmtree(os.path.join(workdir, CHECKPOINT_DIR), ignore_errors=True)
+    shutil.rmtree(os.path.join(workdir, EPOCH_WEIGHTS_DIR), ignore_errors=True)
 
 
 def restore(workdir):
@@ -69,3 +101,23 @@ def restore(workdir):
             "Train again without --resume."
         ) from None
     return model, completed_epochs
+
+
+def average_epoch_weights(model, workdir, count):
+    """Sets `model`'s weights to the mean of the last `count` kept epoch weights.
+
+    Returns the averaged epochs (completed-epoch numbers), oldest first. Averaging the
+    last checkpoints of a run smooths the noise of the final updates (Vaswani et al. 2017
+    average the last 5 or 20 checkpoints).
+    """
+    kept = epoch_weights(os.path.join(workdir, EPOCH_WEIGHTS_DIR))[-count:]
+    if not kept:
+        raise UserError(f"No epoch weights to average in {workdir}/{EPOCH_WEIGHTS_DIR}.")
+    totals = None
+    for _, path in kept:
+        model.load_weights(path)
+        values = [variable.numpy().astype("float64") for variable in model.weights]
+        totals = values if totals is None else [a + b for a, b in zip(totals, values)]
+    for variable, total in zip(model.weights, totals):
+        variable.assign((total / len(kept)).astype(variable.dtype))
+    return [epoch for epoch, _ in kept]

@@ -20,6 +20,7 @@ def fit_resumable(
     resume,
     validation_data=None,
     callbacks=(),
+    keep_epoch_weights=0,
 ):
     """Trains a model for `epochs`, checkpointing each epoch; returns the trained model.
 
@@ -35,6 +36,7 @@ def fit_resumable(
         resume: continue from the last checkpoint in `workdir` (its optimizer state too).
         validation_data: optional dataset evaluated after each epoch.
         callbacks: extra Keras callbacks.
+        keep_epoch_weights: also keep the weights of the last N epochs (for averaging).
     """
     os.makedirs(workdir, exist_ok=True)
     if resume:
@@ -55,7 +57,7 @@ def fit_resumable(
         shuffle=False,  # the datasets are shuffled per epoch by their makers
         verbose=1 if os.isatty(1) else 2,
         callbacks=[
-            checkpoints.EpochCheckpoint(workdir),
+            checkpoints.EpochCheckpoint(workdir, keep_weights=keep_epoch_weights),
             keras.callbacks.CSVLogger(os.path.join(workdir, HISTORY_FILE), append=resume),
             keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)),
             *callbacks,

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
 from kerasnlp_lab.training.attention_nmt import (
     TOKEN_EFFICIENCY_FILE,
     evaluation_batches,
@@ -29,6 +29,7 @@ from kerasnlp_lab.training.attention_nmt import (
 
 MODEL_NAME = transformer.MODEL_NAME
 THROUGHPUT_FILE = "throughput.json"
+AVERAGED_EPOCHS_FILE = "averaged_epochs.json"
 
 
 class TokenThroughput(keras.callbacks.Callback):
@@ -142,6 +143,12 @@ def train(
             ),
             TokenThroughput(count_tokens(examples), os.path.join(workdir, THROUGHPUT_FILE)),
         ],
+        keep_epoch_weights=config.average_checkpoints,
     )
+    if config.average_checkpoints > 1:
+        averaged = checkpoints.average_epoch_weights(model, workdir, config.average_checkpoints)
+        with open(os.path.join(workdir, AVERAGED_EPOCHS_FILE), "w") as file:
+            json.dump(averaged, file)
+        print(f"Final weights: the average of epochs {', '.join(map(str, averaged))}.")
     workdir_lib.save_model(workdir, model)
     return model

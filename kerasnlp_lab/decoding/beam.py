@@ -6,13 +6,17 @@ B * beam_size rows (row b, beam k at b * beam_size + k). The state given to
 tensor is reordered with `tf.gather` by the parent beam of each surviving hypothesis:
 state tensors must have the batch as their first dimension.
 
-A hypothesis ends at `end_id`; after that it continues only with `pad_id`, at no cost, so
-its score stays the same. Hypotheses are ranked by score / GNMT length penalty
-((5 + length) / 6) ** alpha (Wu et al., 2016), length counting generated tokens up to and
-including the end token; alpha = 0 ranks by the plain sum of log-probabilities. Alive and
-ended hypotheses compete in one pool at every step. The search stops after max_length
-steps, or once no alive hypothesis of any row can still overtake its row's best ended one
-(`rows_decided`); if it ran max_length steps, unfinished hypotheses compete too.
+Two pools per row, as in GNMT, OpenNMT and keras-hub: `beam_size` alive hypotheses, and the
+`beam_size` best finished ones (ended at `end_id`). At every step the 2 * beam_size best
+continuations of the alive hypotheses are scored; those that end go to the finished pool
+(kept if they rank among its best), the best `beam_size` that do not end stay alive. So a
+finished hypothesis is never evicted by alive ones that later end worse. Finished
+hypotheses are ranked by score / GNMT length penalty ((5 + length) / 6) ** alpha (Wu et al.,
+2016), length counting generated tokens up to and including the end token; alpha = 0 ranks
+by the plain sum of log-probabilities. Alive hypotheses all have the same length, so they
+are ranked by their score. The search stops after max_length steps, or once no alive
+hypothesis of any row can still overtake its row's best finished one (`rows_decided`); if
+it ran max_length steps, the unfinished hypotheses compete too.
 """
 
 import tensorflow as tf
@@ -24,6 +28,8 @@ from kerasnlp_lab.errors import UserError
 # Log-probability of impossible continuations, and the initial score of the beams that
 # duplicate beam 0 before the first step. Finite, so no inf - inf can make a NaN.
 _IMPOSSIBLE = -1e9
+# A score at or below this comes from an impossible continuation: never a result.
+_POSSIBLE_ABOVE = _IMPOSSIBLE / 2
 
 
 def length_penalty(length, alpha):
@@ -42,22 +48,23 @@ def gather_rows(structure, indices):
     return tf.nest.map_structure(lambda x: tf.gather(x, indices), structure)
 
 
-def rows_decided(scores, lengths, finished, max_length, beam_size, alpha):
-    """bool (B,): rows whose best ended hypothesis no alive hypothesis can overtake.
+def rows_decided(alive_scores, length, finished_ranking, max_length, alpha):
+    """bool (B,): rows whose best finished hypothesis no alive hypothesis can overtake.
 
     A log-probability sum only decreases as tokens are added, so an alive hypothesis with
     score s and length n can reach at most s / max(lp(n + 1), lp(max_length)) (lp is
-    monotonic in the length): the search of a row can stop once an ended hypothesis ranks
-    at least that high, without changing its result.
+    monotonic in the length): the search of a row can stop once a finished hypothesis
+    ranks at least that high, without changing its result.
+
+    Args:
+        alive_scores: float32 (B, K) log-probability sums of the alive hypotheses.
+        length: int32 scalar, the length of every alive hypothesis.
+        finished_ranking: float32 (B, K) length-penalized scores of the finished pool.
     """
-    ended_ranking = tf.where(finished, scores / length_penalty(lengths, alpha), -float("inf"))
-    best_reachable = scores / tf.maximum(
-        length_penalty(lengths + 1, alpha), length_penalty(max_length, alpha)
-    )
-    alive_bound = tf.where(finished, -float("inf"), best_reachable)
-    best_ended = tf.reduce_max(tf.reshape(ended_ranking, [-1, beam_size]), axis=1)  # (B,)
-    best_alive = tf.reduce_max(tf.reshape(alive_bound, [-1, beam_size]), axis=1)  # (B,)
-    return best_ended >= best_alive
+    best_reachable = tf.reduce_max(alive_scores, axis=1) / tf.maximum(
+        length_penalty(length + 1, alpha), length_penalty(max_length, alpha)
+    )  # (B,)
+    return tf.reduce_max(finished_ranking, axis=1) >= best_reachable
 
 
 def beam_search(
@@ -70,80 +77,98 @@ def beam_search(
     beam_size=4,
     length_penalty_alpha=0.0,
     pad_id=0,
-    return_state=False,
 ):
     """The best of `beam_size` hypotheses per row, by length-penalized log-probability.
 
     Args:
         next_token_fn: `(tokens, step, state) -> (logits, new_state)` as for
-            `greedy_search`, called on B * beam_size rows.
+            `greedy_search`, called on the B * beam_size alive rows.
         initial_state: nested structure of tensors (B, ...), or () for none; repeated per
-            beam and reordered by parent beam after each step.
+            beam and reordered by parent beam after each step. What never changes during
+            decoding (e.g. encoder outputs) is better closed over by `next_token_fn`,
+            repeated once with `repeat_beams`: a row's beams share their source, so it
+            needs no reordering.
         batch_size: B, an int or an int32 scalar tensor.
         start_id, end_id, pad_id: token ids.
         max_length: the most tokens generated per row (the end token included).
-        beam_size: hypotheses kept per row (a Python int >= 1).
+        beam_size: hypotheses kept per row, alive and finished (a Python int >= 1).
         length_penalty_alpha: alpha of the GNMT length penalty; 0 for raw log-prob sums.
-        return_state: also return the final state of each row's best hypothesis.
 
     Returns:
         tokens int32 (B, max_length): the best hypothesis, end token included, padded with
         `pad_id` after it; scores float32 (B,): its log-probability / length penalty.
-        With `return_state`, (tokens, scores, state) where the state has B rows.
     """
     if not isinstance(beam_size, int) or beam_size < 1:
         raise UserError(f"beam_size must be a positive int, received {beam_size!r}")
+    num_candidates = 2 * beam_size  # at most beam_size of them end: beam_size stay alive
     flat_size = batch_size * beam_size
     tokens = initial_tokens(flat_size, start_id, max_length, pad_id)  # (B*K, 1 + L)
+    width = tokens.shape[1] or tf.shape(tokens)[1]  # 1 + L, static when known
     # Before the first step all beams of a row are the same: only beam 0 may expand.
     first_scores = tf.constant([0.0] + [_IMPOSSIBLE] * (beam_size - 1))  # (K,)
-    scores = tf.tile(first_scores, [batch_size])  # (B*K,)
-    lengths = tf.zeros([flat_size], tf.int32)  # (B*K,)
-    finished = tf.zeros([flat_size], tf.bool)  # (B*K,)
+    scores = tf.tile(first_scores[None, :], [batch_size, 1])  # (B, K)
+    finished_tokens = tf.reshape(tokens, [batch_size, beam_size, width])  # (B, K, 1 + L)
+    finished_scores = tf.zeros([batch_size, beam_size])  # (B, K)
+    finished_ranking = tf.fill([batch_size, beam_size], -float("inf"))  # (B, K)
     state = repeat_beams(initial_state, beam_size)
     row_offsets = tf.range(batch_size)[:, None] * beam_size  # (B, 1)
 
-    def not_done(step, tokens, scores, lengths, finished, state):
+    def not_done(step, tokens, scores, finished_tokens, finished_scores, finished_ranking,
+                 state):
         rows_done = rows_decided(
-            scores, lengths, finished, max_length, beam_size, length_penalty_alpha
+            scores, step, finished_ranking, max_length, length_penalty_alpha
         )
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(rows_done)))
 
-    def one_step(step, tokens, scores, lengths, finished, state):
+    def one_step(step, tokens, scores, finished_tokens, finished_scores, finished_ranking,
+                 state):
         logits, state = call_next_token(next_token_fn, tokens, step, state)
         log_probs = tf.nn.log_softmax(logits)  # (B*K, V)
         vocab_size = tf.shape(log_probs)[1]
-        # An ended hypothesis has one continuation, pad_id, that costs nothing.
-        pad_only = tf.where(tf.equal(tf.range(vocab_size), pad_id), 0.0, _IMPOSSIBLE)  # (V,)
-        log_probs = tf.where(finished[:, None], pad_only[None, :], log_probs)
-        candidate_scores = scores[:, None] + log_probs  # (B*K, V)
-        candidate_lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)  # (B*K,)
-        penalties = length_penalty(candidate_lengths, length_penalty_alpha)  # (B*K,)
-        ranking = candidate_scores / penalties[:, None]  # (B*K, V)
-        ranking = tf.reshape(ranking, [-1, beam_size * vocab_size])  # (B, K*V)
-        _, best = tf.math.top_k(ranking, k=beam_size)  # (B, K)
-        parents = tf.reshape(best // vocab_size + row_offsets, [-1])  # (B*K,)
-        next_tokens = tf.reshape(best % vocab_size, [-1])  # (B*K,)
+        candidate_scores = tf.reshape(scores, [-1, 1]) + log_probs  # (B*K, V)
+        candidate_scores = tf.reshape(candidate_scores, [-1, beam_size * vocab_size])  # (B, K*V)
+        top_scores, best = tf.math.top_k(candidate_scores, k=num_candidates)  # (B, 2K)
+        parents = best // vocab_size + row_offsets  # (B, 2K) flat alive rows
+        next_tokens = best % vocab_size  # (B, 2K)
+        candidate_tokens = write_at(
+            tf.gather(tokens, tf.reshape(parents, [-1])), step + 1, tf.reshape(next_tokens, [-1])
+        )  # (B*2K, 1 + L)
+        candidate_tokens = tf.reshape(candidate_tokens, [batch_size, num_candidates, width])
+        ends = tf.equal(next_tokens, end_id)  # (B, 2K)
+        possible = top_scores > _POSSIBLE_ABOVE  # (B, 2K)
 
-        scores = tf.gather(tf.reshape(candidate_scores, [-1]), parents * vocab_size + next_tokens)
-        lengths = tf.gather(candidate_lengths, parents)
-        finished = tf.gather(finished, parents)
-        tokens, state = gather_rows((tokens, state), parents)
-        tokens = write_at(tokens, step + 1, next_tokens)
-        finished = tf.logical_or(finished, tf.equal(next_tokens, end_id))
-        return step + 1, tokens, scores, lengths, finished, state
+        # The finished pool: its best K among itself and the candidates that end now.
+        ranking = top_scores / length_penalty(step + 1, length_penalty_alpha)  # (B, 2K)
+        ranking = tf.where(ends & possible, ranking, -float("inf"))
+        pool_ranking = tf.concat([finished_ranking, ranking], axis=1)  # (B, 3K)
+        finished_ranking, kept = tf.math.top_k(pool_ranking, k=beam_size)  # (B, K)
+        finished_scores = tf.gather(
+            tf.concat([finished_scores, top_scores], axis=1), kept, batch_dims=1
+        )  # (B, K)
+        finished_tokens = tf.gather(
+            tf.concat([finished_tokens, candidate_tokens], axis=1), kept, batch_dims=1
+        )  # (B, K, 1 + L)
 
-    loop_vars = (tf.constant(0, tf.int32), tokens, scores, lengths, finished, state)
-    _, tokens, scores, lengths, _, state = tf.while_loop(
+        # The alive pool: the best K candidates that do not end.
+        alive_scores = tf.where(ends, _IMPOSSIBLE + top_scores, top_scores)  # (B, 2K)
+        scores, alive = tf.math.top_k(alive_scores, k=beam_size)  # (B, K)
+        tokens = tf.reshape(
+            tf.gather(candidate_tokens, alive, batch_dims=1), [flat_size, width]
+        )  # (B*K, 1 + L)
+        state = gather_rows(state, tf.reshape(tf.gather(parents, alive, batch_dims=1), [-1]))
+        return step + 1, tokens, scores, finished_tokens, finished_scores, finished_ranking, state
+
+    loop_vars = (tf.constant(0, tf.int32), tokens, scores, finished_tokens, finished_scores,
+                 finished_ranking, state)
+    step, tokens, scores, finished_tokens, finished_scores, finished_ranking, _ = tf.while_loop(
         not_done, one_step, loop_vars, shape_invariants=batch_free_shapes(loop_vars)
     )
 
-    final_scores = scores / length_penalty(lengths, length_penalty_alpha)  # (B*K,)
-    final_scores = tf.reshape(final_scores, [-1, beam_size])  # (B, K)
-    best_beam = tf.argmax(final_scores, axis=1, output_type=tf.int32)  # (B,)
-    best_rows = best_beam + row_offsets[:, 0]  # (B,)
-    best_tokens = tf.gather(tokens, best_rows)[:, 1:]  # (B, L)
-    best_scores = tf.reduce_max(final_scores, axis=1)  # (B,)
-    if return_state:
-        return best_tokens, best_scores, gather_rows(state, best_rows)
+    # After max_length steps the unfinished hypotheses (of length max_length) compete too.
+    alive_ranking = scores[:, 0] / length_penalty(step, length_penalty_alpha)  # (B,)
+    alive_wins = tf.logical_and(step >= max_length, alive_ranking > finished_ranking[:, 0])
+    best_tokens = tf.where(
+        alive_wins[:, None], tokens[::beam_size], finished_tokens[:, 0]
+    )[:, 1:]  # (B, L)
+    best_scores = tf.where(alive_wins, alive_ranking, finished_ranking[:, 0])  # (B,)
     return best_tokens, best_scores

@@ -3,13 +3,14 @@
 The interface (what a translation model plugs in; see `kerasnlp_lab.export.translator`):
 `translator.encode(source_ids) -> encoded`, `translator.initial_decoder_state(encoded)` and
 `translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)`.
-The search state is {"encoded": ..., "decoder": ...}, so beam search repeats and reorders
-the encoder outputs with the decoder state (all batch first).
+Only the decoder state is a search state: the encoded source (encoder outputs, cross-attention
+caches) is computed once, repeated once per beam, and never reordered, since the beams of a
+row share their source.
 """
 
 import tensorflow as tf
 
-from kerasnlp_lab.decoding.beam import beam_search
+from kerasnlp_lab.decoding.beam import beam_search, repeat_beams
 from kerasnlp_lab.decoding.greedy import greedy_search
 
 BANNED_LOGIT = -1e9
@@ -23,21 +24,21 @@ def translate(translator, source_ids, *, start_id, end_id, max_length, pad_id=0,
     (e.g. the [UNK] id) gets a logit of `BANNED_LOGIT`: it is never generated.
     """
     encoded = translator.encode(source_ids)
-    state = {"encoded": encoded, "decoder": translator.initial_decoder_state(encoded)}
+    decoder_state = translator.initial_decoder_state(encoded)
+    if beam_size > 1:
+        encoded = repeat_beams(encoded, beam_size)
 
-    def next_token_fn(tokens, step, state):
-        logits, decoder_state = translator.decode_step(
-            tokens, step, state["decoder"], state["encoded"]
-        )
+    def next_token_fn(tokens, step, decoder_state):
+        logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)
         if banned_id is not None:
             banned = tf.equal(tf.range(tf.shape(logits)[1]), banned_id)  # (V,)
             logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
-        return logits, {"encoded": state["encoded"], "decoder": decoder_state}
+        return logits, decoder_state
 
     search = dict(batch_size=tf.shape(source_ids)[0], start_id=start_id, end_id=end_id,
                   max_length=max_length, pad_id=pad_id)
     if beam_size == 1:
-        return greedy_search(next_token_fn, state, **search)
-    tokens, _ = beam_search(next_token_fn, state, beam_size=beam_size,
+        return greedy_search(next_token_fn, decoder_state, **search)
+    tokens, _ = beam_search(next_token_fn, decoder_state, beam_size=beam_size,
                             length_penalty_alpha=length_penalty_alpha, **search)
     return tokens

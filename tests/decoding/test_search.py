@@ -13,6 +13,7 @@ from tests.decoding.conftest import (
     A,
     B,
     BEST_SEQUENCE,
+    C,
     END,
     GREEDY_SEQUENCE,
     MARKOV_LOGITS,
@@ -83,13 +84,21 @@ def test_beam_search_agrees_with_keras_hub_beam_sampler(beam_size):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_beam_size_one_equals_greedy(seed):
+def test_beam_size_one_is_never_worse_than_greedy(seed):
+    # One alive hypothesis follows the greedy path; the finished pool also keeps an ending
+    # that was second best at its step, so beam 1 returns greedy's sequence or a better one.
     logits = random_markov_logits(seed, vocab_size=8)
     greedy = greedy_search(markov_fn(logits), (), 3, START, END, max_length=7)
     beam, scores = beam_search(markov_fn(logits), (), 3, START, END, max_length=7, beam_size=1)
-    assert beam.numpy().tolist() == greedy.numpy().tolist()
-    sequence = [token for token in greedy.numpy()[0].tolist() if token != PAD]
-    np.testing.assert_allclose(scores.numpy(), [markov_log_prob(logits, sequence)] * 3, rtol=1e-5)
+    greedy_sequence = [token for token in greedy.numpy()[0].tolist() if token != PAD]
+    beam_sequence = [token for token in beam.numpy()[0].tolist() if token != PAD]
+    assert beam.numpy().tolist() == [beam.numpy()[0].tolist()] * 3
+    np.testing.assert_allclose(scores.numpy(), [markov_log_prob(logits, beam_sequence)] * 3,
+                               rtol=1e-5)
+    assert scores.numpy()[0] >= markov_log_prob(logits, greedy_sequence) - 1e-5
+    if beam_sequence != greedy_sequence:  # an ending greedy passed by, one step off its path
+        assert beam_sequence[-1] == END
+        assert beam_sequence[:-1] == greedy_sequence[: len(beam_sequence) - 1]
 
 
 def brute_force_best(logits, max_length, alpha):
@@ -144,12 +153,12 @@ def test_length_penalty_favours_longer_hypotheses():
     np.testing.assert_allclose(score.numpy(), [np.log(0.45) / (7 / 6) ** 3], rtol=1e-5)
 
 
-def step_counting(next_token_fn):
-    """`next_token_fn` whose state (N,) int32 counts the steps run."""
+def step_counting(next_token_fn, calls):
+    """`next_token_fn` that appends each step it runs to the list `calls` (eager only)."""
 
-    def next_token(tokens, step, steps):
-        logits, _ = next_token_fn(tokens, step, ())
-        return logits, steps + 1
+    def next_token(tokens, step, state):
+        calls.append(int(step))
+        return next_token_fn(tokens, step, state)
 
     return next_token
 
@@ -164,18 +173,53 @@ def test_search_stops_once_no_alive_hypothesis_can_win(alpha, steps, expected):
     logits[START, END], logits[START, A] = np.log(0.6), np.log(0.4)
     logits[A, A] = 0.0
     logits[END, PAD] = logits[PAD, PAD] = 0.0
-    tokens, scores, steps_run = beam_search(
-        step_counting(markov_fn(logits)), tf.zeros([1], tf.int32), 1, START, END, 10,
-        beam_size=2, length_penalty_alpha=alpha, return_state=True,
+    calls = []
+    tokens, _ = beam_search(
+        step_counting(markov_fn(logits), calls), (), 1, START, END, 10,
+        beam_size=2, length_penalty_alpha=alpha,
     )
     assert tokens.numpy().tolist() == [expected]
-    assert steps_run.numpy().tolist() == [steps]
+    assert calls == list(range(steps))
 
 
-def countdown_state(lengths, max_length):
-    lengths = tf.constant(lengths, tf.int32)
-    history = tf.zeros([tf.shape(lengths)[0], max_length + 1], tf.int32)
-    return {"inner": {"length": lengths}, "history": history}
+# The example of the release-models issue, K = 3, no length penalty. Log-probabilities:
+# step 0: A -0.80, B -0.92, END -1.90; step 1: AC = AD = -1.49, BC = BD = -1.61, so three
+# alive hypotheses outrank END. Every later token costs more than 0.41, so END stays best:
+# a single pool of K (alive and ended together) evicted it at step 1 and returned worse.
+D = VOCAB_SIZE
+_POOL_TRANSITIONS = {
+    START: {A: np.exp(-0.80), B: np.exp(-0.92), END: np.exp(-1.90)},
+    A: {C: 0.5, D: 0.5},
+    B: {C: 0.5, D: 0.5},
+    C: {END: 0.3, C: 0.35, D: 0.35},
+    D: {END: 0.3, C: 0.35, D: 0.35},
+}
+
+
+def pool_logits():
+    logits = np.full((VOCAB_SIZE + 1, VOCAB_SIZE + 1), -1e9, np.float32)
+    for previous, nexts in _POOL_TRANSITIONS.items():
+        total = sum(nexts.values())
+        for token, probability in nexts.items():
+            logits[previous, token] = np.log(probability / total)
+    logits[END, PAD] = logits[PAD, PAD] = 0.0
+    return logits
+
+
+def test_a_finished_hypothesis_is_never_evicted_by_alive_ones():
+    logits = pool_logits()
+    step_one = sorted(
+        (markov_log_prob(logits, [first, second]) for first in (A, B) for second in (C, D)),
+        reverse=True,
+    )
+    end_score = markov_log_prob(logits, [END])
+    assert min(step_one[:3]) > end_score  # pruning happens: three alive outrank END
+    best_score, best_sequence = brute_force_best(logits, max_length=4, alpha=0.0)
+    assert best_sequence == [END]
+    tokens, scores = beam_search(markov_fn(logits), (), 2, START, END, 4, beam_size=3)
+    assert tokens.numpy().tolist() == [padded([END], 4)] * 2
+    np.testing.assert_allclose(scores.numpy(), [best_score] * 2, rtol=1e-5)
+    np.testing.assert_allclose(best_score, -1.90, atol=1e-2)
 
 
 COUNTDOWN_EXPECTED = [
@@ -185,35 +229,54 @@ COUNTDOWN_EXPECTED = [
 ]
 
 
-def test_rows_finish_at_different_steps_and_the_state_follows_them():
-    state = countdown_state([0, 2, 4], max_length=6)
-    next_token = recording(countdown_next_token)
-    greedy, greedy_state = greedy_search(next_token, state, 3, START, END, 6, return_state=True)
-    beam, _, beam_state = beam_search(
-        next_token, state, 3, START, END, 6, beam_size=3, return_state=True
-    )
+def test_rows_finish_at_different_steps():
+    state = {"length": tf.constant([0, 2, 4], tf.int32)}
+    greedy = greedy_search(countdown_next_token, state, 3, START, END, 6)
+    beam, _ = beam_search(countdown_next_token, state, 3, START, END, 6, beam_size=3)
     assert greedy.numpy().tolist() == COUNTDOWN_EXPECTED
     assert beam.numpy().tolist() == COUNTDOWN_EXPECTED
+
+
+def test_greedy_state_follows_the_rows():
+    state = {"inner": {"length": tf.constant([0, 2, 4], tf.int32)},
+             "history": tf.zeros([3, 7], tf.int32)}
+    greedy, final_state = greedy_search(
+        recording(countdown_next_token), state, 3, START, END, 6, return_state=True
+    )
     # The loop ran 5 steps (the longest row): history columns 0..4 are START and the
     # tokens chosen at steps 0..3.
-    for tokens, final_state in [(greedy, greedy_state), (beam, beam_state)]:
-        history = final_state["history"].numpy()
-        assert history.shape == (3, 7)
-        assert history[:, 0].tolist() == [START] * 3
-        assert history[:, 1:5].tolist() == tokens.numpy()[:, :4].tolist()
-        assert final_state["inner"]["length"].numpy().tolist() == [0, 2, 4]
+    history = final_state["history"].numpy()
+    assert history[:, 0].tolist() == [START] * 3
+    assert history[:, 1:5].tolist() == greedy.numpy()[:, :4].tolist()
 
 
-def test_beam_state_is_reordered_with_its_hypothesis():
-    # The best hypothesis (B, END) comes from beam 1 after the first step: a state left
-    # in place would hold the first token of beam 0 (A).
-    state = {"inner": (), "history": tf.zeros([2, 6], tf.int32)}
-    tokens, _, final_state = beam_search(
-        recording(markov_fn(MARKOV_LOGITS)), state, 2, START, END, 5, beam_size=2,
-        return_state=True,
-    )
-    assert tokens.numpy().tolist() == [padded(BEST_SEQUENCE, 5)] * 2
-    assert final_state["history"].numpy()[:, :2].tolist() == [[START, B]] * 2
+def second_order_fn(tables, from_state):
+    """Logits of a second-order chain `tables[token before previous, previous]`.
+
+    The token before the previous one is read from the token buffer, or (`from_state`)
+    from a state that the function writes itself: that state gives the same answers only
+    if beam search reorders it with its hypothesis.
+    """
+    tables = tf.constant(tables)
+
+    def next_token(tokens, step, before):
+        previous = tf.gather(tokens, step, axis=1)  # (N,)
+        if not from_state:
+            before = tf.gather(tokens, tf.maximum(step - 1, 0), axis=1)  # (N,)
+        logits = tf.gather_nd(tables, tf.stack([before, previous], axis=1))  # (N, V)
+        return logits, previous
+
+    return next_token
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_beam_state_is_reordered_with_its_hypothesis(seed):
+    rng = np.random.default_rng(seed)
+    tables = np.stack([random_markov_logits(int(rng.integers(1000))) for _ in range(VOCAB_SIZE)])
+    start = tf.fill([4], START)
+    from_tokens, _ = beam_search(second_order_fn(tables, False), start, 4, START, END, 6, 3)
+    from_state, _ = beam_search(second_order_fn(tables, True), start, 4, START, END, 6, 3)
+    assert from_state.numpy().tolist() == from_tokens.numpy().tolist()
 
 
 def test_output_never_exceeds_max_length():

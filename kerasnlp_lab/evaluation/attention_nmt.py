@@ -15,7 +15,7 @@ from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.evaluation import plots, translation
 from kerasnlp_lab.export import attention_nmt as exporter
 from kerasnlp_lab.models import attention_nmt
-from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import fit, workdir as workdir_lib
 from kerasnlp_lab.training import attention_nmt as training
 
 MODEL_NAME = attention_nmt.MODEL_NAME
@@ -63,10 +63,16 @@ def attention_heatmaps(serving, sources, folder):
     return paths
 
 
-def evaluate(workdir="runs/attention_nmt"):
-    """Returns the test metrics of the trained run in `workdir` and writes the figures."""
+def evaluate(workdir="runs/attention_nmt", limit=None, output_dir=None):
+    """Returns the test metrics of the trained run in `workdir` and writes the figures.
+
+    `limit` evaluates the first `limit` examples of the test split only (the fast check of
+    a release preset); figures and metrics.json go to `output_dir` (default: the run's
+    folder; for a preset, runs/presets/MODEL).
+    """
     run, serving = exporter.load_serving(workdir)
-    config = attention_nmt.config_from_dict(run["config"])
+    config = translation.limit_examples(attention_nmt.config_from_dict(run["config"]), limit)
+    output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
     dataset = run["dataset"]
     sources, references = read_pairs(dataset, "test", config.eval_examples)
     vectorizers = (serving.source_vectorizer, serving.target_vectorizer)
@@ -88,13 +94,13 @@ def evaluate(workdir="runs/attention_nmt"):
     if os.path.exists(efficiency_path):
         with open(efficiency_path) as file:
             metrics["token_efficiency"] = {name: round(value, 3) for name, value in json.load(file).items()}
-    figures = {"attention": attention_heatmaps(serving, sources[:NUM_HEATMAPS], workdir)}
+    figures = {"attention": attention_heatmaps(serving, sources[:NUM_HEATMAPS], output_dir)}
     history = os.path.join(workdir, fit.HISTORY_FILE)
     if os.path.exists(history):
         figures["loss_curves"] = plots.plot_loss_curves(
-            history, os.path.join(workdir, LOSS_CURVES_PNG), "attention_nmt: masked cross-entropy"
+            history, os.path.join(output_dir, LOSS_CURVES_PNG), "attention_nmt: masked cross-entropy"
         )
     metrics["figures"] = figures
-    with open(os.path.join(workdir, METRICS_FILE), "w") as file:
+    with open(os.path.join(output_dir, METRICS_FILE), "w") as file:
         json.dump(metrics, file, indent=2, ensure_ascii=False)
     return metrics

@@ -62,10 +62,16 @@ def plot_codes(codes, labels, path):
     return plots.save_figure(figure, path)
 
 
-def evaluate(workdir="runs/autoencoder"):
-    """Returns the test metrics of the trained model in `workdir` and writes the figures."""
+def evaluate(workdir="runs/autoencoder", limit=None, output_dir=None):
+    """Returns the test metrics of the trained model in `workdir` and writes the figures.
+
+    `limit` evaluates the first `limit` images of the test split only (the fast check of
+    a release preset); figures and metrics.json go to `output_dir` (default: the run's
+    folder; for a preset, runs/presets/MODEL).
+    """
     run, model = workdir_lib.load_run(workdir, MODEL_NAME)
-    test, count = load_pixels(run["dataset"], "test")
+    output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
+    test, count = load_pixels(run["dataset"], "test", limit)
     images = np.stack([image for image, _ in test.as_numpy_iterator()])
     labels = np.array([label for _, label in test.as_numpy_iterator()])
     reconstructions = model.predict(images, batch_size=1024, verbose=0)
@@ -81,16 +87,16 @@ def evaluate(workdir="runs/autoencoder"):
         "reconstructions": plot_reconstructions(
             images[:NUM_SHOWN_IMAGES],
             reconstructions[:NUM_SHOWN_IMAGES],
-            os.path.join(workdir, RECONSTRUCTIONS_PNG),
+            os.path.join(output_dir, RECONSTRUCTIONS_PNG),
         ),
-        "codes_pca": plot_codes(codes, labels, os.path.join(workdir, CODES_PNG)),
+        "codes_pca": plot_codes(codes, labels, os.path.join(output_dir, CODES_PNG)),
     }
     history = os.path.join(workdir, fit.HISTORY_FILE)
     if os.path.exists(history):
         figures["loss_curves"] = plots.plot_loss_curves(
-            history, os.path.join(workdir, LOSS_CURVES_PNG), "autoencoder: binary cross-entropy"
+            history, os.path.join(output_dir, LOSS_CURVES_PNG), "autoencoder: binary cross-entropy"
         )
     metrics["figures"] = figures
-    with open(os.path.join(workdir, METRICS_FILE), "w") as file:
+    with open(os.path.join(output_dir, METRICS_FILE), "w") as file:
         json.dump(metrics, file, indent=2)
     return metrics

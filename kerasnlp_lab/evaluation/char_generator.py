@@ -1,5 +1,6 @@
 """`kerasnlp-lab evaluate char_generator`: held-out bits per character, accuracy, a sample."""
 
+import dataclasses
 import json
 import math
 import os
@@ -10,7 +11,7 @@ from kerasnlp_lab.evaluation import plots
 from kerasnlp_lab.export import char_generator as exporter
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.training import char_generator as training
-from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 METRICS_FILE = "metrics.json"
@@ -38,10 +39,18 @@ def sample(serving, prompt=SAMPLE_PROMPT, num_chars=SAMPLE_CHARS,
     return outputs["text"][0].numpy().decode("utf-8")
 
 
-def evaluate(workdir="runs/char_generator"):
-    """Test-split (held-out books) bits/char and accuracy, and a fixed-seed sample."""
+def evaluate(workdir="runs/char_generator", limit=None, output_dir=None):
+    """Test-split (held-out books) bits/char and accuracy, and a fixed-seed sample.
+
+    `limit` evaluates the first `limit` characters of the test split only (the fast check of
+    a release preset); figures and metrics.json go to `output_dir` (default: the run's
+    folder; for a preset, runs/presets/MODEL).
+    """
     run, serving = exporter.load_serving(workdir)
     config = char_generator.config_from_dict(run["config"])
+    if limit is not None:
+        config = dataclasses.replace(config, eval_chars=min(limit, config.eval_chars or limit))
+    output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
     test, count = training.split_examples(
         run["dataset"], "test", serving.vocabulary, config, config.eval_chars
     )
@@ -67,10 +76,10 @@ def evaluate(workdir="runs/char_generator"):
     if os.path.exists(history):
         metrics["figures"] = {
             "loss_curves": plots.plot_loss_curves(
-                history, os.path.join(workdir, LOSS_CURVES_PNG),
+                history, os.path.join(output_dir, LOSS_CURVES_PNG),
                 "char_generator: cross-entropy (nats/char)",
             )
         }
-    with open(os.path.join(workdir, METRICS_FILE), "w", encoding="utf-8") as file:
+    with open(os.path.join(output_dir, METRICS_FILE), "w", encoding="utf-8") as file:
         json.dump(metrics, file, indent=2, ensure_ascii=False)
     return metrics

@@ -17,7 +17,7 @@ from kerasnlp_lab.evaluation import plots, translation
 from kerasnlp_lab.evaluation.attention_nmt import read_pairs
 from kerasnlp_lab.export import transformer as exporter
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import fit, workdir as workdir_lib
 from kerasnlp_lab.training import attention_nmt as nmt_training
 from kerasnlp_lab.training import transformer as training
 
@@ -77,10 +77,16 @@ def attention_figures(serving, text, folder):
     }
 
 
-def evaluate(workdir="runs/transformer_translator"):
-    """Returns the test metrics of the trained run in `workdir` and writes the figures."""
+def evaluate(workdir="runs/transformer_translator", limit=None, output_dir=None):
+    """Returns the test metrics of the trained run in `workdir` and writes the figures.
+
+    `limit` evaluates the first `limit` examples of the test split only (the fast check of
+    a release preset); figures and metrics.json go to `output_dir` (default: the run's
+    folder; for a preset, runs/presets/MODEL).
+    """
     run, serving = exporter.load_serving(workdir)
-    config = transformer.config_from_dict(run["config"])
+    config = translation.limit_examples(transformer.config_from_dict(run["config"]), limit)
+    output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
     dataset = run["dataset"]
     sources, references = read_pairs(dataset, "test", config.eval_examples)
     vectorizers = (serving.source_vectorizer, serving.target_vectorizer)
@@ -112,14 +118,14 @@ def evaluate(workdir="runs/transformer_translator"):
             }
     figures = {}
     if config.backbone == "ours":
-        figures.update(attention_figures(serving, FIXED_VERSE, workdir))
+        figures.update(attention_figures(serving, FIXED_VERSE, output_dir))
     history = os.path.join(workdir, fit.HISTORY_FILE)
     if os.path.exists(history):
         figures["loss_curves"] = plots.plot_loss_curves(
-            history, os.path.join(workdir, LOSS_CURVES_PNG),
+            history, os.path.join(output_dir, LOSS_CURVES_PNG),
             "transformer_translator: label-smoothed cross-entropy",
         )
     metrics["figures"] = figures
-    with open(os.path.join(workdir, METRICS_FILE), "w") as file:
+    with open(os.path.join(output_dir, METRICS_FILE), "w") as file:
         json.dump(metrics, file, indent=2, ensure_ascii=False)
     return metrics

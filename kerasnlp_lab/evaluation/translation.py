@@ -7,12 +7,21 @@ reproduced. The target vocabularies keep case, so the headline is the standard
 reported beside it.
 """
 
+import dataclasses
+
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 from kerasnlp_lab.evaluation import plots
 
 SHOWN_EXAMPLES = 3
+
+
+def limit_examples(config, limit):
+    """`config` evaluating at most `limit` pairs per split (None: unchanged)."""
+    if limit is None:
+        return config
+    return dataclasses.replace(config, eval_examples=min(limit, config.eval_examples or limit))
 
 
 def corpus_scores(hypotheses, references):

@@ -14,6 +14,8 @@ def model_names_on_disk(saved_models):
     """Folders of saved_models/ that hold at least one numeric version with a SavedModel."""
     names = []
     for name in sorted(os.listdir(saved_models)):
+        if name.startswith("."):  # a version being built or retired (kerasnlp_lab.release)
+            continue
         model_dir = os.path.join(saved_models, name)
         if os.path.isdir(model_dir) and any(
             version.isdigit()

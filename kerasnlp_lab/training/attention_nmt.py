@@ -20,6 +20,9 @@ from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = attention_nmt.MODEL_NAME
+MODEL = attention_nmt
+# What a preset copies beside the weights.
+VOCABULARY_FILES = (pipeline.SOURCE_VOCABULARY_FILE, pipeline.TARGET_VOCABULARY_FILE)
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
 
 
@@ -31,7 +34,7 @@ def split_examples(dataset, split, vectorizers, config, limit=None):
     ).cache()
 
 
-def prepare_examples(workdir, *, model_name, preset, dataset, config, resume):
+def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, seed=None):
     """Vectorizers (learned, or reloaded on resume), training examples, their count, validation.
 
     Writes the run description and the vectorizers to `workdir`; shared by both translators.
@@ -44,7 +47,8 @@ def prepare_examples(workdir, *, model_name, preset, dataset, config, resume):
             train_pairs, config.source_vocab_size, config.target_vocab_size
         )
     workdir_lib.save_run_description(
-        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config
+        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config,
+        seed=seed,
     )
     pipeline.save_vectorizers(workdir, *vectorizers)
     examples = pipeline.vectorize_pairs(
@@ -89,6 +93,11 @@ def measure_token_efficiency(examples, count, config, seed=0):
     }
 
 
+def build_for_run(config, workdir):
+    """The compiled model of a run's config (its vocabulary sizes are in the config)."""
+    return attention_nmt.build_model(config)
+
+
 def train(
     preset=None,
     dataset="auto",
@@ -105,7 +114,7 @@ def train(
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
         workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
-        resume=resume,
+        resume=resume, seed=seed,
     )
     max_length = max(config.max_source_length, config.max_target_length)
     steps = pipeline.count_batches(
@@ -121,7 +130,7 @@ def train(
         + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
     )
     model = fit.fit_resumable(
-        lambda: attention_nmt.build_model(config),
+        lambda: build_for_run(config, workdir),
         lambda first_epoch: pipeline.seeded_bucketed_epochs(
             examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
             bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
@@ -136,7 +145,13 @@ def train(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.early_stopping_patience,
                 restore_best_weights=True,
-            )
+            ),
+            *(
+                [keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
+                )]
+                if config.lr_plateau_factor < 1 else []
+            ),
         ],
     )
     workdir_lib.save_model(workdir, model)

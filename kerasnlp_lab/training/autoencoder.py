@@ -9,6 +9,8 @@ from kerasnlp_lab.models import autoencoder
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = autoencoder.MODEL_NAME
+MODEL = autoencoder
+VOCABULARY_FILES = ()  # what a preset copies beside the weights
 
 
 def image_splits(config):
@@ -42,6 +44,11 @@ def noisy_inputs(noise_std, seed):
     return transform
 
 
+def build_for_run(config, workdir):
+    """The compiled model of a run's config (the autoencoder needs nothing from `workdir`)."""
+    return autoencoder.build_autoencoder(config)
+
+
 def train(
     preset=None,
     dataset="auto",
@@ -57,7 +64,8 @@ def train(
         epochs=epochs, resume=resume, noise_std=noise,
     )
     workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        seed=seed,
     )
     train_split, validation_split = image_splits(config)
     train_images, num_train = load_pixels(dataset, train_split, config.train_examples)
@@ -72,7 +80,7 @@ def train(
         + (f", input noise {config.noise_std}" if transform else "")
     )
     model = fit.fit_resumable(
-        lambda: autoencoder.build_autoencoder(config),
+        lambda: build_for_run(config, workdir),
         lambda first_epoch: seeded_tensor_epochs(
             (train_pixels, train_pixels),  # (inputs, targets)
             batch_size=config.batch_size,

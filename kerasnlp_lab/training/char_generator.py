@@ -22,8 +22,10 @@ from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
+MODEL = char_generator
 DOCUMENT_SEPARATOR = "\n"
 VOCABULARY_FILE = "vocabulary.json"
+VOCABULARY_FILES = (VOCABULARY_FILE,)  # what a preset copies beside the weights
 EVALUATION_BATCH_SIZE = 128
 
 
@@ -111,6 +113,11 @@ def training_batches(examples, count, config, seed, first_epoch, epochs, steps):
     ).prefetch(tf.data.AUTOTUNE)
 
 
+def build_for_run(config, workdir):
+    """The compiled training model of a run's config, sized by the vocabulary in `workdir`."""
+    return char_generator.build_training_model(config, load_vocabulary(workdir).vocab_size)
+
+
 def train(
     preset=None,
     dataset="auto",
@@ -128,7 +135,8 @@ def train(
     text = read_text(dataset, "train", config.train_chars)
     vocabulary = load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)
     workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config
+        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        seed=seed,
     )
     vocabulary.save(vocabulary_path(workdir))
     window_array = windows(encode(text, vocabulary), config.sequence_length)
@@ -141,7 +149,7 @@ def train(
         f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, batch {config.batch_size}"
     )
     model = fit.fit_resumable(
-        lambda: char_generator.build_training_model(config, vocabulary.vocab_size),
+        lambda: build_for_run(config, workdir),
         lambda first_epoch: training_batches(
             examples, count, config, seed, first_epoch, config.epochs, steps
         ),

@@ -34,13 +34,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.keep_weights = keep_weights
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
-        earlier = completed_checkpoints(self.directory)
-        partial = os.path.join(self.directory, "partial.keras")
-        self.model.save(partial)
-        os.replace(partial, os.path.join(self.directory, f"epoch-{epoch + 1:04d}.keras"))
-        for _, path in earlier:
-            os.remove(path)
+        save(self.model, os.path.dirname(self.directory), epoch + 1)
         if self.keep_weights:
             self._save_weights(epoch + 1)
 
@@ -76,6 +70,19 @@ def _numbered_files(directory, pattern):
 def completed_checkpoints(directory):
     """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
     return _numbered_files(directory, CHECKPOINT_PATTERN)
+
+
+def save(model, workdir, completed_epochs):
+    """Writes the checkpoint of `completed_epochs` atomically and removes the earlier ones."""
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    os.makedirs(directory, exist_ok=True)
+    earlier = completed_checkpoints(directory)
+    partial = os.path.join(directory, "partial.keras")
+    model.save(partial)
+    os.replace(partial, os.path.join(directory, f"epoch-{completed_epochs:04d}.keras"))
+    for epochs, path in earlier:
+        if epochs != completed_epochs:
+            os.remove(path)
 
 
 def clear(workdir):

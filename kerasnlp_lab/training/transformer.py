@@ -20,6 +20,7 @@ import numpy as np
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.models import transformer
 from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
+from kerasnlp_lab.training import attention_nmt as nmt_training
 from kerasnlp_lab.training.attention_nmt import (
     TOKEN_EFFICIENCY_FILE,
     evaluation_batches,
@@ -28,6 +29,8 @@ from kerasnlp_lab.training.attention_nmt import (
 )
 
 MODEL_NAME = transformer.MODEL_NAME
+MODEL = transformer
+VOCABULARY_FILES = nmt_training.VOCABULARY_FILES
 THROUGHPUT_FILE = "throughput.json"
 AVERAGED_EPOCHS_FILE = "averaged_epochs.json"
 
@@ -86,6 +89,12 @@ def count_tokens(examples):
     return total
 
 
+def build_for_run(config, workdir):
+    """The compiled model of a run's config, sized by the vocabularies in `workdir`."""
+    source, target = pipeline.load_vectorizers(workdir)
+    return transformer.build_model(config, source.vocab_size, target.vocab_size)
+
+
 def train(
     preset=None,
     dataset="auto",
@@ -106,7 +115,7 @@ def train(
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
         workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
-        resume=resume,
+        resume=resume, seed=seed,
     )
     max_length = transformer.max_positions(config)
     steps = pipeline.count_batches(
@@ -123,9 +132,7 @@ def train(
         + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
     )
     model = fit.fit_resumable(
-        lambda: transformer.build_model(
-            config, vectorizers[0].vocab_size, vectorizers[1].vocab_size
-        ),
+        lambda: build_for_run(config, workdir),
         lambda first_epoch: pipeline.seeded_bucketed_epochs(
             examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
             bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,

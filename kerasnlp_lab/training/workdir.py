@@ -1,8 +1,18 @@
-"""What a training run leaves in its workdir for `evaluate` and `export` to pick up."""
+"""What a training run leaves in its workdir for `evaluate` and `export` to pick up.
+
+A run folder holds `run.json` (model, preset, dataset, config, seed, git commit) and the
+trained `model.keras`. A release preset (`presets/<model>/`) holds the same run as
+`config.json` (the config dataclass), `model.weights.h5`, the vocabulary files and
+`metadata.json`; `load_run` accepts either, so `evaluate`, `export` and `--resume` work on
+both.
+"""
 
 import dataclasses
+import datetime
+import importlib
 import json
 import os
+import subprocess
 
 import keras
 
@@ -11,16 +21,36 @@ from kerasnlp_lab.errors import UserError
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
+PRESET_CONFIG_FILE = "config.json"
+PRESET_WEIGHTS_FILE = "model.weights.h5"
+PRESET_METADATA_FILE = "metadata.json"
 
 
-def save_run_description(workdir, *, model_name, preset, dataset, config):
-    """Writes what a run trains (model, preset, dataset, config), before training starts."""
+def git_commit():
+    """The commit of the code this package runs from, or None outside a git checkout."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(__file__), capture_output=True,
+            text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def save_run_description(workdir, *, model_name, preset, dataset, config, seed=None):
+    """Writes what a run trains (model, preset, dataset, config, seed), before training starts.
+
+    Also records when it started and the git commit of the code, for release metadata.
+    """
     os.makedirs(workdir, exist_ok=True)
     run = {
         "model": model_name,
         "preset": preset,
         "dataset": dataset,
         "config": dataclasses.asdict(config),
+        "seed": seed,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
     }
     with open(os.path.join(workdir, RUN_FILE), "w") as file:
         json.dump(run, file, indent=2)
@@ -33,8 +63,63 @@ def save_model(workdir, model):
     os.replace(partial, os.path.join(workdir, MODEL_FILE))
 
 
+def training_module(model_name):
+    """kerasnlp_lab.training.<module> of a model (imported when needed: it imports this one)."""
+    from kerasnlp_lab.models import MODEL_MODULES
+
+    return importlib.import_module(f"kerasnlp_lab.training.{MODEL_MODULES[model_name]}")
+
+
+def is_preset(folder):
+    """Whether `folder` holds a release preset (config.json and metadata.json)."""
+    return all(
+        os.path.exists(os.path.join(folder, name))
+        for name in (PRESET_CONFIG_FILE, PRESET_METADATA_FILE)
+    )
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"Cannot read {path}: {error}") from None
+
+
+def load_preset(preset_dir, model_name):
+    """(run description, compiled model with the preset's weights) of a release preset."""
+    metadata = _read_json(os.path.join(preset_dir, PRESET_METADATA_FILE))
+    if metadata.get("model") != model_name:
+        raise UserError(f"{preset_dir} holds a {metadata.get('model')!r} preset, not {model_name!r}.")
+    run = {
+        "model": model_name,
+        "preset": metadata.get("preset"),
+        "dataset": metadata.get("dataset"),
+        "config": _read_json(os.path.join(preset_dir, PRESET_CONFIG_FILE)),
+        "seed": metadata.get("seed"),
+    }
+    module = training_module(model_name)
+    model = module.build_for_run(module.MODEL.config_from_dict(run["config"]), preset_dir)
+    weights = os.path.join(preset_dir, PRESET_WEIGHTS_FILE)
+    if not os.path.exists(weights):
+        raise UserError(
+            f"The preset {preset_dir} has no weights file {PRESET_WEIGHTS_FILE}: restore it "
+            "(git checkout, or git lfs pull) or rebuild it with `make presets`."
+        )
+    try:
+        model.load_weights(weights)
+    except Exception as error:  # A damaged HDF5 file fails in many ways inside h5py/Keras.
+        raise UserError(
+            f"Cannot load the weights {weights}: the file is damaged or does not match "
+            f"the model ({type(error).__name__}: {error})."
+        ) from None
+    return run, model
+
+
 def load_run(workdir, model_name):
-    """Returns (run description dict, trained Keras model) of a finished run."""
+    """Returns (run description dict, trained Keras model) of a finished run or a preset."""
+    if is_preset(workdir):
+        return load_preset(workdir, model_name)
     run_path = os.path.join(workdir, RUN_FILE)
     model_path = os.path.join(workdir, MODEL_FILE)
     if not (os.path.exists(run_path) and os.path.exists(model_path)):
@@ -53,6 +138,15 @@ def load_run(workdir, model_name):
     except Exception as error:  # A damaged file can fail in many ways inside Keras.
         raise UserError(f"Cannot load {model_path}: {error}") from None
     return run, model
+
+
+def outputs_dir(workdir, model_name, output_dir=None):
+    """Where `evaluate` writes figures and metrics.json (created): `output_dir`, else the
+    run's folder, else (for a release preset, which stays as committed) runs/presets/MODEL."""
+    if output_dir is None:
+        output_dir = os.path.join("runs", "presets", model_name) if is_preset(workdir) else workdir
+    os.makedirs(output_dir, exist_ok=True)
+    return output_dir
 
 
 def load_run_description(workdir):

@@ -1,0 +1,139 @@
+"""The release models: presets made from finished runs, SavedModels made from presets.
+
+`make_preset` turns a finished run into `presets/<model>/` and records its test metrics on
+the whole test split and on a fixed subset (what the fast test re-checks). `make_models`
+exports every preset into `saved_models/<model>/1/` with `assets.extra/release.json` (the
+preset's metadata and a fingerprint of preset + code), skipping a model whose SavedModel
+already carries the same fingerprint, so `make models` takes seconds when nothing changed.
+"""
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export import models_config
+from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES
+from kerasnlp_lab.training import presets, workdir as workdir_lib
+
+DEFAULT_PRESETS = "presets"
+RELEASE_VERSION = 1
+RELEASE_FILE = "release.json"
+# The fixed test subset whose metrics a fast test recomputes exactly: the first examples.
+SUBSET_LIMITS = {
+    "autoencoder": 1_000,  # images
+    "char_generator": 20_000,  # characters
+    "attention_nmt": 100,  # sentence pairs
+    "transformer_translator": 100,
+}
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _module(package, model_name):
+    return importlib.import_module(f"kerasnlp_lab.{package}.{MODEL_MODULES[model_name]}")
+
+
+def _without_figures(metrics):
+    return {key: value for key, value in metrics.items() if key != "figures"}
+
+
+def make_preset(model_name, workdir, presets_root=DEFAULT_PRESETS, command=None):
+    """Writes the run of `workdir` as presets/<model>/ with its test metrics; returns them."""
+    preset_dir = os.path.join(presets_root, model_name)
+    presets.write_preset(workdir, preset_dir, model_name, command)
+    evaluation = _module("evaluation", model_name)
+    metrics = _without_figures(evaluation.evaluate(preset_dir))
+    presets.add_metrics(preset_dir, "test_metrics", metrics)
+    limit = SUBSET_LIMITS[model_name]
+    subset = _without_figures(evaluation.evaluate(preset_dir, limit=limit))
+    presets.add_metrics(preset_dir, "subset_metrics", {"limit": limit, **subset})
+    return metrics
+
+
+def preset_dirs(presets_root=DEFAULT_PRESETS):
+    """{model name: preset folder} of the presets present under `presets_root`."""
+    found = {}
+    for name in MODEL_NAMES:
+        folder = os.path.join(presets_root, name)
+        if workdir_lib.is_preset(folder):
+            found[name] = folder
+    return found
+
+
+def fingerprint(preset_dir):
+    """sha256 of the preset's files and of the package's code: what an export depends on."""
+    digest = hashlib.sha256()
+    roots = [(preset_dir, None), (_PACKAGE_DIR, ".py")]
+    for root, suffix in roots:
+        for folder, subfolders, files in sorted(os.walk(root)):
+            subfolders.sort()
+            for name in sorted(files):
+                if suffix and not name.endswith(suffix):
+                    continue
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, root).encode())
+                with open(path, "rb") as file:
+                    digest.update(file.read())
+    return digest.hexdigest()
+
+
+def release_info(saved_models, model_name, version=RELEASE_VERSION):
+    """The release.json of saved_models/<model>/<version>/, or None."""
+    path = os.path.join(saved_models, model_name, str(version), "assets.extra", RELEASE_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def export_preset(model_name, preset_dir, saved_models, version=RELEASE_VERSION):
+    """Exports a preset to saved_models/<model>/<version>/ unless it is up to date.
+
+    Returns (path, exported: bool). The new version is built in a hidden folder of
+    `saved_models` and swapped in with renames, so a server never sees half a version.
+    """
+    target = os.path.join(saved_models, model_name, str(version))
+    print_name = f"{model_name} ({preset_dir})"
+    stamp = fingerprint(preset_dir)
+    current = release_info(saved_models, model_name, version)
+    if current is not None and current.get("fingerprint") == stamp:
+        print(f"models: {print_name} is up to date in {target}")
+        return target, False
+    print(f"models: exporting {print_name} to {target}")
+    with open(os.path.join(preset_dir, workdir_lib.PRESET_METADATA_FILE), encoding="utf-8") as file:
+        metadata = json.load(file)
+    os.makedirs(saved_models, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".release-", dir=saved_models)
+    try:
+        built = _module("export", model_name).export(
+            workdir=preset_dir, saved_models=staging, version=version
+        )
+        with open(os.path.join(built, "assets.extra", RELEASE_FILE), "w", encoding="utf-8") as file:
+            json.dump({**metadata, "fingerprint": stamp}, file, indent=2, ensure_ascii=False)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        retired = None
+        if os.path.exists(target):
+            retired = tempfile.mkdtemp(prefix=f".retired-{version}-", dir=os.path.dirname(target))
+            os.rename(target, os.path.join(retired, "version"))
+        os.rename(built, target)
+        if retired:
+            shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target, True
+
+
+def make_models(presets_root=DEFAULT_PRESETS, saved_models="saved_models"):
+    """`make models`: every preset exported (when out of date); returns {model: path}."""
+    found = preset_dirs(presets_root)
+    if not found:
+        raise UserError(
+            f"No release presets under {presets_root}/: expected folders like "
+            f"{presets_root}/transformer_translator/ with config.json and metadata.json."
+        )
+    paths = {name: export_preset(name, folder, saved_models)[0] for name, folder in found.items()}
+    models_config.write_models_config(saved_models)
+    return paths

@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-sparv
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup data-packages demo test bench serve clean
+.PHONY: setup data-packages demo test bench serve models presets verify-models clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -33,8 +33,32 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: setup
+demo: models
 	$(BIN)/kerasnlp-lab demo
+
+# The release presets -> saved_models/<model>/1/ (seconds when they are up to date).
+models: setup
+	$(BIN)/kerasnlp-lab models
+
+# Retrains every release preset from scratch (hours on 2 CPU cores; see presets/README.md).
+RELEASE_RUNS := runs/release
+presets: setup
+	$(BIN)/kerasnlp-lab train autoencoder --preset deep --epochs 60 --workdir $(RELEASE_RUNS)/autoencoder
+	$(BIN)/kerasnlp-lab release autoencoder --workdir $(RELEASE_RUNS)/autoencoder \
+	  --command "kerasnlp-lab train autoencoder --preset deep --epochs 60"
+	$(BIN)/kerasnlp-lab train char_generator --preset release --workdir $(RELEASE_RUNS)/char_generator
+	$(BIN)/kerasnlp-lab release char_generator --workdir $(RELEASE_RUNS)/char_generator \
+	  --command "kerasnlp-lab train char_generator --preset release"
+	$(BIN)/kerasnlp-lab train attention_nmt --workdir $(RELEASE_RUNS)/attention_nmt
+	$(BIN)/kerasnlp-lab release attention_nmt --workdir $(RELEASE_RUNS)/attention_nmt \
+	  --command "kerasnlp-lab train attention_nmt"
+	$(BIN)/kerasnlp-lab train transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator
+	$(BIN)/kerasnlp-lab release transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator \
+	  --command "kerasnlp-lab train transformer_translator"
+
+# The shipped SavedModels re-evaluated through the REST API on the full test splits.
+verify-models: models
+	$(BIN)/python benchmarks/verify_models.py
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -42,7 +66,7 @@ test: setup
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
-serve: setup
+serve: models
 	$(BIN)/kerasnlp-lab serve
 
 clean:

@@ -10,10 +10,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
+from kerasnlp_lab.quiet_tensorflow import import_quietly
 
 DEFAULT_SAVED_MODELS = "saved_models"
 
@@ -50,6 +49,17 @@ def _model_module(package, model, command):
 
 def _train(args):
     module = _model_module("training", args.model, "train")
+    workdir = args.workdir or default_workdir(args.model)
+    if isinstance(args.resume, str):  # --resume PRESET: fine-tune a release preset
+        from kerasnlp_lab.training import presets
+
+        if args.epochs is None:
+            raise UserError(
+                f"--resume {args.resume} needs --epochs: the total number of epochs, more "
+                "than the preset was trained for (its metadata.json says how many)."
+            )
+        epochs = presets.start_from_preset(args.resume, workdir, args.model)
+        print(f"Fine-tuning the preset {args.resume} (trained {epochs} epochs) in {workdir}.")
     options = {"noise": args.noise} if args.noise is not None else {}
     if args.backbone is not None:
         if args.model != "transformer_translator":
@@ -59,8 +69,8 @@ def _train(args):
         preset=args.preset,
         dataset=args.dataset,
         epochs=args.epochs,
-        workdir=args.workdir or default_workdir(args.model),
-        resume=args.resume,
+        workdir=workdir,
+        resume=bool(args.resume),
         seed=args.seed,
         **options,
     )
@@ -68,7 +78,10 @@ def _train(args):
 
 def _evaluate(args):
     module = _model_module("evaluation", args.model, "evaluate")
-    metrics = module.evaluate(workdir=args.workdir or default_workdir(args.model))
+    metrics = module.evaluate(
+        workdir=args.workdir or default_workdir(args.model), limit=args.limit,
+        output_dir=args.output_dir,
+    )
     print(json.dumps(metrics, indent=2))
 
 
@@ -80,6 +93,22 @@ def _export(args):
         version=args.version,
     )
     print(f"Exported {args.model} to {path}")
+
+
+def _release(args):
+    from kerasnlp_lab import release
+
+    workdir = args.workdir or default_workdir(args.model)
+    command = args.command or f"kerasnlp-lab train {args.model} --workdir {workdir}"
+    metrics = release.make_preset(args.model, workdir, args.presets, command)
+    print(json.dumps(metrics, indent=2, ensure_ascii=False))
+
+
+def _models(args):
+    from kerasnlp_lab import release
+
+    for name, path in release.make_models(args.presets, args.saved_models).items():
+        print(f"{name}: {path}")
 
 
 def _predict(args):
@@ -119,9 +148,17 @@ def _serve(args):
 
 
 def _demo(args):
-    from kerasnlp_lab import demo
+    if args.train:
+        from kerasnlp_lab import walkthrough
 
-    demo.run(workdir=args.workdir, saved_models=args.saved_models)
+        walkthrough.run(workdir=args.workdir or "runs/walkthrough",
+                        saved_models=os.path.join(args.workdir or "runs/walkthrough",
+                                                  "saved_models"))
+    else:
+        from kerasnlp_lab import demo
+
+        demo.run(presets_root=args.presets, saved_models=args.saved_models,
+                 workdir=args.workdir or "runs/demo")
 
 
 def _data(args):
@@ -163,8 +200,10 @@ def build_parser():
                        help="number of epochs (default: the preset's)")
     train.add_argument("--workdir", default=None,
                        help="checkpoints, logs and plots (default: runs/MODEL)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from the last checkpoint in --workdir")
+    train.add_argument("--resume", nargs="?", const=True, default=False, metavar="PRESET",
+                       help="continue from the last checkpoint in --workdir; with a release "
+                       "preset folder (e.g. presets/char_generator), fine-tune it in --workdir "
+                       "up to --epochs in all")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--noise", type=float, default=None, metavar="STD",
                        help="autoencoder only: Gaussian input noise for denoising training")
@@ -175,8 +214,32 @@ def build_parser():
 
     evaluate = commands.add_parser("evaluate", help="print test metrics as one JSON object")
     evaluate.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
-    evaluate.add_argument("--workdir", default=None, help="default: runs/MODEL")
+    evaluate.add_argument("--workdir", default=None,
+                          help="a run folder or a release preset (default: runs/MODEL)")
+    evaluate.add_argument("--limit", type=_positive_int, default=None,
+                          help="only the first N test examples (pairs, characters or images)")
+    evaluate.add_argument("--output-dir", default=None,
+                          help="figures and metrics.json (default: the run folder; "
+                          "runs/presets/MODEL for a preset)")
     evaluate.set_defaults(handler=_evaluate)
+
+    release = commands.add_parser(
+        "release", help="turn a finished run into a release preset with its test metrics"
+    )
+    release.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    release.add_argument("--workdir", default=None, help="the finished run (default: runs/MODEL)")
+    release.add_argument("--presets", default="presets", help="presets folder (default: presets)")
+    release.add_argument("--command", default=None,
+                         help="the training command to record in metadata.json")
+    release.set_defaults(handler=_release)
+
+    models = commands.add_parser(
+        "models", help="export every release preset to saved_models/<model>/1/ (when stale)"
+    )
+    models.add_argument("--presets", default="presets", help="presets folder (default: presets)")
+    models.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+                        help="TF Serving model base path (default: saved_models)")
+    models.set_defaults(handler=_models)
 
     export = commands.add_parser("export", help="export a SavedModel for TF Serving")
     export.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
@@ -236,10 +299,17 @@ def build_parser():
                          help="char_generator: sampling seed (default 0)")
     predict.set_defaults(handler=_predict)
 
-    demo = commands.add_parser("demo", help="the main job: a few minutes on a laptop CPU")
-    demo.add_argument("--workdir", default="runs/demo", help="default: runs/demo")
+    demo = commands.add_parser(
+        "demo", help="the release models served and shown through REST and gRPC (~1 min)"
+    )
+    demo.add_argument("--train", action="store_true",
+                      help="instead: train every model on its tiny preset from scratch and "
+                      "serve those (untrained output; a few minutes)")
+    demo.add_argument("--workdir", default=None,
+                      help="figures (default runs/demo; runs/walkthrough with --train)")
+    demo.add_argument("--presets", default="presets", help="release presets (default: presets)")
     demo.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
-                      help="default: saved_models")
+                      help="default: saved_models (with --train: WORKDIR/saved_models)")
     demo.set_defaults(handler=_demo)
 
     data = commands.add_parser("data", help="prepare or show a dataset")
@@ -256,6 +326,7 @@ def build_parser():
 def main(argv=None):
     """Entry point of the `kerasnlp-lab` console script."""
     args = build_parser().parse_args(argv)
+    import_quietly()
     try:
         args.handler(args)
     except UserError as error:

@@ -1,178 +1,143 @@
-"""`kerasnlp-lab demo`: the main job in a few minutes on a laptop CPU."""
+"""`kerasnlp-lab demo`: the release models, served, in about a minute.
 
-import json
+Exports the release presets (`make models`, seconds when up to date), serves them with the
+embedded TF-Serving-compatible server on free loopback ports, and shows through REST and
+gRPC what they do on held-out data: five Spanish test verses with the reference and both
+translators' greedy and beam-4 output (sentence BLEU beside each), the character
+generator continuing two prompts at two temperatures, and the autoencoder's reconstruction
+error on test images with a figure. `kerasnlp-lab demo --train` is the tiny-training
+walk-through instead (`kerasnlp_lab.walkthrough`).
+"""
+
 import os
 
 import numpy as np
+import sacrebleu
 
-from kerasnlp_lab.data import catalog
-from kerasnlp_lab.errors import DataUnavailableError
+from kerasnlp_lab import release
 
-OFFLINE_CORPORA = ("local_fashion_mnist", "sword_text/kjv", "sword_text/web", "sword_parallel/spa_eng")
+TRANSLATORS = ("attention_nmt", "transformer_translator")
+NUM_VERSES = 5
+VERSE_WORDS = (8, 30)  # shown verses have this many source words (not too short or long)
+PROMPTS = ("In the beginning", "And Jesus said unto them,")
+TEMPERATURES = (0.5, 1.0)
+NUM_CHARS = 160
+SEED = 1
+NUM_IMAGES = 500
+FIGURE_IMAGES = 10
 
 
 def _heading(text):
     print(f"\n=== {text} ===", flush=True)
 
 
-def show_corpora():
-    """Prepares the offline corpora (once; TFDS caches them) and prints what they hold."""
-    _heading("Offline corpora (Debian packages, as TFDS datasets)")
-    for name in OFFLINE_CORPORA:
-        try:
-            catalog.prepare(name)
-            print(catalog.describe(name, n=2), flush=True)
-        except DataUnavailableError as error:
-            print(f"{name}: skipped: {error}")
+def _dataset(saved_models, model_name):
+    return release.release_info(saved_models, model_name)["dataset"]
 
 
-def autoencoder_round_trip(workdir, saved_models):
-    """Trains the tiny autoencoder, evaluates, exports, and reloads the export alone."""
-    from kerasnlp_lab.evaluation import autoencoder as evaluation
-    from kerasnlp_lab.export import autoencoder as exporter
-    from kerasnlp_lab.export.fresh_process import run_signatures_in_fresh_tensorflow
-    from kerasnlp_lab.training import autoencoder as training
+def held_out_verses(dataset, count=NUM_VERSES):
+    """The first `count` test pairs whose source has VERSE_WORDS words."""
+    from kerasnlp_lab.evaluation.attention_nmt import read_pairs
 
-    _heading("Autoencoder: train (tiny preset), evaluate, export")
-    workdir = os.path.join(workdir, "autoencoder")
-    model = training.train(preset="tiny", workdir=workdir)
-    metrics = evaluation.evaluate(workdir)
-    print(json.dumps(metrics, indent=2))
-    version_dir = exporter.export(workdir, saved_models)
-    print(f"Exported to {version_dir}")
-
-    _heading("Autoencoder: the export in a fresh process that imports only TensorFlow")
-    test, _ = training.load_pixels(metrics["dataset"], "test", limit=256)
-    images = np.stack([image for image, _ in test.as_numpy_iterator()])
-    [outputs] = run_signatures_in_fresh_tensorflow(
-        version_dir, [("serving_default", {"images": images})]
-    )
-    served = outputs["reconstructions"]
-    in_process = model.predict(images, verbose=0)
-    print(
-        f"{len(images)} test images: MSE {np.mean((served - images) ** 2):.5f} through the "
-        f"SavedModel; largest difference from the Keras model "
-        f"{np.max(np.abs(served - in_process)):.2e}"
-    )
-    print(f"Reconstruction figure: {metrics['figures']['reconstructions']}")
+    sources, references = read_pairs(dataset, "test", 200)
+    low, high = VERSE_WORDS
+    pairs = [(s, r) for s, r in zip(sources, references) if low <= len(s.split()) <= high]
+    return pairs[:count]
 
 
-def char_generator_round_trip(workdir, saved_models):
-    """Trains the tiny character generator, exports it, and generates through the export."""
-    from kerasnlp_lab.evaluation import char_generator as evaluation
-    from kerasnlp_lab.export import char_generator as exporter
-    from kerasnlp_lab.serving.predict import predict_in_process
-    from kerasnlp_lab.training import char_generator as training
+def show_translations(rest, grpc, saved_models, available):
+    """Greedy over REST and beam 4 over gRPC for each translator, with sentence BLEU."""
+    from kerasnlp_lab.export import translator as translator_lib
 
-    _heading("Character generator: train (tiny preset), evaluate, export")
-    workdir = os.path.join(workdir, "char_generator")
-    training.train(preset="tiny", workdir=workdir)
-    metrics = evaluation.evaluate(workdir)
-    print(f"held-out bits/char {metrics['bits_per_char']}, accuracy {metrics['accuracy']}")
-    print(f"Exported to {exporter.export(workdir, saved_models)}")
-
-    inputs = exporter.predict_inputs(
-        [evaluation.SAMPLE_PROMPT], num_chars=200, temperature=evaluation.SAMPLE_TEMPERATURE,
-        seed=evaluation.SAMPLE_SEED,
-    )
-    in_process = exporter.format_outputs(predict_in_process(saved_models, "char_generator", inputs))
-    try:
-        from kerasnlp_lab.serving.client import ServingClient
-        from kerasnlp_lab.serving.server import ModelServer
-    except ImportError:
-        _heading("Character generator: a sample through the SavedModel (in-process)")
-        print(evaluation.SAMPLE_PROMPT + in_process)
+    models = [name for name in TRANSLATORS if name in available]
+    if not models:
         return
-    _heading("Character generator: a sample through the embedded server (REST)")
-    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
-        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
-        served = exporter.format_outputs(client.predict("char_generator", inputs))
-        client.close()
-    print(evaluation.SAMPLE_PROMPT + served)
-    print(f"(same text as the SavedModel in-process: {served == in_process})")
-
-
-def attention_nmt_round_trip(workdir, saved_models):
-    """Trains the tiny attention NMT, exports it, and translates three test verses through
-    the embedded server, printed beside the reference English."""
-    from kerasnlp_lab.evaluation import attention_nmt as evaluation
-    from kerasnlp_lab.export import attention_nmt as exporter
-    from kerasnlp_lab.serving.client import ServingClient
-    from kerasnlp_lab.serving.server import ModelServer
-    from kerasnlp_lab.training import attention_nmt as training
-
-    _heading("Attention NMT (Bahdanau): train (tiny preset), evaluate, export")
-    workdir = os.path.join(workdir, "attention_nmt")
-    training.train(preset="tiny", workdir=workdir)
-    metrics = evaluation.evaluate(workdir)
-    print(
-        f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "
-        f"BLEU greedy {metrics['greedy']['bleu']} / beam {metrics['beam']['bleu']}, "
-        f"chrF greedy {metrics['greedy']['chrf']} / beam {metrics['beam']['chrf']}"
-    )
-    print(f"Token efficiency: {metrics.get('token_efficiency')}")
-    print(f"Attention heatmaps: {', '.join(metrics['figures']['attention'])}")
-    print(f"Exported to {exporter.export(workdir, saved_models)}")
-
-    _heading("Attention NMT: three Spanish test verses through the embedded server (REST)")
-    sources, references = evaluation.read_pairs(metrics["dataset"], "test", 3)
-    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
-        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
-        inputs = exporter.predict_inputs(sources)
-        greedy = exporter.format_outputs(client.predict("attention_nmt", inputs)).split("\n")
-        beam = exporter.format_outputs(
-            client.predict("attention_nmt", inputs, signature_name="beam_search")
-        ).split("\n")
-        client.close()
-    for source, reference, greedy_text, beam_text in zip(sources, references, greedy, beam):
-        print(f"es:        {source}\nreference: {reference}\ngreedy:    {greedy_text}\nbeam-4:    {beam_text}\n")
-
-
-def transformer_round_trip(workdir, saved_models):
-    """Trains the tiny Transformer translator, exports it, and translates the three test
-    verses of the attention NMT demo through the embedded server, beside the NMT's."""
-    from kerasnlp_lab.evaluation import attention_nmt as nmt_evaluation
-    from kerasnlp_lab.evaluation import transformer as evaluation
-    from kerasnlp_lab.export import transformer as exporter
-    from kerasnlp_lab.serving.client import ServingClient
-    from kerasnlp_lab.serving.server import ModelServer
-    from kerasnlp_lab.training import transformer as training
-
-    _heading("Transformer translator: train (tiny preset), evaluate, export")
-    workdir = os.path.join(workdir, "transformer_translator")
-    training.train(preset="tiny", workdir=workdir)
-    metrics = evaluation.evaluate(workdir)
-    print(
-        f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "
-        f"BLEU greedy {metrics['greedy']['bleu']} / beam {metrics['beam']['bleu']}, "
-        f"chrF greedy {metrics['greedy']['chrf']} / beam {metrics['beam']['chrf']}"
-    )
-    print(f"Attention maps: {metrics['figures']['encoder_self_attention']}, "
-          f"{metrics['figures']['cross_attention']}")
-    print(f"Exported to {exporter.export(workdir, saved_models)}")
-
-    _heading("Transformer beside the attention NMT: the same three test verses (REST)")
-    sources, references = nmt_evaluation.read_pairs(metrics["dataset"], "test", 3)
-    inputs = exporter.predict_inputs(sources)
-    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
-        client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
-        columns = {}
-        for model in ("attention_nmt", "transformer_translator"):
-            for signature, label in (("serving_default", "greedy"), ("beam_search", "beam-4")):
-                outputs = client.predict(model, inputs, signature_name=signature)
-                columns[f"{model} {label}"] = exporter.format_outputs(outputs).split("\n")
-        client.close()
-    for row, (source, reference) in enumerate(zip(sources, references)):
-        print(f"es:        {source}\nreference: {reference}")
-        for label, translations in columns.items():
-            print(f"{label + ':':<31}{translations[row]}")
+    verses = held_out_verses(_dataset(saved_models, models[0]))
+    sources = [source for source, _ in verses]
+    inputs = translator_lib.predict_inputs(sources)
+    outputs = {}
+    for name in models:
+        greedy = rest.predict(name, inputs)
+        beam = grpc.predict(name, inputs, signature_name="beam_search")
+        outputs[f"{name} greedy (REST)"] = translator_lib.format_outputs(greedy).split("\n")
+        outputs[f"{name} beam-4 (gRPC)"] = translator_lib.format_outputs(beam).split("\n")
+    _heading(f"Translation: {len(verses)} held-out Spanish verses (test split), sentence BLEU")
+    width = max(len(label) for label in outputs) + 2
+    for row, (source, reference) in enumerate(verses):
+        print(f"{'Spanish:':<{width}}{source}\n{'reference:':<{width}}{reference}")
+        for label, translations in outputs.items():
+            bleu = sacrebleu.sentence_bleu(translations[row], [reference]).score
+            print(f"{label + ':':<{width}}{translations[row]}  [BLEU {bleu:.1f}]")
         print()
 
 
-def run(workdir="runs/demo", saved_models="saved_models"):
-    """The demo: the offline corpora, then each model end to end on its tiny preset."""
-    show_corpora()
-    autoencoder_round_trip(workdir, saved_models)
-    char_generator_round_trip(workdir, saved_models)
-    attention_nmt_round_trip(workdir, saved_models)
-    transformer_round_trip(workdir, saved_models)
+def show_generation(grpc, available):
+    """The character generator continuing two prompts at two temperatures (gRPC)."""
+    if "char_generator" not in available:
+        return
+    from kerasnlp_lab.export import char_generator as exporter
+
+    _heading(f"Character generator (KJV): {NUM_CHARS} characters per prompt, seed {SEED}")
+    for prompt in PROMPTS:
+        for temperature in TEMPERATURES:
+            inputs = exporter.predict_inputs(
+                [prompt], num_chars=NUM_CHARS, temperature=temperature, seed=SEED
+            )
+            text = exporter.format_outputs(grpc.predict("char_generator", inputs))
+            print(f"[temperature {temperature}] {prompt}{text}\n")
+
+
+def show_reconstructions(rest, saved_models, available, workdir):
+    """The autoencoder's test MSE over REST, and a figure of a few reconstructions."""
+    if "autoencoder" not in available:
+        return
+    from kerasnlp_lab.evaluation.autoencoder import plot_reconstructions
+    from kerasnlp_lab.training.autoencoder import load_pixels
+
+    test, _ = load_pixels(_dataset(saved_models, "autoencoder"), "test", NUM_IMAGES)
+    images = np.stack([image for image, _ in test.as_numpy_iterator()])
+    reconstructions = rest.predict("autoencoder", {"images": images})["reconstructions"]
+    mse = float(np.mean((reconstructions - images) ** 2))
+    figure = plot_reconstructions(
+        images[:FIGURE_IMAGES], reconstructions[:FIGURE_IMAGES],
+        os.path.join(workdir, "autoencoder_reconstructions.png"),
+    )
+    _heading("Autoencoder (Fashion-MNIST)")
+    print(f"{len(images)} test images through REST: reconstruction MSE {mse:.5f}")
+    print(f"Originals over reconstructions: {figure}")
+
+
+def where_next():
+    _heading("Where next")
+    print(
+        "serve these models:   make serve   (or: kerasnlp-lab serve; TF Serving: README 'Serving')\n"
+        "query a model:        kerasnlp-lab predict transformer_translator \"Dios es amor.\" "
+        "--server grpc://127.0.0.1:8500\n"
+        "train your own:       kerasnlp-lab train MODEL --preset tiny|small|...  "
+        "(kerasnlp-lab demo --train: every model, tiny, from scratch)\n"
+        "fine-tune a release:  kerasnlp-lab train char_generator --resume presets/char_generator "
+        "--epochs 50 --workdir runs/ft\n"
+        "read how they work:   docs/ (README 'Learn')"
+    )
+
+
+def run(presets_root=release.DEFAULT_PRESETS, saved_models="saved_models", workdir="runs/demo"):
+    """Exports the release presets, serves them, and shows their output."""
+    from kerasnlp_lab.serving.client import ServingClient
+    from kerasnlp_lab.serving.server import ModelServer
+
+    os.makedirs(workdir, exist_ok=True)
+    available = release.make_models(presets_root, saved_models)
+    with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
+        print(f"Serving {', '.join(available)} on 127.0.0.1 (REST port {server.rest_port}, "
+              f"gRPC port {server.grpc_port})")
+        rest = ServingClient(f"http://127.0.0.1:{server.rest_port}")
+        grpc = ServingClient(f"grpc://127.0.0.1:{server.grpc_port}")
+        try:
+            show_translations(rest, grpc, saved_models, available)
+            show_generation(grpc, available)
+            show_reconstructions(rest, saved_models, available, workdir)
+        finally:
+            rest.close()
+            grpc.close()
+    where_next()

@@ -74,10 +74,16 @@ def export_model(model, saved_models, version=None):
     )
 
 
+def load_serving(workdir):
+    """(run description, the serving module of the trained run in `workdir`), in-process."""
+    run, model = workdir_lib.load_run(workdir, MODEL_NAME)
+    return run, AutoencoderServing(model)
+
+
 def export(workdir="runs/autoencoder", saved_models="saved_models", version=None):
     """`kerasnlp-lab export autoencoder`: the trained model of `workdir` as a SavedModel."""
-    _, model = workdir_lib.load_run(workdir, MODEL_NAME)
-    return export_model(model, saved_models, version)
+    _, serving = load_serving(workdir)
+    return export_model(serving.model, saved_models, version)
 
 
 def predict_inputs(inputs, **_):

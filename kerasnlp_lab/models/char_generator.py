@@ -75,6 +75,11 @@ PRESETS = {
         embedding_dim=64, gru_units=256, head="dense", batch_size=64, epochs=10,
         steps_per_epoch=200, eval_chars=200_000,
     ),
+    # The release model (presets/char_generator): twice `small`'s sizes, 4,000 steps.
+    "release": CharGeneratorConfig(
+        embedding_dim=128, gru_units=512, batch_size=64, epochs=20, steps_per_epoch=200,
+        eval_chars=200_000,
+    ),
     # The classic size (TensorFlow's text generation tutorial): embedding 256, GRU 1024.
     "full": CharGeneratorConfig(),
     "full_dense": CharGeneratorConfig(head="dense"),

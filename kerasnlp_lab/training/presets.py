@@ -116,9 +116,12 @@ def write_preset(workdir, preset_dir, model_name, command, extra=None):
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     _write_json(os.path.join(partial, workdir_lib.PRESET_CONFIG_FILE), run["config"])
-    model.save_weights(os.path.join(partial, workdir_lib.PRESET_WEIGHTS_FILE))
     for name in module.VOCABULARY_FILES:
         shutil.copyfile(os.path.join(workdir, name), os.path.join(partial, name))
+    # The weights alone: a freshly built model (unbuilt optimizer) takes the trained values.
+    weights_only = module.build_for_run(module.MODEL.config_from_dict(run["config"]), partial)
+    weights_only.set_weights(model.get_weights())
+    weights_only.save_weights(os.path.join(partial, workdir_lib.PRESET_WEIGHTS_FILE))
     _write_json(os.path.join(partial, workdir_lib.PRESET_METADATA_FILE), metadata)
     shutil.rmtree(preset_dir, ignore_errors=True)
     os.rename(partial, preset_dir)

@@ -1,0 +1,151 @@
+"""The release presets: their exports pass both export checks, their metrics reproduce.
+
+For every preset committed under presets/: `make models` exports it (core ops only, a
+TensorFlow-only process gives the in-process outputs for every signature at the two batch
+sizes of its warmup requests), its fixed test subset re-evaluates to the metrics recorded
+in metadata.json, and a second `make models` leaves the exports alone.
+"""
+
+import importlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnlp_lab import release
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export import warmup
+from kerasnlp_lab.models import MODEL_MODULES
+from kerasnlp_lab.training import workdir as workdir_lib
+from tests import export_checks
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRESETS_ROOT = os.path.join(ROOT, "presets")
+PRESETS = release.preset_dirs(PRESETS_ROOT)
+MAX_RELEASE_MEGABYTES = 100
+
+
+def _module(package, model_name):
+    return importlib.import_module(f"kerasnlp_lab.{package}.{MODEL_MODULES[model_name]}")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    saved_models = str(tmp_path_factory.mktemp("saved_models"))
+    return saved_models, release.make_models(PRESETS_ROOT, saved_models)
+
+
+def test_every_model_has_a_release_preset_under_100_megabytes():
+    assert sorted(PRESETS) == sorted(MODEL_MODULES)
+    total = sum(
+        os.path.getsize(os.path.join(folder, name))
+        for folder in PRESETS.values() for name in os.listdir(folder)
+    )
+    assert total < MAX_RELEASE_MEGABYTES * 2**20
+
+
+@pytest.mark.parametrize("model_name", sorted(PRESETS))
+def test_release_export_uses_core_tensorflow_ops_only(exported, model_name):
+    saved_models, paths = exported
+    assert paths[model_name] == os.path.join(saved_models, model_name, "1")
+    export_checks.assert_core_ops_only(paths[model_name])
+
+
+@pytest.mark.parametrize("model_name", sorted(PRESETS))
+def test_release_export_in_fresh_tensorflow_matches_the_preset_in_process(exported, model_name):
+    version_dir = exported[1][model_name]
+    calls = [
+        (request.model_spec.signature_name,
+         {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()})
+        for request in warmup.read_warmup_requests(version_dir)
+    ]
+    signatures = {name for name, _ in calls}
+    assert len(calls) >= 2 * len(signatures)  # every signature, two batch sizes
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(version_dir, calls)
+    _, serving = _module("export", model_name).load_serving(PRESETS[model_name])
+    functions = serving.signatures()
+    assert sorted(functions) == sorted(signatures)
+    for (signature, inputs), result in zip(calls, outputs):
+        expected = functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert sorted(result) == sorted(expected)
+        for name, value in expected.items():
+            value = value.numpy()
+            if value.dtype == object:
+                np.testing.assert_array_equal(result[name], value.astype(np.bytes_))
+            else:
+                np.testing.assert_allclose(result[name], value, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", sorted(PRESETS))
+def test_release_json_carries_the_preset_metadata(exported, model_name):
+    info = release.release_info(exported[0], model_name)
+    with open(os.path.join(PRESETS[model_name], workdir_lib.PRESET_METADATA_FILE)) as file:
+        metadata = json.load(file)
+    assert info["fingerprint"] == release.fingerprint(PRESETS[model_name])
+    assert info["test_metrics"] == metadata["test_metrics"]
+    assert info["git_commit"] == metadata["git_commit"] and len(info["git_commit"]) == 40
+
+
+def test_a_second_make_models_is_a_no_op(exported, capsys):
+    saved_models, paths = exported
+    before = {name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+              for name, path in paths.items()}
+    release.make_models(PRESETS_ROOT, saved_models)
+    after = {name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+             for name, path in paths.items()}
+    assert after == before
+    assert capsys.readouterr().out.count("is up to date") == len(PRESETS)
+
+
+def _assert_same(actual, expected, where=""):
+    """Numbers equal to 1e-4, strings and the rest exactly, recursively."""
+    if isinstance(expected, dict):
+        assert sorted(actual) == sorted(expected), where
+        for key in expected:
+            _assert_same(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, abs=1e-4), where
+    else:
+        assert actual == expected, where
+
+
+@pytest.mark.parametrize("model_name", sorted(PRESETS))
+def test_subset_reevaluation_matches_the_recorded_metrics(model_name, tmp_path):
+    with open(os.path.join(PRESETS[model_name], workdir_lib.PRESET_METADATA_FILE)) as file:
+        recorded = json.load(file)["subset_metrics"]
+    assert recorded["limit"] == release.SUBSET_LIMITS[model_name]
+    metrics = _module("evaluation", model_name).evaluate(
+        PRESETS[model_name], limit=recorded["limit"], output_dir=str(tmp_path)
+    )
+    metrics.pop("figures", None)
+    _assert_same({"limit": recorded["limit"], **metrics}, recorded)
+
+
+@pytest.fixture
+def autoencoder_copy(tmp_path):
+    if "autoencoder" not in PRESETS:
+        pytest.fail("the autoencoder release preset is missing")
+    folder = tmp_path / "autoencoder"
+    shutil.copytree(PRESETS["autoencoder"], folder)
+    return folder
+
+
+def test_a_missing_weights_file_is_one_clear_error(autoencoder_copy):
+    os.remove(autoencoder_copy / workdir_lib.PRESET_WEIGHTS_FILE)
+    with pytest.raises(UserError, match="has no weights file model.weights.h5"):
+        workdir_lib.load_run(str(autoencoder_copy), "autoencoder")
+
+
+def test_a_corrupted_weights_file_is_one_clear_error(autoencoder_copy):
+    weights = autoencoder_copy / workdir_lib.PRESET_WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(UserError, match="Cannot load the weights .* damaged"):
+        workdir_lib.load_run(str(autoencoder_copy), "autoencoder")
+
+
+def test_a_preset_of_another_model_is_refused(autoencoder_copy):
+    with pytest.raises(UserError, match="holds a 'autoencoder' preset, not 'char_generator'"):
+        workdir_lib.load_run(str(autoencoder_copy), "char_generator")

@@ -132,8 +132,13 @@ def _predict(args):
 
 
 def _serve(args):
-    from kerasnlp_lab.serving import server
+    import dataclasses
 
+    from kerasnlp_lab.serving import server
+    from kerasnlp_lab.serving.limits import ServingLimits
+
+    limits = ServingLimits(**{field.name: getattr(args, field.name)
+                              for field in dataclasses.fields(ServingLimits)})
     server.serve_forever(
         saved_models=args.saved_models,
         host=args.host,
@@ -143,7 +148,7 @@ def _serve(args):
         enable_batching=args.enable_batching or args.batching_parameters_file is not None,
         batching_parameters_file=args.batching_parameters_file,
         poll_seconds=args.poll_seconds,
-        max_request_bytes=args.max_request_bytes,
+        limits=limits,
     )
 
 
@@ -267,8 +272,44 @@ def build_parser():
                        help="BatchingParameters text file, as TF Serving's flag of that name")
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often to look for new or removed versions (default 2)")
-    serve.add_argument("--max-request-bytes", type=_positive_int, default=64 * 1024 * 1024,
-                       help="larger request bodies get HTTP 413 / RESOURCE_EXHAUSTED (default 64 MiB)")
+    from kerasnlp_lab.serving.limits import ServingLimits
+
+    default = ServingLimits()  # the limits below, README: Serving
+    limits = serve.add_argument_group("limits (TF Serving's flag names where it has the flag)")
+    limits.add_argument("--max-request-bytes", type=_positive_int, default=default.max_request_bytes,
+                        help="larger REST bodies / gRPC messages get 413 / RESOURCE_EXHAUSTED, counted "
+                        "while reading (default %(default)s = 8 MiB)")
+    limits.add_argument("--max-buffered-request-bytes", type=_positive_int,
+                        default=default.max_buffered_request_bytes,
+                        help="REST bodies held at once before decoding; beyond, 429 (default %(default)s "
+                        "= 64 MiB)")
+    limits.add_argument("--max-batch-rows", type=_positive_int, default=default.max_batch_rows,
+                        help="rows per request with batching off (with batching on: max_batch_size); "
+                        "beyond, INVALID_ARGUMENT 'Task size N is larger than maximum input batch size' "
+                        "(default %(default)s)")
+    limits.add_argument("--max-string-bytes", type=_positive_int, default=default.max_string_bytes,
+                        help="longest string element of an input, in bytes (default %(default)s)")
+    limits.add_argument("--max-concurrent-requests-per-model", type=_positive_int,
+                        default=default.max_concurrent_requests_per_model,
+                        help="predict requests of one model running at once (default %(default)s)")
+    limits.add_argument("--max-queued-requests-per-model", type=_positive_int,
+                        default=default.max_queued_requests_per_model,
+                        help="predict requests of one model waiting to run; beyond, 429 / "
+                        "RESOURCE_EXHAUSTED (default %(default)s)")
+    limits.add_argument("--rest-api-num-threads", type=_positive_int, default=default.rest_api_num_threads,
+                        help="threads decoding and running REST predict requests (default %(default)s)")
+    limits.add_argument("--grpc-max-threads", type=_positive_int, default=default.grpc_max_threads,
+                        help="threads running gRPC calls; twice as many calls in all, more get "
+                        "RESOURCE_EXHAUSTED (default %(default)s)")
+    limits.add_argument("--rest-api-timeout-in-ms", type=_positive_int, default=default.rest_api_timeout_in_ms,
+                        help="a REST request's time limit, then 504 DEADLINE_EXCEEDED; gRPC uses the "
+                        "call's deadline (default %(default)s)")
+    limits.add_argument("--unload-timeout-seconds", type=float, default=default.unload_timeout_seconds,
+                        help="how long an unload waits for requests still using the version "
+                        "(default %(default)s)")
+    limits.add_argument("--max-num-load-retries", type=int, default=default.max_num_load_retries,
+                        help="failed loads of an unchanged version retried on later polls "
+                        "(default %(default)s)")
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(

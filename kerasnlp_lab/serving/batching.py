@@ -5,9 +5,11 @@ the oldest request plus the queued requests whose inputs have the same dtypes an
 `max_batch_size` rows, as soon as the batch is full or the oldest request has waited
 `batch_timeout_micros` (with the default 0 a batch forms from whatever queued while the threads were
 busy). The batch is concatenated along axis 0 (padded with copies of its first row up to the next
-`allowed_batch_sizes` entry), run once, and the outputs are split back per request. A request larger
-than `max_batch_size` runs alone as one batch. A full queue (`max_enqueued_batches` batches) refuses
-new requests with UNAVAILABLE, as TF Serving does. With `pad_variable_length_inputs`, inputs of the
+`allowed_batch_sizes` entry), run once, and the outputs are split back per request. Requests larger
+than `max_batch_size` are refused before they get here (Servable answers TF Serving's "Task size N is
+larger than maximum input batch size M"). A full queue (`max_enqueued_batches` batches) refuses new
+requests with UNAVAILABLE, as TF Serving does. A request whose deadline passes while it waits leaves
+the queue with DEADLINE_EXCEEDED (once in a running batch, the batch finishes without it). With `pad_variable_length_inputs`, inputs of the
 same rank but different inner sizes share a batch, padded with zeros / empty strings.
 
 The parameters come from the same text file as TF Serving's `--batching_parameters_file`:
@@ -111,10 +113,11 @@ def _batching_parameters_class():
 class _Task:
     """One request waiting in the queue."""
 
-    def __init__(self, inputs: Tensors, key: tuple):
+    def __init__(self, inputs: Tensors, key: tuple, deadline: float | None):
         self.inputs = inputs
         self.size = len(next(iter(inputs.values())))
         self.key = key
+        self.deadline = deadline
         self.enqueued = time.monotonic()
         self.done = threading.Event()
         self.outputs: dict[str, np.ndarray] | None = None
@@ -145,8 +148,9 @@ class SignatureBatcher:
         for thread in self._threads:
             thread.start()
 
-    def run(self, inputs: Tensors) -> dict[str, np.ndarray]:
-        """Runs one request's inputs as part of a batch; blocks until its outputs are ready."""
+    def run(self, inputs: Tensors, deadline: float | None = None) -> dict[str, np.ndarray]:
+        """Runs one request's inputs as part of a batch; blocks until its outputs are ready, or until
+        `deadline` (time.monotonic())."""
         sizes = set()
         for array in inputs.values():
             if array.ndim == 0:
@@ -156,7 +160,7 @@ class SignatureBatcher:
             raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
         if not inputs or sizes == {0}:
             return self._run(inputs)
-        task = _Task(inputs, self._batch_key(inputs))
+        task = _Task(inputs, self._batch_key(inputs), deadline)
         capacity = self._parameters.max_enqueued_batches * self._parameters.max_batch_size
         with self._condition:
             if self._closed:
@@ -167,7 +171,12 @@ class SignatureBatcher:
             self._queue.append(task)
             self._queued_rows += task.size
             self._condition.notify()
-        task.done.wait()
+        if not task.done.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+            with self._condition:
+                if task in self._queue:
+                    self._queue.remove(task)
+                    self._queued_rows -= task.size
+            raise _deadline_exceeded()
         if task.error is not None:
             raise task.error
         return task.outputs
@@ -178,13 +187,14 @@ class SignatureBatcher:
         with self._condition:
             return self._queued_rows
 
-    def close(self) -> None:
-        """Runs what is queued, then stops the batch threads."""
+    def close(self, timeout: float | None = None) -> None:
+        """Runs what is queued, then stops the batch threads (waits at most `timeout` seconds for them)."""
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _batch_key(self, inputs: Tensors) -> tuple:
         if self._parameters.pad_variable_length_inputs:
@@ -215,13 +225,16 @@ class SignatureBatcher:
         return sum(task.size for task in self._queue if task.key == key)
 
     def _take_batch(self) -> list[_Task]:
-        if not self._queue:
-            return []
-        head = self._queue.popleft()
-        batch, rows, kept = [head], head.size, collections.deque()
+        """The oldest live request plus the queued ones that fit with it; drops expired requests."""
+        now = time.monotonic()
+        batch, rows, kept = [], 0, collections.deque()
         while self._queue:
             task = self._queue.popleft()
-            if task.key == head.key and rows + task.size <= self._parameters.max_batch_size:
+            if task.deadline is not None and task.deadline < now:
+                self._queued_rows -= task.size
+                task.error = _deadline_exceeded()
+                task.done.set()
+            elif not batch or (task.key == batch[0].key and rows + task.size <= self._parameters.max_batch_size):
                 batch.append(task)
                 rows += task.size
             else:
@@ -273,3 +286,7 @@ class SignatureBatcher:
         if padded_rows > len(batch):
             batch = np.concatenate([batch, np.repeat(batch[:1], padded_rows - len(batch), axis=0)])
         return batch
+
+
+def _deadline_exceeded() -> ServingError:
+    return ServingError("DEADLINE_EXCEEDED", "The request's deadline passed while it waited for a batch")

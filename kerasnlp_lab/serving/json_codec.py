@@ -6,9 +6,13 @@
   in `_bytes` are written as `{"b64": ...}` (as TF Serving does), and so is any string output that
   is not valid UTF-8 (TF Serving would write invalid JSON there).
 - Floats accept `NaN`, `Infinity`, `-Infinity`; they are written in their shortest round-trip form.
+- Numbers are read as TF Serving's parser reads them: integers beyond 64 bits become doubles, and a
+  number too big for a double (`1e999`, a 5,000-digit integer) is a parse error, not infinity.
+  Documents nested deeper than 1,024 levels are parse errors too.
 - Numbers are checked as TF Serving checks them: a JSON string is not a float, 1.5 is not an int32,
   2**24 + 1 does not fit a float32 without loss of precision.
-The error messages are TF Serving's.
+The error messages are TF Serving's. Documents are parsed with orjson, and with the standard library's
+parser when orjson refuses them (NaN and Infinity, and the error messages of malformed documents).
 """
 
 import base64
@@ -18,6 +22,7 @@ import math
 from typing import Any, Mapping
 
 import numpy as np
+import orjson
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
@@ -25,7 +30,9 @@ from kerasnlp_lab.serving.errors import ServingError, invalid_argument
 from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, numpy_dtype
 
 BYTES_SUFFIX = "_bytes"
+MAX_JSON_DEPTH = 1024  # orjson's limit; the standard library's parser stops at Python's recursion limit
 _MAX_ERROR_VALUE_CHARS = 200
+_DOUBLE_DIGITS = 309  # an integer with more digits does not fit a double
 _FLOAT_TYPES = {types_pb2.DT_FLOAT: 24, types_pb2.DT_HALF: 11, types_pb2.DT_DOUBLE: 53}
 _INT_RANGES = {
     types_pb2.DT_INT8: (-2**7, 2**7 - 1),
@@ -45,20 +52,61 @@ _SPECIAL_FLOATS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 TensorInfos = Mapping[str, meta_graph_pb2.TensorInfo]
 
 
+class _NumberTooBig(ValueError):
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
 # ----------------------------------------------------------------------------------------- reading
 def parse_request_body(body: bytes) -> dict:
     """The request's top-level JSON object."""
     if not body.strip():
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
-        document = json.loads(body)
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = _parse_with_nan_and_infinity(body)
+    if not isinstance(document, dict):
+        raise invalid_argument(f"JSON Value: {_value_text(document)} Is not object")
+    return document
+
+
+def has_boolean_literals(body: bytes) -> bool:
+    """Whether a JSON text may hold `true` or `false` (then numeric tensors are decoded value by value,
+    since NumPy would read booleans as numbers)."""
+    return b"true" in body or b"false" in body
+
+
+def _parse_with_nan_and_infinity(body: bytes):
+    try:
+        return json.loads(body, parse_float=_double, parse_int=_integer)
+    except _NumberTooBig as error:
+        offset = body.find(error.text.encode("ascii"))
+        raise invalid_argument(f"JSON Parse error: Number too big to be stored in double. at offset: {offset}")
+    except RecursionError:
+        raise invalid_argument(f"JSON Parse error: The document nests deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError as error:
         raise invalid_argument(f"JSON Parse error: Invalid encoding in string. at offset: {error.start}")
     except json.JSONDecodeError as error:
         raise invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}")
-    if not isinstance(document, dict):
-        raise invalid_argument(f"JSON Value: {_value_text(document)} Is not object")
-    return document
+
+
+def _double(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NumberTooBig(text)
+    return value
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer as TF Serving reads it: a double beyond the 64-bit ranges."""
+    if len(text) <= 18:
+        return int(text)
+    if len(text.lstrip("-")) > _DOUBLE_DIGITS:
+        return _double(text)
+    value = int(text)
+    return value if -2**63 <= value <= 2**64 - 1 else _double(text)
 
 
 def signature_name_of(document: dict) -> str:
@@ -70,8 +118,11 @@ def signature_name_of(document: dict) -> str:
     return name
 
 
-def decode_request_tensors(document: dict, input_infos: TensorInfos) -> tuple[dict[str, np.ndarray], bool]:
-    """The input arrays of a predict request, and whether it used the row (`instances`) format."""
+def decode_request_tensors(document: dict, input_infos: TensorInfos, exact: bool = True
+                           ) -> tuple[dict[str, np.ndarray], bool]:
+    """The input arrays of a predict request, and whether it used the row (`instances`) format.
+    `exact=False` lets NumPy read numeric lists at once; only for documents without `true`/`false`
+    (see has_boolean_literals), whose booleans NumPy would take for numbers."""
     if "instances" in document:
         if "inputs" in document:
             raise invalid_argument(f"JSON Value: {_value_text(document)} Not formatted correctly "
@@ -82,13 +133,13 @@ def decode_request_tensors(document: dict, input_infos: TensorInfos) -> tuple[di
                                    "to be an list/array")
         if not instances:
             raise invalid_argument(f"JSON Value: {_value_text(document)} No values in 'instances' array")
-        return decode_instances(instances, input_infos), True
+        return decode_instances(instances, input_infos, exact), True
     if "inputs" in document:
-        return decode_inputs(document["inputs"], input_infos), False
+        return decode_inputs(document["inputs"], input_infos, exact), False
     raise invalid_argument("Missing 'inputs' or 'instances' key")
 
 
-def decode_instances(instances: list, input_infos: TensorInfos) -> dict[str, np.ndarray]:
+def decode_instances(instances: list, input_infos: TensorInfos, exact: bool = True) -> dict[str, np.ndarray]:
     """Row format: a list with one item per example, each an object of named inputs when the
     signature has several inputs."""
     names = sorted(input_infos)
@@ -96,6 +147,10 @@ def decode_instances(instances: list, input_infos: TensorInfos) -> dict[str, np.
     if not as_objects and len(names) > 1:
         raise invalid_argument("instances is a plain list, but expecting list of objects as multiple "
                                "input tensors required as per tensorinfo_map")
+    if not as_objects and not exact:
+        array = _numeric_array(instances, input_infos[names[0]].dtype)
+        if array is not None:
+            return {names[0]: array}
     rows: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for index, item in enumerate(instances):
         if as_objects:
@@ -118,24 +173,29 @@ def decode_instances(instances: list, input_infos: TensorInfos) -> dict[str, np.
     return {name: np.stack(arrays) for name, arrays in rows.items()}
 
 
-def decode_inputs(inputs: Any, input_infos: TensorInfos) -> dict[str, np.ndarray]:
+def decode_inputs(inputs: Any, input_infos: TensorInfos, exact: bool = True) -> dict[str, np.ndarray]:
     """Columnar format: one value (a single input) or an object of named input values."""
     if not _is_named_object(inputs):
         if len(input_infos) > 1:
             raise invalid_argument("inputs is a plain value/list, but expecting an object as multiple "
                                    "input tensors required as per tensorinfo_map")
         (name, info), = input_infos.items()
-        return {name: decode_tensor(inputs, info.dtype)}
+        return {name: decode_tensor(inputs, info.dtype, exact)}
     tensors = {}
     for name in sorted(input_infos):
         if name not in inputs:
             raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
-        tensors[name] = decode_tensor(inputs[name], input_infos[name].dtype)
+        tensors[name] = decode_tensor(inputs[name], input_infos[name].dtype, exact)
     return tensors
 
 
-def decode_tensor(value: Any, dtype: int) -> np.ndarray:
-    """One dense tensor of the given DataType from its nested-list JSON value."""
+def decode_tensor(value: Any, dtype: int, exact: bool = True) -> np.ndarray:
+    """One dense tensor of the given DataType from its nested-list JSON value (`exact`: see
+    decode_request_tensors)."""
+    if not exact:
+        array = _numeric_array(value, dtype)
+        if array is not None:
+            return array
     shape = []
     probe = value
     while isinstance(probe, list):
@@ -149,6 +209,39 @@ def decode_tensor(value: Any, dtype: int) -> np.ndarray:
     array = np.empty(len(flat), dtype=numpy_dtype(dtype))
     array[:] = flat
     return array.reshape(shape)
+
+
+def _numeric_array(value: Any, dtype: int) -> np.ndarray | None:
+    """A numeric tensor read by NumPy at once, or None where value-by-value decoding must decide (or
+    explain the error): ragged lists, strings, objects, and numbers near the limits of the type."""
+    if not isinstance(value, list) or not (dtype in _FLOAT_TYPES or dtype in _INT_RANGES
+                                           or dtype == types_pb2.DT_BOOL):
+        return None
+    try:
+        array = np.array(value)
+    except (ValueError, OverflowError):
+        return None
+    kind = array.dtype.kind
+    if dtype in _FLOAT_TYPES:
+        exact_integers = 2**_FLOAT_TYPES[dtype] - 1
+        if kind == "i":
+            if array.size and (array.max() > exact_integers or array.min() < -exact_integers):
+                return None
+        elif kind == "f":
+            magnitude = np.abs(array)
+            # Integers past the mantissa need their own check (they may have been JSON integers), and
+            # finite values past the type's largest are errors: both go value by value.
+            if np.any((magnitude > exact_integers) & ((array == np.trunc(array)) | (magnitude > _FLOAT_MAX[dtype]))):
+                return None
+        else:
+            return None
+    elif dtype in _INT_RANGES:
+        low, high = _INT_RANGES[dtype]
+        if kind != "i" or (array.size and (array.min() < low or array.max() > high)):
+            return None
+    elif kind != "b":
+        return None
+    return array.astype(numpy_dtype(dtype), copy=False)
 
 
 def _add_row(rows: list[np.ndarray], value: Any, dtype: int, where: str) -> None:
@@ -284,6 +377,10 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 def encode_tensor(array: np.ndarray, binary: bool = False) -> str:
     """The JSON text of one tensor as nested lists; strings as `{"b64": ...}` when `binary`."""
     array = np.asarray(array)
+    if array.ndim and array.dtype.kind in "biuf" and (array.dtype.kind != "f" or np.isfinite(array).all()):
+        # orjson writes NumPy numbers in their shortest round-trip form (float32 as float32); NaN and
+        # infinities, which it would write as null, take the general road below.
+        return orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
     leaves = _leaf_texts(array, binary)
     shape = array.shape
     for axis in range(len(shape) - 1, -1, -1):

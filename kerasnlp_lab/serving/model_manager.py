@@ -5,14 +5,21 @@ their states for GetModelStatus, and hands out loaded versions to requests.
 - Every poll re-reads the models (folder mode: subfolders; config mode: the config file when it
   changed), loads the aspired versions not yet loaded (warmup runs before a version becomes
   AVAILABLE), then unloads versions no longer aspired, after the requests using them finished.
-- A version that fails to load is reported as END with its error in the status and is not retried
-  until its folder changes; with policy `latest` the newest version that loads is served instead, so
-  a corrupt new version never unloads the working one.
+- A version that fails to load is reported as END with its error in the status. It is tried again on
+  the next polls, up to `max_num_load_retries` times (TF Serving's flag), and again whenever any file
+  in its folder changes (a version whose variables were still being copied loads once they are
+  there). With policy `latest` the newest version that loads is served instead, so a corrupt new
+  version never unloads the working one.
+- Unloading happens beside the poller: the version stops taking requests at once (UNLOADING), and is
+  closed when its last request finished, or after `unload_timeout_seconds` (then logged), so a hung
+  request never holds up loading other versions.
 """
 
 import contextlib
 import logging
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,6 +29,7 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import messages
 from kerasnlp_lab.serving.batching import BatchingParameters
 from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument, not_found
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.model_config import ModelConfig
 from kerasnlp_lab.serving.servable import Servable
 
@@ -45,14 +53,17 @@ def list_versions(base_path: Path) -> dict[int, Path]:
 
 
 def folder_fingerprint(folder: Path) -> tuple:
-    """Changes when a version folder's contents are replaced or edited (to retry a failed load)."""
+    """Changes when any file or folder in a version folder is added, removed, replaced or edited."""
     stamps = []
-    for path in (folder, folder / "saved_model.pb", folder / "variables" / "variables.index"):
-        try:
-            stat = path.stat()
-            stamps.append((stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            stamps.append(None)
+    for root, folders, files in os.walk(folder):
+        folders.sort()
+        for name in [""] + sorted(files):
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            stamps.append((os.path.relpath(path, folder), stat.st_mtime_ns, stat.st_size))
     return tuple(stamps)
 
 
@@ -63,18 +74,22 @@ class ModelManager:
         list_models: returns the models to serve; called at every poll.
         batching: batching parameters, or None for no batching.
         on_batch: called with (model name, signature name, rows) for every batch run.
+        limits: rows and string limits of the versions, load retries, unload timeout.
     """
 
     def __init__(self, list_models: Callable[[], list[ModelConfig]], batching: BatchingParameters | None = None,
-                 on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None):
+                 on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None,
+                 limits: ServingLimits = ServingLimits()):
         self._list_models = list_models
         self._batching = batching
         self._on_batch = on_batch
+        self._limits = limits
         self._condition = threading.Condition()
         self._configs: dict[str, ModelConfig] = {}
         self._servables: dict[str, dict[int, Servable]] = {}
         self._states: dict[str, dict[int, tuple[str, str, str]]] = {}  # version -> (state, code, message)
-        self._failed: dict[tuple[str, int], tuple] = {}
+        self._failed: dict[tuple[str, int], tuple[tuple, int]] = {}  # -> (folder fingerprint, failed loads)
+        self._unloading: list[threading.Thread] = []
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -112,7 +127,8 @@ class ModelManager:
         self._poller.start()
 
     def close(self) -> None:
-        """Stops polling and unloads every version (after the requests using them finish)."""
+        """Stops polling and unloads every version (after the requests using them finish, or the
+        unload timeout)."""
         self._stop.set()
         if self._poller is not None:
             self._poller.join()
@@ -122,6 +138,9 @@ class ModelManager:
             for name, versions in list(self._servables.items()):
                 for version in list(versions):
                     self._unload(name, version)
+        deadline = time.monotonic() + self._limits.unload_timeout_seconds
+        for thread in self._unloading:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------------------ requests
     def is_model(self, name: str) -> bool:
@@ -183,8 +202,7 @@ class ModelManager:
         name = config.name
         on_disk = list_versions(config.base_path)
         while True:
-            loadable = [version for version, folder in on_disk.items()
-                        if self._failed.get((name, version)) != folder_fingerprint(folder)]
+            loadable = [version for version, folder in on_disk.items() if self._may_load(name, version, folder)]
             aspired = config.policy.select(loadable)
             missing = sorted(aspired - set(self._servables.get(name, {})), reverse=True)
             if not missing:
@@ -193,19 +211,31 @@ class ModelManager:
         for version in set(self._servables.get(name, {})) - aspired:
             self._unload(name, version)
 
+    def _may_load(self, name: str, version: int, folder: Path) -> bool:
+        """False for a version that failed to load, is unchanged since, and has no retries left."""
+        failed = self._failed.get((name, version))
+        if failed is None:
+            return True
+        fingerprint, failures = failed
+        return failures <= self._limits.max_num_load_retries or fingerprint != folder_fingerprint(folder)
+
     def _load(self, name: str, version: int, folder: Path) -> None:
         fingerprint = folder_fingerprint(folder)
-        self._set_state(name, version, "LOADING")
+        failed = self._failed.get((name, version))
+        if failed is None:  # a retry keeps showing the last failure until it succeeds
+            self._set_state(name, version, "LOADING")
         servable = None
         try:
             servable = Servable(name, version, folder, self._batching,
-                                lambda signature, rows: self._on_batch(name, signature, rows))
+                                lambda signature, rows: self._on_batch(name, signature, rows),
+                                self._limits.max_batch_rows, self._limits.max_string_bytes)
             warmups = servable.run_warmup()
         except Exception as error:  # any load failure is reported in the status, never raised
             if servable is not None:
                 servable.close()
             code, message = _load_error(error)
-            self._failed[(name, version)] = fingerprint
+            failures = failed[1] + 1 if failed is not None and failed[0] == fingerprint else 1
+            self._failed[(name, version)] = (fingerprint, failures)
             self._set_state(name, version, "END", code, message)
             logger.error("Loading servable: {name: %s version: %d} failed: %s: %s", name, version, code, message)
             return
@@ -217,12 +247,27 @@ class ModelManager:
                     "requests)", name, version, folder, warmups)
 
     def _unload(self, name: str, version: int) -> None:
+        """Stops handing out a version now; closes it in the background (see the module docstring)."""
         with self._condition:
             servable = self._servables[name].pop(version)
             self._states[name][version] = ("UNLOADING", "OK", "")
-            self._condition.wait_for(lambda: servable.active_requests == 0)
-        servable.close()
-        self._set_state(name, version, "END")
+        self._unloading = [thread for thread in self._unloading if thread.is_alive()]
+        thread = threading.Thread(target=self._finish_unload, args=(name, version, servable),
+                                  name=f"unload_{name}_{version}", daemon=True)
+        self._unloading.append(thread)
+        thread.start()
+
+    def _finish_unload(self, name: str, version: int, servable: Servable) -> None:
+        timeout = self._limits.unload_timeout_seconds
+        with self._condition:
+            idle = self._condition.wait_for(lambda: servable.active_requests == 0, timeout)
+        if not idle:
+            logger.warning("Unloading servable version {name: %s version: %d} with %d requests still running "
+                           "after %.0f s (unload_timeout_seconds)", name, version, servable.active_requests, timeout)
+        servable.close(timeout)
+        with self._condition:
+            if self._states[name].get(version, ("",))[0] == "UNLOADING" and version not in self._servables.get(name, {}):
+                self._states[name][version] = ("END", "OK", "")
         logger.info("Unloaded servable version {name: %s version: %d}", name, version)
 
     def _set_state(self, name: str, version: int, state: str, code: str = "OK", message: str = "") -> None:

@@ -1,15 +1,28 @@
-"""The TF Serving REST API (v1) over HTTP/1.1, on the standard library's threading HTTP server.
+"""The TF Serving REST API (v1): an ASGI application built with Starlette's request and response
+classes, served by uvicorn on the httptools parser (see http_protocol for the two changes made to it).
 
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature_def metadata
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predict (row or columnar format)
     GET  /monitoring/prometheus/metrics                          Prometheus metrics
 
-Paths are matched with TF Serving's own patterns; model names and labels are percent-decoded and only
-ever looked up among the served models, never used as file paths. Errors are `{"error": "..."}` with
-TF Serving's HTTP status for the error code. Request bodies above `max_request_bytes` get a 413.
+Paths are matched with TF Serving's own patterns on the raw (still percent-encoded) path; model names
+and labels are percent-decoded and only ever looked up among the served models, never used as file
+paths. Errors are `{"error": "..."}` with TF Serving's HTTP status for the error code.
+
+A predict request goes: its body is read (at most `max_request_bytes`, counted as it arrives whatever
+`Content-Length` says, each byte also counted against the server's body budget) -> the model's
+admission queue -> one of `rest_api_num_threads` worker threads, which decodes the JSON, runs the
+signature and encodes the answer. Bodies over LARGE_BODY_BYTES are decoded one at a time: decoding
+holds the GIL anyway, and Python's objects take up to ~25 times the JSON text. A request has
+`rest_api_timeout_in_ms` in all; past it the client gets 504 DEADLINE_EXCEEDED (work already running
+in TensorFlow cannot be stopped: it finishes in the background and keeps its admission slot until
+then).
 """
 
+import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import errno
 import json
@@ -19,11 +32,18 @@ import socket
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import uvicorn
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import json_codec, messages
+from kerasnlp_lab.serving.admission import Admission
+from kerasnlp_lab.serving.body_budget import BodyBudget
 from kerasnlp_lab.serving.errors import ServingError, invalid_argument, not_found
+from kerasnlp_lab.serving.http_protocol import TFServingHttpProtocol
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.metrics import PROMETHEUS_PATH, Metrics
 from kerasnlp_lab.serving.model_manager import ModelManager
 from kerasnlp_lab.serving.servable import DEFAULT_SIGNATURE
@@ -35,8 +55,11 @@ _PREDICT_PATH = re.compile(
 _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
 _MAX_VERSION = 2**63 - 1
-_READ_CHUNK = 1 << 16
 IDLE_CONNECTION_SECONDS = 60
+LARGE_BODY_BYTES = 1024 * 1024
+# uvicorn answers 503 (plain text) to connections and requests beyond this many at once.
+MAX_CONNECTIONS = 1000
+LISTEN_BACKLOG = 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,206 +102,243 @@ class RestApi:
             raise invalid_argument("Missing model name in request.")
         return Route("metadata" if verb and verb.lower() == "metadata" else "status", name, version, label)
 
-    def answer(self, route: Route, body: bytes) -> str:
-        if route.api == "predict":
-            return self._predict(route.model_name, route.version, route.label, body)
+    def answer(self, route: Route) -> bytes:
+        """The JSON answer of a status or metadata request."""
         if route.api == "metadata":
             response = self.manager.metadata(route.model_name, route.version, route.label)
-            return json.dumps(messages.metadata_to_dict(response), indent=1)
+            return json.dumps(messages.metadata_to_dict(response), indent=1).encode()
         response = self.manager.status(route.model_name, route.version, route.label)
-        return json.dumps(messages.status_to_dict(response), indent=1)
+        return json.dumps(messages.status_to_dict(response), indent=1).encode()
 
-    def _predict(self, name: str, version: int | None, label: str | None, body: bytes) -> str:
-        document = json_codec.parse_request_body(body)
-        signature_name = json_codec.signature_name_of(document) or DEFAULT_SIGNATURE
-        with self.manager.acquire(name, version, label) as servable:
-            signature_def = servable.signature_defs.get(signature_name)
-            if signature_def is None:
-                raise invalid_argument(f'Serving signature name: "{signature_name}" not found in signature def')
-            if not signature_def.inputs:
-                raise invalid_argument(f"Failed to get input map for signature: {signature_name}")
-            inputs, row_format = json_codec.decode_request_tensors(document, signature_def.inputs)
-            _, outputs = servable.predict(signature_name, inputs)
+    def predict(self, route: Route, body: "_Body", deadline: float, decode_lock: threading.Lock) -> bytes:
+        """Decodes a predict body (then gives its bytes back to the budget), runs it, encodes the answer."""
+        with body:
+            with decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext():
+                document = json_codec.parse_request_body(body.data)
+                exact = json_codec.has_boolean_literals(body.data)
+            signature_name = json_codec.signature_name_of(document) or DEFAULT_SIGNATURE
+            with self.manager.acquire(route.model_name, route.version, route.label) as servable:
+                signature_def = servable.signature_defs.get(signature_name)
+                if signature_def is None:
+                    raise invalid_argument(f'Serving signature name: "{signature_name}" not found in signature def')
+                if not signature_def.inputs:
+                    raise invalid_argument(f"Failed to get input map for signature: {signature_name}")
+                with decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext():
+                    inputs, row_format = json_codec.decode_request_tensors(document, signature_def.inputs, exact)
+                del document
+                body.release()
+                _, outputs = servable.predict(signature_name, inputs, deadline=deadline)
         if row_format:
-            return json_codec.encode_predictions(outputs)
-        return json_codec.encode_outputs(outputs)
+            return json_codec.encode_predictions(outputs).encode()
+        return json_codec.encode_outputs(outputs).encode()
+
+
+class _BodyRefused(Exception):
+    """A body not read to its end: over max_request_bytes (413), over the body budget (429) or too slow
+    (504). `close` ends the connection when the rest of the body is unknown or too long to discard."""
+
+    def __init__(self, http_status: int, code: str, message: str, close: bool):
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.close = close
+
+
+class _Body:
+    """A request body read into memory, holding its bytes of the body budget until released."""
+
+    def __init__(self, budget: BodyBudget):
+        self._budget = budget
+        self._chunks: list[bytes] = []
+        self.size = 0
+        self.data = b""
+
+    def add(self, chunk: bytes) -> None:
+        self._budget.reserve(len(chunk))
+        self.size += len(chunk)
+        self._chunks.append(chunk)
+
+    def finish(self) -> "_Body":
+        self.data = b"".join(self._chunks)
+        self._chunks = []
+        return self
+
+    def release(self) -> None:
+        """Gives the bytes back to the budget (once)."""
+        self.data, self._chunks = b"", []
+        self._budget.release(self.size)
+        self.size = 0
+
+    def __enter__(self) -> "_Body":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
 
 class RestServer:
-    """The HTTP server: binds in the constructor, serves after start(), in its own threads.
+    """The HTTP server: binds in the constructor, serves after start(), in its own thread (uvicorn's
+    event loop) plus `rest_api_num_threads` worker threads.
 
     Args:
         manager: the model manager answering requests.
         metrics: where request counts and latencies go; also rendered at the Prometheus path.
         host, port: where to listen (port 0 picks a free port).
-        max_request_bytes: the largest accepted request body.
+        limits: body, budget, thread and time limits.
+        admission: the per-model admission shared with the gRPC API.
     """
 
-    def __init__(self, manager: ModelManager, metrics: Metrics, host: str, port: int, max_request_bytes: int):
+    def __init__(self, manager: ModelManager, metrics: Metrics, host: str, port: int, limits: ServingLimits,
+                 admission: Admission):
         self.api = RestApi(manager)
         self.metrics = metrics
-        self.max_request_bytes = max_request_bytes
-        self.stopping = False
-        self._active = 0
-        self._idle = threading.Condition()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        server_class = type("_HTTPServer", (_HTTPServer,), {"address_family": family})
-        try:
-            self._server = server_class((host, port), _Handler)
-        except OSError as error:
-            raise _bind_error("REST", host, port, "--rest-port", error) from error
-        self._server.rest = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rest_server", daemon=True)
+        self.limits = limits
+        self.admission = admission
+        self.budget = BodyBudget(limits.max_buffered_request_bytes)
+        self._decode_lock = threading.Lock()
+        self._socket = _listening_socket(host, port)
+        self._workers = concurrent.futures.ThreadPoolExecutor(limits.rest_api_num_threads, thread_name_prefix="rest")
+        config = uvicorn.Config(self._asgi, interface="asgi3", http=TFServingHttpProtocol, ws="none",
+                                lifespan="off", loop="asyncio", log_config=None, log_level="warning",
+                                access_log=False, timeout_keep_alive=IDLE_CONNECTION_SECONDS,
+                                limit_concurrency=MAX_CONNECTIONS, backlog=LISTEN_BACKLOG)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="rest_server", daemon=True)
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._socket.getsockname()[1]
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, grace_seconds: float) -> None:
-        """Stops accepting connections and waits (up to the grace period) for requests in flight."""
-        self.stopping = True
+        """Stops accepting connections; requests in flight get up to the grace period to finish."""
         if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        with self._idle:
-            self._idle.wait_for(lambda: self._active == 0, timeout=grace_seconds)
+            self._server.config.timeout_graceful_shutdown = grace_seconds
+            self._server.should_exit = True
+            self._thread.join()
+        self._socket.close()
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
-    def request_started(self) -> None:
-        with self._idle:
-            self._active += 1
-
-    def request_finished(self) -> None:
-        with self._idle:
-            self._active -= 1
-            self._idle.notify_all()
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "kerasnlp-lab-serving"
-    timeout = IDLE_CONNECTION_SECONDS
-    # Headers and body leave in one write, without Nagle's delay (else 40 ms per keep-alive request).
-    wbufsize = -1
-    disable_nagle_algorithm = True
-
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
-
-    def do_PUT(self):
-        self._handle("PUT")
-
-    def do_DELETE(self):
-        self._handle("DELETE")
-
-    def do_PATCH(self):
-        self._handle("PATCH")
-
-    def send_error(self, code, message=None, explain=None):
-        """Malformed HTTP (bad request line, headers) also gets a JSON error body."""
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in HTTP/1.1
-            self.request_version = "HTTP/1.1"
-        self._reply(code, json.dumps({"error": message or explain or "Bad request"}).encode())
-
-    def log_message(self, format, *args):
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _handle(self, method: str) -> None:
-        rest: RestServer = self.server.rest
-        rest.request_started()
+    async def _asgi(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
         started = time.monotonic()
-        route, status = None, "OK"
+        deadline = started + self.limits.rest_api_timeout_seconds
+        request = Request(scope, receive)
+        method, path = scope["method"], scope["raw_path"].decode("latin-1")
+        route, status, headers = None, "OK", None
         try:
-            path = urllib.parse.urlsplit(self.path).path
-            if rest.stopping:
-                self.close_connection = True
-                raise ServingError("UNAVAILABLE", "The server is shutting down")
-            body = self._read_body(rest.max_request_bytes)
             if path == PROMETHEUS_PATH and method == "GET":
-                self._reply(200, rest.metrics.render().encode(), "text/plain; version=0.0.4")
-                return
-            route = rest.api.route(method, path)
-            self._reply(200, rest.api.answer(route, body).encode("utf-8"))
-        except _BodyTooLarge as error:
-            status = "RESOURCE_EXHAUSTED"
-            self.close_connection = True
-            self._reply(413, json.dumps({"error": str(error)}).encode())
+                response = Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+            else:
+                route = self.api.route(method, path)
+                answer = await self._predict(request, route, deadline) if route.api == "predict" \
+                    else self.api.answer(route)
+                response = Response(answer, media_type="application/json")
+        except _BodyRefused as error:
+            status = error.code
+            response = _error_response(error.http_status, str(error), close=error.close)
         except ServingError as error:
             status = error.code
-            self._reply(error.http_status, json.dumps({"error": error.message}).encode())
-        except (ConnectionError, TimeoutError):
+            response = _error_response(error.http_status, error.message, close=False)
+        except ClientDisconnect:
             status = "CANCELLED"
-            self.close_connection = True
+            response = None
         except Exception as error:  # a bad request must never take the server down
             status = "INTERNAL"
-            logger.exception("REST request %s %s failed", method, self.path)
-            self._reply(500, json.dumps({"error": f"Internal error: {error}"}).encode())
-        finally:
-            if route is not None:
-                known = route.model_name if rest.api.manager.is_model(route.model_name) else ""
-                rest.metrics.observe_request(known, route.api, "REST", status, time.monotonic() - started)
-            rest.request_finished()
+            logger.exception("REST request %s %s failed", method, path)
+            response = _error_response(500, f"Internal error: {error}", close=False)
+        if route is not None:
+            known = route.model_name if self.api.manager.is_model(route.model_name) else ""
+            self.metrics.observe_request(known, route.api, "REST", status, time.monotonic() - started)
+        if response is not None:
+            await response(scope, receive, send)
 
-    def _read_body(self, limit: int) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked(limit)
+    async def _predict(self, request: Request, route: Route, deadline: float) -> bytes:
+        body = await self._read_body(request, deadline)
+        handed_over = False
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            raise invalid_argument(f"Invalid Content-Length: {self.headers.get('Content-Length')!r}") from None
-        if length > limit:
-            self._discard(length)
-            raise _BodyTooLarge(f"Request body of {length} bytes is larger than the limit of {limit} bytes "
-                                "(max_request_bytes).")
-        return self.rfile.read(length)
+            name = route.model_name
+            admitted = self.api.manager.is_model(name)  # unknown names get NOT_FOUND from the worker
+            if admitted:
+                await self.admission.enter_async(name, _remaining(deadline))
+            try:
+                work = asyncio.get_running_loop().run_in_executor(
+                    self._workers, self.api.predict, route, body, deadline, self._decode_lock)
+            except BaseException:
+                if admitted:
+                    self.admission.leave(name)
+                raise
+            handed_over = True
+            if admitted:
+                work.add_done_callback(lambda _: self.admission.leave(name))
+            try:
+                return await asyncio.wait_for(asyncio.shield(work), _remaining(deadline))
+            except asyncio.TimeoutError:
+                raise ServingError("DEADLINE_EXCEEDED", f"Request timed out after "
+                                                        f"{self.limits.rest_api_timeout_in_ms} ms "
+                                                        "(rest_api_timeout_in_ms)") from None
+        finally:
+            if not handed_over:
+                body.release()
 
-    def _read_chunked(self, limit: int) -> bytes:
-        chunks, total = [], 0
-        while True:
-            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailer headers
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > limit:
-                raise _BodyTooLarge(f"Request body (chunked) is larger than the limit of {limit} bytes "
-                                    "(max_request_bytes).")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+    async def _read_body(self, request: Request, deadline: float) -> _Body:
+        """The whole body, or _BodyTooLarge as soon as it passes max_request_bytes."""
+        limit = self.limits.max_request_bytes
+        declared = request.headers.get("content-length")
+        declared = int(declared) if declared is not None else None  # the parser checked it is a number
+        unknown_rest = declared is None or declared > 2 * limit
+        if declared is not None and declared > limit:
+            raise _BodyRefused(413, "RESOURCE_EXHAUSTED", f"Request body of {declared} bytes is larger than the "
+                                                          f"limit of {limit} bytes (max_request_bytes).", unknown_rest)
+        body = _Body(self.budget)
 
-    def _discard(self, length: int) -> None:
-        """Reads a refused body, so the client gets to read the 413 instead of a connection reset."""
-        while length > 0:
-            data = self.rfile.read(min(length, _READ_CHUNK))
-            if not data:
-                return
-            length -= len(data)
+        async def read() -> None:
+            async for chunk in request.stream():
+                if body.size + len(chunk) > limit:
+                    raise _BodyRefused(413, "RESOURCE_EXHAUSTED", "Request body (chunked) is larger than the limit "
+                                                                  f"of {limit} bytes (max_request_bytes).", True)
+                body.add(chunk)
+        try:
+            await asyncio.wait_for(read(), _remaining(deadline))
+        except asyncio.TimeoutError:
+            body.release()
+            raise _BodyRefused(504, "DEADLINE_EXCEEDED", f"Request body not received within "
+                                                         f"{self.limits.rest_api_timeout_in_ms} ms "
+                                                         "(rest_api_timeout_in_ms)", True) from None
+        except ServingError as error:  # the body budget is spent
+            body.release()
+            raise _BodyRefused(error.http_status, error.code, error.message, unknown_rest) from None
+        except BaseException:
+            body.release()
+            raise
+        return body.finish()
 
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _error_response(status: int, message: str, close: bool) -> Response:
+    headers = {"connection": "close"} if close else None
+    return Response(json.dumps({"error": message}), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        sock.close()
+        raise _bind_error("REST", host, port, "--rest-port", error) from error
+    return sock
 
 
 def _bind_error(api: str, host: str, port: int, flag: str, error: OSError) -> UserError:

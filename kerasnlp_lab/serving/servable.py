@@ -1,7 +1,9 @@
 """One loaded version of a model: its SignatureDefs, running a signature on NumPy inputs (checked as
-TF Serving checks a PredictRequest), optional batching per signature, and warmup replay."""
+TF Serving checks a PredictRequest, plus the rows and string length limits), optional batching per
+signature, and warmup replay."""
 
 import functools
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -14,6 +16,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 from kerasnlp_lab.serving.batching import BatchingParameters, SignatureBatcher
 from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument
 from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, from_tensor_proto
+
+DEFAULT_MAX_ROWS = 128
+DEFAULT_MAX_STRING_BYTES = 16 * 1024
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVING_TAG = "serve"
@@ -49,13 +54,19 @@ class Servable:
         path: the version folder.
         batching: batching parameters, or None to run every request on its own.
         on_batch: called with (signature name, rows) for every batch run.
+        max_rows: the most rows (leading dimension) of a request with batching off; with batching
+            on, the batching `max_batch_size`.
+        max_string_bytes: the longest string element of an input, in bytes.
     """
 
     def __init__(self, name: str, version: int, path: Path, batching: BatchingParameters | None = None,
-                 on_batch: Callable[[str, int], None] = lambda signature, rows: None):
+                 on_batch: Callable[[str, int], None] = lambda signature, rows: None,
+                 max_rows: int = DEFAULT_MAX_ROWS, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES):
         self.name = name
         self.version = version
         self.path = path
+        self.max_rows = batching.max_batch_size if batching is not None else max_rows
+        self.max_string_bytes = max_string_bytes
         self.signature_defs = read_signature_defs(path)
         self._model = tf.saved_model.load(str(path), tags=[SERVING_TAG])
         self._functions = dict(self._model.signatures)
@@ -68,18 +79,21 @@ class Servable:
                         functools.partial(on_batch, signature))
         self.active_requests = 0  # maintained by the model manager
 
-    def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-                output_filter: Iterable[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
-        """Runs a signature ("" means serving_default); returns its name and the output arrays."""
+    def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = (),
+                deadline: float | None = None) -> tuple[str, dict[str, np.ndarray]]:
+        """Runs a signature ("" means serving_default); returns its name and the output arrays.
+        `deadline` (time.monotonic()) bounds the wait for a batch; a call already running finishes."""
         signature_name = signature_name or DEFAULT_SIGNATURE
-        function = self._functions.get(signature_name)
-        if function is None:
-            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
-        specs = function.structured_input_signature[1]
-        self._check_inputs(specs, inputs)
+        self.check_inputs(signature_name, {name: (dtype_enum(array), array.shape) for name, array in inputs.items()})
+        self._check_strings(inputs)
         outputs_wanted = self._check_output_filter(signature_name, list(output_filter))
         batcher = self._batchers.get(signature_name)
-        outputs = batcher.run(inputs) if batcher else self._call(signature_name, inputs)
+        if batcher is not None:
+            outputs = batcher.run(inputs, deadline)
+        else:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServingError("DEADLINE_EXCEEDED", "The request's deadline passed before it ran")
+            outputs = self._call(signature_name, inputs)
         if outputs_wanted:
             outputs = {name: outputs[name] for name in outputs_wanted}
         return signature_name, outputs
@@ -101,14 +115,15 @@ class Servable:
                 raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind} (only "
                                                     f"predict_log is served) in {path}")
             request = log.predict_log.request
-            inputs = {name: from_tensor_proto(proto) for name, proto in request.inputs.items()}
+            inputs = {name: from_tensor_proto(proto, name) for name, proto in request.inputs.items()}
             self.predict(request.model_spec.signature_name, inputs, request.output_filter)
         return count
 
-    def close(self) -> None:
-        """Finishes queued batches and stops the batch threads."""
+    def close(self, timeout: float | None = None) -> None:
+        """Finishes queued batches and stops the batch threads (waits at most `timeout` seconds)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for batcher in self._batchers.values():
-            batcher.close()
+            batcher.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         function = self._functions[signature_name]
@@ -120,8 +135,13 @@ class Servable:
             raise ServingError(code_name(error.error_code), error.message) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
-    @staticmethod
-    def _check_inputs(specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, np.ndarray]) -> None:
+    def check_inputs(self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
+        """Checks {input name: (DataType, shape)} against the signature and the rows limit, before any
+        array is made (gRPC) or run (REST)."""
+        function = self._functions.get(signature_name or DEFAULT_SIGNATURE)
+        if function is None:
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
+        specs = function.structured_input_signature[1]
         if set(inputs) != set(specs):
             sent, expected = sorted(inputs), sorted(specs)
             if len(sent) != len(expected):
@@ -134,13 +154,26 @@ class Servable:
             raise invalid_argument(f"input tensor alias not found in signature: {unknown}. "
                                    f"Inputs expected to be in the set {{{','.join(expected)}}}.")
         for index, name in enumerate(sorted(specs)):
-            spec, array = specs[name], inputs[name]
-            if dtype_enum(array) != spec.dtype.as_datatype_enum:
+            spec, (dtype, shape) = specs[name], inputs[name]
+            if dtype != spec.dtype.as_datatype_enum:
                 raise invalid_argument(f"Expects arg[{index}] to be {dtype_name(spec.dtype.as_datatype_enum)} "
-                                       f"but {dtype_name(dtype_enum(array))} is provided")
-            if not spec.shape.is_compatible_with(array.shape):
-                raise invalid_argument(f"Input '{name}' has shape {_shape_text(array.shape)}, which does "
+                                       f"but {dtype_name(dtype)} is provided")
+            if not spec.shape.is_compatible_with(shape):
+                raise invalid_argument(f"Input '{name}' has shape {_shape_text(shape)}, which does "
                                        f"not match the signature's shape {_shape_text(spec.shape)}")
+        rows = max((shape[0] for _, shape in inputs.values() if len(shape)), default=0)
+        if rows > self.max_rows:
+            raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {self.max_rows}")
+
+    def _check_strings(self, inputs: Mapping[str, np.ndarray]) -> None:
+        for name, array in sorted(inputs.items()):
+            if array.dtype != object:
+                continue
+            for index, item in enumerate(array.ravel()):
+                if len(item) > self.max_string_bytes:
+                    raise invalid_argument(f"Input '{name}' element {index} is a string of {len(item)} bytes, "
+                                           f"longer than the limit of {self.max_string_bytes} bytes "
+                                           "(max_string_bytes)")
 
     def _check_output_filter(self, signature_name: str, output_filter: list[str]) -> list[str]:
         outputs = self.signature_defs[signature_name].outputs

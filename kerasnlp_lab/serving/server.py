@@ -7,7 +7,8 @@ or SIGTERM (what `kerasnlp-lab serve` calls).
 Without a model config file, every subfolder of `saved_models` is a model served with policy latest
 (new model subfolders are picked up too). With one, the file (TF Serving's ModelServerConfig text
 format) lists the models and `saved_models` is not used; see model_config for how its base paths are
-resolved. A batching parameters file turns batching on.
+resolved. A batching parameters file turns batching on. `limits` (ServingLimits) bounds what requests
+may cost; one Admission (in-flight requests per model) is shared by both APIs.
 """
 
 import functools
@@ -17,8 +18,10 @@ import threading
 from pathlib import Path
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.serving.admission import Admission
 from kerasnlp_lab.serving.batching import BatchingParameters, read_batching_parameters
 from kerasnlp_lab.serving.grpc_service import create_grpc_server
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.metrics import PROMETHEUS_PATH, Metrics
 from kerasnlp_lab.serving.model_config import ConfigFileWatcher, models_in_folder
 from kerasnlp_lab.serving.model_manager import ModelManager
@@ -26,7 +29,6 @@ from kerasnlp_lab.serving.rest import RestServer
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
@@ -41,13 +43,13 @@ class ModelServer:
         batching_parameters_file: a BatchingParameters text file (implies batching).
         enable_batching: batch concurrent requests (TF Serving's defaults unless a file is given).
         poll_seconds: how often to look for new, removed or changed versions and config.
-        max_request_bytes: the largest request body (REST) or message (gRPC) accepted.
+        limits: the request limits (ServingLimits' defaults when None).
     """
 
     def __init__(self, saved_models: str | Path, host: str = "127.0.0.1", rest_port: int = 8501,
                  grpc_port: int = 8500, model_config_file: str | Path | None = None,
                  batching_parameters_file: str | Path | None = None, enable_batching: bool = False,
-                 poll_seconds: float = 2.0, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+                 poll_seconds: float = 2.0, limits: ServingLimits | None = None):
         for name, port in (("rest_port", rest_port), ("grpc_port", grpc_port)):
             if not 0 <= port <= 65535:
                 raise UserError(f"Expected {name} between 0 and 65535, got {port}.")
@@ -55,8 +57,6 @@ class ModelServer:
             raise UserError(f"Expected different REST and gRPC ports, got {rest_port} for both.")
         if poll_seconds <= 0:
             raise UserError(f"Expected poll_seconds > 0, got {poll_seconds}.")
-        if max_request_bytes < 1:
-            raise UserError(f"Expected max_request_bytes >= 1, got {max_request_bytes}.")
         self.saved_models = Path(saved_models)
         self.host = host
         self.rest_port = rest_port
@@ -65,7 +65,7 @@ class ModelServer:
         self.batching_parameters_file = batching_parameters_file
         self.enable_batching = enable_batching or batching_parameters_file is not None
         self.poll_seconds = poll_seconds
-        self.max_request_bytes = max_request_bytes
+        self.limits = limits or ServingLimits()
         self.metrics = Metrics()
         self.manager: ModelManager | None = None
         self._rest: RestServer | None = None
@@ -82,12 +82,12 @@ class ModelServer:
         else:
             models_in_folder(self.saved_models)  # fails now, with a clear message, if it is not a folder
             list_models = functools.partial(models_in_folder, self.saved_models)
-        self.manager = ModelManager(list_models, batching, on_batch=self.metrics.observe_batch)
+        self.manager = ModelManager(list_models, batching, on_batch=self.metrics.observe_batch, limits=self.limits)
+        admission = Admission(self.limits.max_concurrent_requests_per_model, self.limits.max_queued_requests_per_model)
         try:
-            self._rest = RestServer(self.manager, self.metrics, self.host, self.rest_port,
-                                    self.max_request_bytes)
+            self._rest = RestServer(self.manager, self.metrics, self.host, self.rest_port, self.limits, admission)
             self._grpc, self.grpc_port = create_grpc_server(self.manager, self.metrics, self.host,
-                                                            self.grpc_port, self.max_request_bytes)
+                                                            self.grpc_port, self.limits, admission)
             self.rest_port = self._rest.port
             self.manager.poll_once()
             self._rest.start()
@@ -120,12 +120,12 @@ class ModelServer:
 def serve_forever(saved_models: str, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
                   model_config_file: str | None = None, batching_parameters_file: str | None = None,
                   enable_batching: bool = False, poll_seconds: float = 2.0,
-                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+                  limits: ServingLimits | None = None) -> None:
     """Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down cleanly. Bad settings raise UserError."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = ModelServer(saved_models, host, rest_port, grpc_port, model_config_file,
-                         batching_parameters_file, enable_batching, poll_seconds, max_request_bytes)
+                         batching_parameters_file, enable_batching, poll_seconds, limits)
     stop_requested = threading.Event()
     previous = {number: signal.signal(number, lambda *args: stop_requested.set())
                 for number in (signal.SIGINT, signal.SIGTERM)}

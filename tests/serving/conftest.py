@@ -77,6 +77,7 @@ model_config_list {
 def api_server(tmp_path_factory, templates):
     """A server (no batching) over a config file with Docker-style base paths: affine versions 1 and
     2 (policy all, labels stable -> 1, canary -> 2), text and multi (version 1)."""
+    from kerasnlp_lab.serving.limits import ServingLimits
     from kerasnlp_lab.serving.server import ModelServer
 
     root = tmp_path_factory.mktemp("saved_models")
@@ -86,7 +87,7 @@ def api_server(tmp_path_factory, templates):
     factory.install_version(templates["multi"], root / "multi", 1)
     (root / "models.config").write_text(API_MODELS_CONFIG)
     server = ModelServer(root, rest_port=0, grpc_port=0, model_config_file=root / "models.config",
-                         max_request_bytes=API_MAX_REQUEST_BYTES)
+                         limits=ServingLimits(max_request_bytes=API_MAX_REQUEST_BYTES))
     server.start()
     yield server
     server.stop()

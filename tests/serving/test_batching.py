@@ -130,19 +130,40 @@ def test_allowed_batch_sizes_pad_and_outputs_are_trimmed():
         np.testing.assert_array_equal(result["y"], np.full((1, 2), 2.0 * index))
 
 
-def test_oversize_request_runs_alone_and_mixed_shapes_do_not_share_batches():
+def test_mixed_shapes_do_not_share_batches():
     model = RecordingModel()
     batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=4, batch_timeout_micros=20_000,
                                                          num_batch_threads=1))
-    requests = [{"x": np.ones((10, 3), np.float32)}, {"x": np.ones((1, 5), np.float32)},
+    requests = [{"x": np.ones((2, 3), np.float32)}, {"x": np.ones((1, 5), np.float32)},
                 {"x": np.ones((1, 3), np.float32)}]
     try:
         results, errors = run_concurrently(batcher, requests)
     finally:
         batcher.close()
     assert errors == []
-    assert [result["y"].shape for result in results] == [(10, 3), (1, 5), (1, 3)]
-    assert 10 in model.batches
+    assert [result["y"].shape for result in results] == [(2, 3), (1, 5), (1, 3)]
+    assert sum(model.batches) == 4 and len(model.batches) >= 2
+
+
+def test_a_request_whose_deadline_passes_in_the_queue_leaves_it():
+    gate = threading.Event()
+    model = RecordingModel(gate)
+    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=1, num_batch_threads=1))
+    one_row = {"x": np.ones((1, 1), np.float32)}
+    running = threading.Thread(target=batcher.run, args=(one_row,))
+    try:
+        running.start()
+        wait_for(model.entered.is_set)  # the only batch thread is busy
+        with pytest.raises(ServingError) as caught:
+            batcher.run(one_row, deadline=time.monotonic())
+        assert (caught.value.code, caught.value.message) == (
+            "DEADLINE_EXCEEDED", "The request's deadline passed while it waited for a batch")
+        assert batcher.queued_rows == 0
+    finally:
+        gate.set()
+        running.join(30)
+        batcher.close()
+    assert model.batches == [1]
 
 
 def test_pad_variable_length_inputs():

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import grpc
 import numpy as np
+import orjson
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
@@ -132,7 +133,9 @@ class _RestTransport:
         outputs = self._request("POST", _model_path(model, version, label) + ":predict", body.encode())["outputs"]
         if len(output_types) == 1:  # a single output comes without its name
             outputs = {next(iter(output_types)): outputs}
-        return {name: json_codec.decode_tensor(value, output_types[name]) for name, value in outputs.items()}
+        # Each output holds one dtype, so NumPy may read numeric outputs at once (exact=False).
+        return {name: json_codec.decode_tensor(value, output_types[name], exact=False)
+                for name, value in outputs.items()}
 
     def metadata(self, model, version, label):
         return self._request("GET", _model_path(model, version, label) + "/metadata")
@@ -241,6 +244,11 @@ def _model_path(model: str, version: int | None, label: str | None) -> str:
 
 
 def _json_or_text(payload: bytes):
+    """The parsed JSON answer (orjson; the standard library's parser for NaN and Infinity), or None."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(payload)
     except ValueError:

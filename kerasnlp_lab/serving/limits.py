@@ -50,10 +50,13 @@ class ServingLimits:
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            lowest = 0 if field.name == "max_num_load_retries" else 1
-            if value < lowest:
-                flag = "--" + field.name.replace("_", "-")
-                raise UserError(f"Expected {flag} >= {lowest}, got {value}.")
+            flag = "--" + field.name.replace("_", "-")
+            if field.name == "unload_timeout_seconds":
+                if not value > 0:
+                    raise UserError(f"Expected {flag} > 0, got {value}.")
+            elif value < (0 if field.name == "max_num_load_retries" else 1):
+                raise UserError(f"Expected {flag} >= {0 if field.name == 'max_num_load_retries' else 1}, "
+                                f"got {value}.")
         if self.max_buffered_request_bytes < self.max_request_bytes:
             raise UserError(f"Expected --max-buffered-request-bytes >= --max-request-bytes "
                             f"({self.max_request_bytes}), got {self.max_buffered_request_bytes}.")

@@ -199,7 +199,7 @@ class RestServer:
         self._socket = _listening_socket(host, port)
         self._workers = concurrent.futures.ThreadPoolExecutor(limits.rest_api_num_threads, thread_name_prefix="rest")
         config = uvicorn.Config(self._asgi, interface="asgi3", http=TFServingHttpProtocol, ws="none",
-                                lifespan="off", loop="asyncio", log_config=None, log_level="warning",
+                                lifespan="off", loop="auto", log_config=None, log_level="warning",
                                 access_log=False, timeout_keep_alive=IDLE_CONNECTION_SECONDS,
                                 limit_concurrency=MAX_CONNECTIONS, backlog=LISTEN_BACKLOG)
         self._server = uvicorn.Server(config)
@@ -330,7 +330,9 @@ def _error_response(status: int, message: str, close: bool) -> Response:
 
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that
+    # say so, and with it on, a response's headers and body wait 40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

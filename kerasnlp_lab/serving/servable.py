@@ -70,6 +70,8 @@ class Servable:
         self.signature_defs = read_signature_defs(path)
         self._model = tf.saved_model.load(str(path), tags=[SERVING_TAG])
         self._functions = dict(self._model.signatures)
+        self._input_specs = {signature: function.structured_input_signature[1]
+                             for signature, function in self._functions.items()}
         self._batchers: dict[str, SignatureBatcher] = {}
         if batching is not None:
             for signature, function in self._functions.items():
@@ -126,8 +128,7 @@ class Servable:
             batcher.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        function = self._functions[signature_name]
-        specs = function.structured_input_signature[1]
+        function, specs = self._functions[signature_name], self._input_specs[signature_name]
         try:
             tensors = {name: tf.constant(array, dtype=specs[name].dtype) for name, array in inputs.items()}
             outputs = function(**tensors)
@@ -138,10 +139,9 @@ class Servable:
     def check_inputs(self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
         """Checks {input name: (DataType, shape)} against the signature and the rows limit, before any
         array is made (gRPC) or run (REST)."""
-        function = self._functions.get(signature_name or DEFAULT_SIGNATURE)
-        if function is None:
+        specs = self._input_specs.get(signature_name or DEFAULT_SIGNATURE)
+        if specs is None:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
-        specs = function.structured_input_signature[1]
         if set(inputs) != set(specs):
             sent, expected = sorted(inputs), sorted(specs)
             if len(sent) != len(expected):

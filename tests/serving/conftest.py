@@ -15,12 +15,13 @@ WAIT_SECONDS = 60.0  # upper bound of every polling wait; the conditions usually
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> dict[str, Path]:
-    """One SavedModel of each kind, to be copied in as versions: affine1..3, text, multi, counting."""
+    """One SavedModel of each kind, to be copied in as versions: affine1..3, text, multi, counting, gate."""
     root = tmp_path_factory.mktemp("templates")
     built = {f"affine{version}": factory.save_affine(root / f"affine{version}", version) for version in (1, 2, 3)}
     built["text"] = factory.save_text(root / "text")
     built["multi"] = factory.save_multi_input(root / "multi")
     built["counting"] = factory.save_counting(root / "counting")
+    built["gate"] = factory.save_gate(root / "gate")
     return built
 
 

@@ -58,6 +58,21 @@ class CountingModel(tf.Module):
         return {"calls": tf.fill(tf.shape(x), calls)}
 
 
+class GateModel(tf.Module):
+    """serving_default: entered string [-1], gate string [-1] -> opened int32 [-1].
+
+    Writes the file named by entered[0] (so a test knows the call is running), then waits until a file
+    named by gate[0] exists (so a test decides when the call ends), polling the file system."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="entered"),
+                                  tf.TensorSpec([None], tf.string, name="gate")])
+    def wait(self, entered, gate):
+        with tf.control_dependencies([tf.io.write_file(entered[0], "")]):
+            polls, = tf.while_loop(lambda count: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
+                                  lambda count: count + 1, [tf.constant(0)])
+        return {"opened": tf.fill(tf.shape(gate), 1) + 0 * polls}
+
+
 def affine_expected(x: np.ndarray, version: int) -> np.ndarray:
     return np.asarray(x, np.float32) * np.float32(version) + np.float32(1.0)
 
@@ -77,6 +92,12 @@ def save_text(path: Path) -> Path:
 def save_multi_input(path: Path) -> Path:
     model = MultiInputModel()
     tf.saved_model.save(model, str(path), signatures={"serving_default": model.combine})
+    return path
+
+
+def save_gate(path: Path) -> Path:
+    model = GateModel()
+    tf.saved_model.save(model, str(path), signatures={"serving_default": model.wait})
     return path
 
 

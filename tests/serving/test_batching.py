@@ -220,3 +220,18 @@ def test_input_checks_and_errors():
         batcher.close()
     with pytest.raises(ServingError, match="shutting down"):
         batcher.run({"x": np.ones(2)})
+
+
+def test_a_request_larger_than_max_batch_size_is_refused_like_tf_serving(templates):
+    from kerasnlp_lab.serving.servable import Servable
+
+    servable = Servable("affine", 1, templates["affine1"], BatchingParameters(max_batch_size=4, num_batch_threads=1),
+                        max_rows=100)
+    try:
+        assert servable.predict("", {"x": np.ones((4, 3), np.float32)})[1]["y"].shape == (4, 3)
+        with pytest.raises(ServingError) as caught:
+            servable.predict("", {"x": np.ones((5, 3), np.float32)})
+        assert (caught.value.code, caught.value.message) == (
+            "INVALID_ARGUMENT", "Task size 5 is larger than maximum input batch size 4")
+    finally:
+        servable.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.server import ModelServer
 from tests.serving.conftest import WAIT_SECONDS, http_request
 from tests.serving.saved_model_factory import install_version
@@ -89,6 +90,13 @@ def test_bad_settings_are_user_errors(tmp_path):
         ModelServer(tmp_path, rest_port=70000)
     with pytest.raises(UserError, match="Expected different REST and gRPC ports, got 8600 for both"):
         ModelServer(tmp_path, rest_port=8600, grpc_port=8600)
+    with pytest.raises(UserError, match=r"^Expected --max-batch-rows >= 1, got 0\.$"):
+        ServingLimits(max_batch_rows=0)
+    with pytest.raises(UserError, match=r"^Expected --unload-timeout-seconds > 0, got 0\.$"):
+        ServingLimits(unload_timeout_seconds=0)
+    with pytest.raises(UserError, match=r"^Expected --max-buffered-request-bytes >= --max-request-bytes \(1024\), "
+                                        r"got 512\.$"):
+        ServingLimits(max_request_bytes=1024, max_buffered_request_bytes=512)
     with pytest.raises(UserError, match="Cannot serve REST on 203.0.113.7:0"):
         ModelServer(tmp_path, host="203.0.113.7", rest_port=0, grpc_port=0).start()
 

@@ -1,4 +1,5 @@
-"""Version lifecycle while serving: new, removed, corrupt and fixed versions, warmup, config reloads."""
+"""Version lifecycle while serving: new, removed, corrupt, incomplete and fixed versions, warmup, config
+reloads, and unloading beside a hung request."""
 
 import contextlib
 import os
@@ -10,6 +11,7 @@ import pytest
 
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.errors import ServingError
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.server import ModelServer
 from tests.serving.conftest import versions_in, wait_until
 from tests.serving.saved_model_factory import affine_expected, install_version, write_warmup_requests
@@ -186,3 +188,43 @@ def test_new_model_folder_is_picked_up(tmp_path, templates):
         (tmp_path / ".staging" / "affine2").rename(tmp_path / "affine2")
         wait_until(lambda: status_or_none(client, "affine2") == {"7": "AVAILABLE"}, "the new model folder")
         assert version_answering(client, "affine2") == 2
+
+
+def test_a_failed_load_is_retried_once_the_variables_arrive(tmp_path, templates):
+    install_version(templates["affine1"], tmp_path / "affine", 1)
+    with serving(tmp_path) as (server, client):
+        # Version 2 is copied in two steps, its variables' data last, as a slow copy would leave it.
+        staging = tmp_path / "affine" / ".staging-2"
+        shutil.copytree(templates["affine2"], staging)
+        (data,) = (staging / "variables").glob("variables.data-*")
+        held_back = tmp_path / data.name
+        data.rename(held_back)
+        staging.rename(tmp_path / "affine" / "2")
+        wait_until(lambda: (status_or_none(client, "affine") or {}).get("2") == "END", "the incomplete version to fail")
+        assert version_answering(client, "affine") == 1
+        held_back.rename(tmp_path / "affine" / "2" / "variables" / data.name)
+        wait_until(lambda: status_or_none(client, "affine") == {"2": "AVAILABLE", "1": "END"},
+                   "version 2 to load once complete")
+        assert version_answering(client, "affine") == 2
+
+
+def test_a_hung_request_never_holds_up_loading(tmp_path, templates):
+    install_version(templates["gate"], tmp_path / "gate", 1)
+    gate = tmp_path / "open"
+    limits = ServingLimits(unload_timeout_seconds=0.2)
+    with serving(tmp_path, limits=limits) as (server, client):
+        answers = []
+        hung = threading.Thread(target=lambda: answers.append(client.predict(
+            "gate", {"entered": [str(tmp_path / "entered")], "gate": [str(gate)]})))
+        hung.start()
+        wait_until((tmp_path / "entered").exists, "the request to run on version 1")
+        install_version(templates["gate"], tmp_path / "gate", 2)
+        # Version 2 loads and serves while version 1's request hangs; version 1 is closed after the
+        # unload timeout even so.
+        wait_until(lambda: status_or_none(client, "gate") == {"2": "AVAILABLE", "1": "END"},
+                   "version 2 to load and version 1 to be unloaded")
+        gate.write_text("")
+        assert client.predict("gate", {"entered": [str(tmp_path / "second")], "gate": [str(gate)]},
+                              version=2)["opened"].tolist() == [1]
+        hung.join(60)
+        assert [answer["opened"].tolist() for answer in answers] == [[1]]

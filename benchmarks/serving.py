@@ -10,8 +10,14 @@ with batching off and on, it prints requests/s, p50/p99 latency, the mean rows p
   on / off                batching on over batching off, same transport and clients
 The server runs in its own process (as `kerasnlp-lab serve` would); clients and server share this
 machine's cores. Every run is bounded by a request count and a time limit.
+
+Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend on
+the weight values, and random weights never emit [END], so every sentence decodes to the maximum
+length): 32 concurrent clients, one sentence per request, batching off and on (serving/
+batching_parameters.txt), sentences/s over REST and gRPC, and the on / off ratio.
 """
 
+import argparse
 import contextlib
 import queue
 import re
@@ -29,6 +35,9 @@ import tensorflow as tf
 from kerasnlp_lab.serving.client import ServingClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TRANSLATOR_BATCHING_FILE = REPO_ROOT / "serving" / "batching_parameters.txt"
+TRANSLATOR_CLIENTS = 32
+TRANSLATOR_SENTENCE = "En el principio creó Dios los cielos y la tierra."
 
 INPUT_SIZE, HIDDEN_SIZE = 784, 256
 CONCURRENCY = (1, 8, 32)
@@ -126,6 +135,74 @@ def batch_totals(rest_port: int) -> tuple[float, float]:
     return totals["count"], totals["sum"]
 
 
+def export_small_transformer(saved_models: Path) -> None:
+    """transformer_translator/1: the `small` preset's sizes and vocabularies, random weights."""
+    from kerasnlp_lab.export import transformer as transformer_export
+    from kerasnlp_lab.models import transformer
+    from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, WordVectorizer
+
+    config = transformer.get_config("small")
+    words = sorted(set(TRANSLATOR_SENTENCE.lower().replace(".", " .").split()))
+
+    def vocabulary(size):
+        return list(RESERVED_TOKENS) + words + [f"w{index}" for index in range(size - len(RESERVED_TOKENS) - len(words))]
+    source, target = WordVectorizer(vocabulary(config.source_vocab_size)), \
+        WordVectorizer(vocabulary(config.target_vocab_size), lowercase=False)
+    model = transformer.build_model(config, config.source_vocab_size, config.target_vocab_size)
+    serving = transformer_export.make_serving(model, source, target, config)
+    transformer_export.export_serving(serving, str(saved_models), version=1)
+
+
+def run_translator_load(url: str, seconds: float) -> dict:
+    """Sentences/s of TRANSLATOR_CLIENTS threads each translating one sentence per request."""
+    done, failures, stop = [], [], threading.Event()
+    barrier = threading.Barrier(TRANSLATOR_CLIENTS + 1)
+
+    def client():
+        with ServingClient(url, timeout=600) as own:
+            own.predict("transformer_translator", {"text": [TRANSLATOR_SENTENCE]})
+            barrier.wait()
+            while not stop.is_set():
+                try:
+                    own.predict("transformer_translator", {"text": [TRANSLATOR_SENTENCE]})
+                except Exception as error:  # reported after the run
+                    failures.append(repr(error))
+                    return
+                done.append(time.perf_counter())
+
+    threads = [threading.Thread(target=client) for _ in range(TRANSLATOR_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    stop.wait(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    counted = [moment for moment in done if moment <= started + seconds]
+    return {"sentences": len(counted), "per_s": len(counted) / seconds}
+
+
+def translator_batching(folder: Path, seconds: float) -> None:
+    saved_models = folder / "translator_models"
+    print("Exporting a `small` Transformer translator with random weights ...", flush=True)
+    export_small_transformer(saved_models)
+    results = {}
+    for batching in (False, True):
+        with server_process(saved_models, TRANSLATOR_BATCHING_FILE if batching else None) as (rest_port, grpc_port):
+            for transport, url in (("REST", f"http://127.0.0.1:{rest_port}"), ("gRPC", f"grpc://127.0.0.1:{grpc_port}")):
+                results[(transport, batching)] = run_translator_load(url, seconds)
+    print(f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, one sentence per request, "
+          f"{seconds:.0f} s per run. Batching parameters (on): "
+          + " ".join(line for line in TRANSLATOR_BATCHING_FILE.read_text().splitlines() if not line.startswith("#")))
+    print(f"{'transport':>9} {'off sent/s':>10} {'on sent/s':>10} {'on / off':>8}")
+    for transport in ("REST", "gRPC"):
+        off, on = results[(transport, False)], results[(transport, True)]
+        print(f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} {on['per_s'] / off['per_s']:8.2f}")
+
+
 def run_load(url: str, clients: int) -> dict:
     """req/s, p50 and p99 of `clients` threads sending one-row predicts until the run's bounds."""
     rng = np.random.default_rng(2)
@@ -169,6 +246,10 @@ def run_load(url: str, clients: int) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--translator-seconds", type=float, default=30.0,
+                        help="length of each translator run (default 30; 0 skips the translator)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         saved_models = Path(folder) / "saved_models"
         version = saved_models / "dense" / "1"
@@ -213,6 +294,8 @@ def main() -> None:
                   f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['mean_batch']:10.1f} "
                   f"{result['p50_ms'] / base['p50_ms']:11.1f} {result['req_per_s'] / base['rows_per_s']:13.3f} "
                   f"{versus_batch:>18} {on_off:>6}")
+        if args.translator_seconds > 0:
+            translator_batching(Path(folder), args.translator_seconds)
 
 
 if __name__ == "__main__":

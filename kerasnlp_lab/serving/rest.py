@@ -1,5 +1,6 @@
 """The TF Serving REST API (v1): an ASGI application built with Starlette's request and response
-classes, served by uvicorn on the httptools parser (see http_protocol for the two changes made to it).
+classes, served by uvicorn (httptools parser, uvloop where installed; see http_protocol for the two
+changes made to uvicorn's protocol).
 
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature_def metadata
@@ -73,7 +74,8 @@ class Route:
 
 
 class RestApi:
-    """Answers REST requests: route(method, path) then answer(route, body) -> JSON text."""
+    """Answers REST requests: route(method, path), then answer(route) for status and metadata or
+    predict(route, body, ...) for predict; both return the JSON body."""
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
@@ -112,8 +114,9 @@ class RestApi:
 
     def predict(self, route: Route, body: "_Body", deadline: float, decode_lock: threading.Lock) -> bytes:
         """Decodes a predict body (then gives its bytes back to the budget), runs it, encodes the answer."""
+        one_at_a_time = decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext()
         with body:
-            with decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext():
+            with one_at_a_time:
                 document = json_codec.parse_request_body(body.data)
                 exact = json_codec.has_boolean_literals(body.data)
             signature_name = json_codec.signature_name_of(document) or DEFAULT_SIGNATURE
@@ -123,7 +126,7 @@ class RestApi:
                     raise invalid_argument(f'Serving signature name: "{signature_name}" not found in signature def')
                 if not signature_def.inputs:
                     raise invalid_argument(f"Failed to get input map for signature: {signature_name}")
-                with decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext():
+                with one_at_a_time:
                     inputs, row_format = json_codec.decode_request_tensors(document, signature_def.inputs, exact)
                 del document
                 body.release()

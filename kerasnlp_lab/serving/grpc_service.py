@@ -28,6 +28,8 @@ from kerasnlp_lab.serving.tensor_proto import declared_shape, from_tensor_proto,
 
 logger = logging.getLogger(__name__)
 
+_NO_DEADLINE_SECONDS = 10**9  # gRPC reports a call without a deadline as one ~300 years away
+
 
 def _version_and_label(model_spec) -> tuple[int | None, str | None]:
     choice = model_spec.WhichOneof("version_choice")
@@ -75,9 +77,11 @@ class PredictionServicer(_Service, prediction_service_pb2_grpc.PredictionService
         return self._answer("metadata", request, context, lambda: self._metadata(request))
 
     def _admitted_predict(self, request, context) -> predict_pb2.PredictResponse:
-        remaining = context.time_remaining()
-        timeout = self.limits.rest_api_timeout_seconds if remaining is None else remaining
-        deadline = None if remaining is None else time.monotonic() + remaining
+        remaining = context.time_remaining()  # about 2**63 ns when the call has no deadline
+        if remaining is None or remaining > _NO_DEADLINE_SECONDS:
+            timeout, deadline = self.limits.rest_api_timeout_seconds, None
+        else:
+            timeout, deadline = remaining, time.monotonic() + remaining
         name = request.model_spec.name
         if not self.manager.is_model(name):  # NOT_FOUND from the manager, no queue
             return self._predict(request, deadline)

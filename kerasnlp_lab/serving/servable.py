@@ -15,10 +15,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from kerasnlp_lab.serving.batching import BatchingParameters, SignatureBatcher
 from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument
+from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, from_tensor_proto
-
-DEFAULT_MAX_ROWS = 128
-DEFAULT_MAX_STRING_BYTES = 16 * 1024
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVING_TAG = "serve"
@@ -61,7 +59,8 @@ class Servable:
 
     def __init__(self, name: str, version: int, path: Path, batching: BatchingParameters | None = None,
                  on_batch: Callable[[str, int], None] = lambda signature, rows: None,
-                 max_rows: int = DEFAULT_MAX_ROWS, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES):
+                 max_rows: int = ServingLimits.max_batch_rows,
+                 max_string_bytes: int = ServingLimits.max_string_bytes):
         self.name = name
         self.version = version
         self.path = path

@@ -1,8 +1,12 @@
-"""32 concurrent clients (REST and gRPC) with batching on: each gets exactly its own results."""
+"""32 concurrent clients (REST and gRPC) with batching on: each gets exactly its own results; a gRPC call
+without a deadline is batched too."""
 
 import threading
 
+import grpc
 import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.server import ModelServer
@@ -24,6 +28,16 @@ def batch_metric(metrics_text: str, suffix: str) -> float:
               '{model_name="affine",signature_name="serving_default"} ')
     (line,) = [line for line in metrics_text.splitlines() if line.startswith(prefix)]
     return float(line[len(prefix):])
+
+
+def no_deadline_predict(grpc_port: int) -> np.ndarray:
+    """y of a gRPC Predict sent without a deadline (the server must not take it for one)."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "affine"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0, 2.0, 3.0]], np.float32)))
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request)
+    return tf.make_ndarray(response.outputs["y"])
 
 
 def test_32_concurrent_clients_get_exactly_their_own_results(tmp_path, templates):
@@ -59,9 +73,11 @@ def test_32_concurrent_clients_get_exactly_their_own_results(tmp_path, templates
         for thread in threads:
             thread.join(120)
         status, metrics = http_request(server.rest_port, "GET", "/monitoring/prometheus/metrics")
+        no_deadline = no_deadline_predict(server.grpc_port)
     finally:
         server.stop()
     assert failures == []
+    np.testing.assert_array_equal(no_deadline, affine_expected([[1.0, 2.0, 3.0]], 2))
     assert len(rows_sent) == CLIENTS * REQUESTS_PER_CLIENT
     assert status == 200
     assert batch_metric(metrics, "sum") == sum(rows_sent)  # every row ran exactly once

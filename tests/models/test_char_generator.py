@@ -30,7 +30,13 @@ def trained():
 
 
 def test_presets_and_their_sizes():
-    assert set(char_generator.PRESETS) == {"tiny", "small", "small_dense", "full", "full_dense"}
+    assert set(char_generator.PRESETS) == {
+        "tiny", "small", "small_dense", "release", "full", "full_dense"
+    }
+    release = char_generator.get_config("release")
+    assert (release.embedding_dim, release.gru_units, release.epochs * release.steps_per_epoch) == (
+        128, 512, 4000
+    )
     full = char_generator.get_config("full")
     assert (full.embedding_dim, full.gru_units, full.sequence_length) == (256, 1024, 100)
     assert char_generator.get_config("tiny").gru_units == 64

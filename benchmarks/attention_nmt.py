@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
-from kerasnlp_lab.evaluation.attention_nmt import read_pairs
+from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.export import attention_nmt as exporter
 from kerasnlp_lab.models import attention_nmt
 

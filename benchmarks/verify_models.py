@@ -16,8 +16,9 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from kerasnlp_lab import release
+from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 from kerasnlp_lab.evaluation import char_generator as char_evaluation
-from kerasnlp_lab.evaluation.attention_nmt import read_pairs
+from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.export import translator as translator_lib
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.server import ModelServer
@@ -66,8 +67,8 @@ def verify_char_generator(presets_root, recorded):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--saved-models", default="saved_models")
-    parser.add_argument("--presets", default=release.DEFAULT_PRESETS)
+    parser.add_argument("--saved-models", default=SAVED_MODELS)
+    parser.add_argument("--presets", default=PRESETS)
     args = parser.parse_args(argv)
     models = release.make_models(args.presets, args.saved_models)
     rows = []

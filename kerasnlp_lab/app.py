@@ -9,9 +9,9 @@ import importlib
 import json
 import sys
 
-from kerasnlp_lab.cli import DEFAULT_SAVED_MODELS, default_workdir
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES
+from kerasnlp_lab.paths import SAVED_MODELS, default_workdir
 
 
 def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
@@ -35,8 +35,8 @@ def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
                         help=f"checkpoints, logs, metrics and figures (default {workdir})")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --workdir from its last epoch checkpoint")
-    parser.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
-                        help=f"TF Serving model base path to export to (default {DEFAULT_SAVED_MODELS})")
+    parser.add_argument("--saved-models", default=SAVED_MODELS,
+                        help=f"TF Serving model base path to export to (default {SAVED_MODELS})")
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only")
     return parser
 

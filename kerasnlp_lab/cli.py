@@ -12,15 +12,8 @@ import sys
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
+from kerasnlp_lab.paths import PRESETS, SAVED_MODELS, default_workdir
 from kerasnlp_lab.quiet_tensorflow import import_quietly
-
-DEFAULT_SAVED_MODELS = "saved_models"
-
-
-def default_workdir(model):
-    """Where a model's checkpoints, logs and plots go unless --workdir says otherwise."""
-    return f"runs/{model}"
-
 
 def _model_name(text):
     try:
@@ -233,7 +226,7 @@ def build_parser():
     )
     release.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
     release.add_argument("--workdir", default=None, help="the finished run (default: runs/MODEL)")
-    release.add_argument("--presets", default="presets", help="presets folder (default: presets)")
+    release.add_argument("--presets", default=PRESETS, help="presets folder (default: presets)")
     release.add_argument("--command", default=None,
                          help="the training command to record in metadata.json")
     release.set_defaults(handler=_release)
@@ -241,15 +234,15 @@ def build_parser():
     models = commands.add_parser(
         "models", help="export every release preset to saved_models/<model>/1/ (when stale)"
     )
-    models.add_argument("--presets", default="presets", help="presets folder (default: presets)")
-    models.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+    models.add_argument("--presets", default=PRESETS, help="presets folder (default: presets)")
+    models.add_argument("--saved-models", default=SAVED_MODELS,
                         help="TF Serving model base path (default: saved_models)")
     models.set_defaults(handler=_models)
 
     export = commands.add_parser("export", help="export a SavedModel for TF Serving")
     export.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
     export.add_argument("--workdir", default=None, help="default: runs/MODEL")
-    export.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+    export.add_argument("--saved-models", default=SAVED_MODELS,
                         help="TF Serving model base path (default: saved_models)")
     export.add_argument("--version", type=_positive_int, default=None,
                         help="version number (default: the next free one)")
@@ -258,7 +251,7 @@ def build_parser():
     serve = commands.add_parser(
         "serve", help="serve saved_models/ over the TF Serving REST and gRPC APIs"
     )
-    serve.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+    serve.add_argument("--saved-models", default=SAVED_MODELS,
                        help="folder of <model>/<version>/ SavedModels (default: saved_models)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1: this machine only)")
@@ -328,7 +321,7 @@ def build_parser():
         help="http://HOST:PORT (REST) or grpc://HOST:PORT; default: load the latest "
         "SavedModel in-process",
     )
-    predict.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+    predict.add_argument("--saved-models", default=SAVED_MODELS,
                          help="where to find the SavedModel in-process (default: saved_models)")
     predict.add_argument("--signature", default="serving_default",
                          help="signature name (default: serving_default)")
@@ -348,8 +341,8 @@ def build_parser():
                       "serve those (untrained output; a few minutes)")
     demo.add_argument("--workdir", default=None,
                       help="figures (default runs/demo; runs/walkthrough with --train)")
-    demo.add_argument("--presets", default="presets", help="release presets (default: presets)")
-    demo.add_argument("--saved-models", default=DEFAULT_SAVED_MODELS,
+    demo.add_argument("--presets", default=PRESETS, help="release presets (default: presets)")
+    demo.add_argument("--saved-models", default=SAVED_MODELS,
                       help="default: saved_models (with --train: WORKDIR/saved_models)")
     demo.set_defaults(handler=_demo)
 

@@ -15,6 +15,7 @@ import numpy as np
 import sacrebleu
 
 from kerasnlp_lab import release
+from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 
 TRANSLATORS = ("attention_nmt", "transformer_translator")
 NUM_VERSES = 5
@@ -37,7 +38,7 @@ def _dataset(saved_models, model_name):
 
 def held_out_verses(dataset, count=NUM_VERSES):
     """The first `count` test pairs whose source has VERSE_WORDS words."""
-    from kerasnlp_lab.evaluation.attention_nmt import read_pairs
+    from kerasnlp_lab.evaluation.translation import read_pairs
 
     sources, references = read_pairs(dataset, "test", 200)
     low, high = VERSE_WORDS
@@ -121,7 +122,7 @@ def where_next():
     )
 
 
-def run(presets_root=release.DEFAULT_PRESETS, saved_models="saved_models", workdir="runs/demo"):
+def run(presets_root=PRESETS, saved_models=SAVED_MODELS, workdir="runs/demo"):
     """Exports the release presets, serves them, and shows their output."""
     from kerasnlp_lab.serving.client import ServingClient
     from kerasnlp_lab.serving.server import ModelServer

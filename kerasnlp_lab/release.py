@@ -17,9 +17,9 @@ import tempfile
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES
+from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 from kerasnlp_lab.training import presets, workdir as workdir_lib
 
-DEFAULT_PRESETS = "presets"
 RELEASE_VERSION = 1
 RELEASE_FILE = "release.json"
 # The fixed test subset whose metrics a fast test recomputes exactly: the first examples.
@@ -40,7 +40,7 @@ def _without_figures(metrics):
     return {key: value for key, value in metrics.items() if key != "figures"}
 
 
-def make_preset(model_name, workdir, presets_root=DEFAULT_PRESETS, command=None):
+def make_preset(model_name, workdir, presets_root=PRESETS, command=None):
     """Writes the run of `workdir` as presets/<model>/ with its test metrics; returns them."""
     preset_dir = os.path.join(presets_root, model_name)
     presets.write_preset(workdir, preset_dir, model_name, command)
@@ -53,7 +53,7 @@ def make_preset(model_name, workdir, presets_root=DEFAULT_PRESETS, command=None)
     return metrics
 
 
-def preset_dirs(presets_root=DEFAULT_PRESETS):
+def preset_dirs(presets_root=PRESETS):
     """{model name: preset folder} of the presets present under `presets_root`."""
     found = {}
     for name in MODEL_NAMES:
@@ -126,7 +126,7 @@ def export_preset(model_name, preset_dir, saved_models, version=RELEASE_VERSION)
     return target, True
 
 
-def make_models(presets_root=DEFAULT_PRESETS, saved_models="saved_models"):
+def make_models(presets_root=PRESETS, saved_models=SAVED_MODELS):
     """`make models`: every preset exported (when out of date); returns {model: path}."""
     found = preset_dirs(presets_root)
     if not found:

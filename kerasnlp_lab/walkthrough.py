@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from kerasnlp_lab.data import catalog
+from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.errors import DataUnavailableError
 
 OFFLINE_CORPORA = ("local_fashion_mnist", "sword_text/kjv", "sword_text/web", "sword_parallel/spa_eng")
@@ -121,7 +122,7 @@ def attention_nmt_round_trip(workdir, saved_models):
     print(f"Exported to {exporter.export(workdir, saved_models)}")
 
     _heading("Attention NMT: three Spanish test verses through the embedded server (REST)")
-    sources, references = evaluation.read_pairs(metrics["dataset"], "test", 3)
+    sources, references = read_pairs(metrics["dataset"], "test", 3)
     with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
         client = ServingClient(f"http://127.0.0.1:{server.rest_port}")
         inputs = exporter.predict_inputs(sources)
@@ -137,7 +138,6 @@ def attention_nmt_round_trip(workdir, saved_models):
 def transformer_round_trip(workdir, saved_models):
     """Trains the tiny Transformer translator, exports it, and translates the three test
     verses of the attention NMT demo through the embedded server, beside the NMT's."""
-    from kerasnlp_lab.evaluation import attention_nmt as nmt_evaluation
     from kerasnlp_lab.evaluation import transformer as evaluation
     from kerasnlp_lab.export import transformer as exporter
     from kerasnlp_lab.serving.client import ServingClient
@@ -158,7 +158,7 @@ def transformer_round_trip(workdir, saved_models):
     print(f"Exported to {exporter.export(workdir, saved_models)}")
 
     _heading("Transformer beside the attention NMT: the same three test verses (REST)")
-    sources, references = nmt_evaluation.read_pairs(metrics["dataset"], "test", 3)
+    sources, references = read_pairs(metrics["dataset"], "test", 3)
     inputs = exporter.predict_inputs(sources)
     with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
         client = ServingClient(f"http://127.0.0.1:{server.rest_port}")

@@ -7,23 +7,18 @@ and two attention figures for a fixed verse (backbone "ours"): the encoder self-
 and the decoder cross-attention over its greedy translation, one panel per layer and head.
 """
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from kerasnlp_lab.evaluation import plots, translation
-from kerasnlp_lab.evaluation.attention_nmt import read_pairs
 from kerasnlp_lab.export import transformer as exporter
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit, workdir as workdir_lib
-from kerasnlp_lab.training import attention_nmt as nmt_training
 from kerasnlp_lab.training import transformer as training
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = transformer.MODEL_NAME
-METRICS_FILE = "metrics.json"
-LOSS_CURVES_PNG = "loss_curves.png"
 ENCODER_ATTENTION_PNG = "encoder_self_attention.png"
 CROSS_ATTENTION_PNG = "cross_attention.png"
 FIXED_VERSE = "En el principio creó Dios los cielos y la tierra."  # Genesis 1:1
@@ -87,45 +82,14 @@ def evaluate(workdir="runs/transformer_translator", limit=None, output_dir=None)
     run, serving = exporter.load_serving(workdir)
     config = translation.limit_examples(transformer.config_from_dict(run["config"]), limit)
     output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
-    dataset = run["dataset"]
-    sources, references = read_pairs(dataset, "test", config.eval_examples)
-    vectorizers = (serving.source_vectorizer, serving.target_vectorizer)
-    test_examples = nmt_training.split_examples(
-        dataset, "test", vectorizers, config, config.eval_examples
+    metrics, _ = translation.evaluate_translator(
+        run, serving, config, workdir, output_dir,
+        "transformer_translator: label-smoothed cross-entropy",
     )
-    loss, accuracy = serving.model.evaluate(
-        nmt_training.evaluation_batches(test_examples, config), verbose=0
-    )
-    scores = translation.translation_scores(serving, sources, references, config.batch_size)
-    metrics = {
-        "model": MODEL_NAME,
-        "preset": run["preset"],
-        "backbone": config.backbone,
-        "dataset": dataset,
-        "test_pairs": len(sources),
-        "test_loss": round(float(loss), 4),
-        "test_token_accuracy": round(float(accuracy), 4),
-        **scores,
-    }
+    metrics["backbone"] = config.backbone
     throughput = training.read_throughput(workdir)
     if throughput:
         metrics["training_tokens_per_second"] = throughput[-1]["tokens_per_second"]
-    efficiency_path = os.path.join(workdir, nmt_training.TOKEN_EFFICIENCY_FILE)
-    if os.path.exists(efficiency_path):
-        with open(efficiency_path) as file:
-            metrics["token_efficiency"] = {
-                name: round(value, 3) for name, value in json.load(file).items()
-            }
-    figures = {}
     if config.backbone == "ours":
-        figures.update(attention_figures(serving, FIXED_VERSE, output_dir))
-    history = os.path.join(workdir, fit.HISTORY_FILE)
-    if os.path.exists(history):
-        figures["loss_curves"] = plots.plot_loss_curves(
-            history, os.path.join(output_dir, LOSS_CURVES_PNG),
-            "transformer_translator: label-smoothed cross-entropy",
-        )
-    metrics["figures"] = figures
-    with open(os.path.join(output_dir, METRICS_FILE), "w") as file:
-        json.dump(metrics, file, indent=2, ensure_ascii=False)
-    return metrics
+        metrics["figures"].update(attention_figures(serving, FIXED_VERSE, output_dir))
+    return translation.write_metrics(metrics, output_dir)

@@ -8,13 +8,30 @@ reported beside it.
 """
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
+from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.evaluation import plots
+from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import translation as training
+
+METRICS_FILE = "metrics.json"
+LOSS_CURVES_PNG = "loss_curves.png"
 
 SHOWN_EXAMPLES = 3
+
+
+def read_pairs(dataset, split, limit=None):
+    """(sources, references) of a split as two lists of Python strings."""
+    sources, references = [], []
+    for source, target in pipeline.load_pairs(dataset, split, limit).as_numpy_iterator():
+        sources.append(source.decode("utf-8"))
+        references.append(target.decode("utf-8"))
+    return sources, references
 
 
 def limit_examples(config, limit):
@@ -71,3 +88,49 @@ def plot_attention(weights, source_tokens, target_tokens, path, title=""):
     axes.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.03)
     return plots.save_figure(figure, path)
+
+
+def evaluate_translator(run, serving, config, workdir, output_dir, loss_title):
+    """The metrics both translators report on the test split (first `eval_examples` pairs).
+
+    (metrics, sources): teacher-forcing loss and token accuracy, BLEU/chrF of greedy and
+    beam translations, the token efficiency of the run, and the loss curves figure.
+    """
+    dataset = run["dataset"]
+    sources, references = read_pairs(dataset, "test", config.eval_examples)
+    vectorizers = (serving.source_vectorizer, serving.target_vectorizer)
+    test_examples = training.split_examples(
+        dataset, "test", vectorizers, config, config.eval_examples
+    )
+    loss, accuracy = serving.model.evaluate(
+        training.evaluation_batches(test_examples, config), verbose=0
+    )
+    metrics = {
+        "model": run["model"],
+        "preset": run["preset"],
+        "dataset": dataset,
+        "test_pairs": len(sources),
+        "test_loss": round(float(loss), 4),
+        "test_token_accuracy": round(float(accuracy), 4),
+        **translation_scores(serving, sources, references, config.batch_size),
+    }
+    efficiency_path = os.path.join(workdir, training.TOKEN_EFFICIENCY_FILE)
+    if os.path.exists(efficiency_path):
+        with open(efficiency_path) as file:
+            metrics["token_efficiency"] = {
+                name: round(value, 3) for name, value in json.load(file).items()
+            }
+    metrics["figures"] = {}
+    history = os.path.join(workdir, fit.HISTORY_FILE)
+    if os.path.exists(history):
+        metrics["figures"]["loss_curves"] = plots.plot_loss_curves(
+            history, os.path.join(output_dir, LOSS_CURVES_PNG), loss_title
+        )
+    return metrics, sources
+
+
+def write_metrics(metrics, output_dir):
+    """Writes metrics.json into `output_dir`; returns `metrics`."""
+    with open(os.path.join(output_dir, METRICS_FILE), "w") as file:
+        json.dump(metrics, file, indent=2, ensure_ascii=False)
+    return metrics

@@ -20,7 +20,9 @@ from keras import ops
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
-from kerasnlp_lab.training.translation import PAD_ID, MaskedAccuracy, MaskedSparseCrossentropy
+from kerasnlp_lab.losses import MaskedSparseCrossentropy
+from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "attention_nmt"
 
@@ -52,6 +54,7 @@ class AttentionNMTConfig:
     dropout: float = 0.0
     clipnorm: float = 5.0
     early_stopping_patience: int = 2
+    average_checkpoints: int = 1  # the final model averages the last N epochs' weights
     beam_size: int = 4
     length_penalty: float = 1.0
     train_examples: int | None = None

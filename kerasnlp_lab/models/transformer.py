@@ -32,8 +32,10 @@ from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
-from kerasnlp_lab.training.schedules import TransformerSchedule
-from kerasnlp_lab.training.translation import PAD_ID, MaskedAccuracy, MaskedSparseCrossentropy
+from kerasnlp_lab.losses import MaskedSparseCrossentropy
+from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.schedules import TransformerSchedule
+from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "transformer_translator"
 BACKBONES = ("ours", "keras_hub")

@@ -1,101 +1,33 @@
-"""`kerasnlp-lab train attention_nmt`: vocabularies, bucketed batches, resumable epochs.
+"""`kerasnlp-lab train attention_nmt`: the shared translator training, with LR halving.
 
-The source and target vocabularies are learned from the training split only (sizes in the
-config) and written beside the model before training starts; `--resume` reuses them.
-Training stops early when the validation loss has not improved for
-`early_stopping_patience` epochs, keeping the best weights. The padding cost of the
-batches (token efficiency: bucketed, random batches, fixed length 128) is measured on the
-training examples and written to `token_efficiency.json`.
+The vocabularies, bucketed batches, resumable epochs and early stopping are those of
+`kerasnlp_lab.training.translation` (shared with the Transformer). With
+`lr_plateau_factor` < 1 the learning rate is multiplied by it after every epoch whose
+validation loss did not improve.
 """
 
-import json
-import os
-
 import keras
-import tensorflow as tf
 
-from kerasnlp_lab.data import translation_pipeline as pipeline
-from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import attention_nmt
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import translation, workdir as workdir_lib
 
 MODEL_NAME = attention_nmt.MODEL_NAME
 MODEL = attention_nmt
-# What a preset copies beside the weights.
-VOCABULARY_FILES = (pipeline.SOURCE_VOCABULARY_FILE, pipeline.TARGET_VOCABULARY_FILE)
-TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
-
-
-def split_examples(dataset, split, vectorizers, config, limit=None):
-    """Vectorized (source ids, target ids) examples of a split, cached."""
-    pairs = pipeline.load_pairs(dataset, split, limit)
-    return pipeline.vectorize_pairs(
-        pairs, *vectorizers, config.max_source_length, config.max_target_length
-    ).cache()
-
-
-def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, seed=None):
-    """Vectorizers (learned, or reloaded on resume), training examples, their count, validation.
-
-    Writes the run description and the vectorizers to `workdir`; shared by both translators.
-    """
-    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
-    if resume:
-        vectorizers = pipeline.load_vectorizers(workdir)
-    else:
-        vectorizers = pipeline.learn_vectorizers(
-            train_pairs, config.source_vocab_size, config.target_vocab_size
-        )
-    workdir_lib.save_run_description(
-        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config,
-        seed=seed,
-    )
-    pipeline.save_vectorizers(workdir, *vectorizers)
-    examples = pipeline.vectorize_pairs(
-        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
-    ).cache()
-    count = pipeline.count_batches(examples)
-    if count == 0:
-        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
-    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
-    return vectorizers, examples, count, validation
-
-
-def evaluation_batches(examples, config):
-    """Bucketed teacher-forcing batches in a fixed order (validation and test).
-
-    Their number is stated on the dataset, so Keras knows where an evaluation ends.
-    """
-    batches = pipeline.bucketed_batches(
-        examples, config.batch_size, max(config.max_source_length, config.max_target_length),
-        config.bucket_width,
-    )
-    count = pipeline.count_batches(batches)
-    return (
-        batches.map(pipeline.as_model_inputs)
-        .apply(tf.data.experimental.assert_cardinality(count))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def measure_token_efficiency(examples, count, config, seed=0):
-    """{bucketed, random, fixed_128}: real tokens / padded slots on shuffled examples."""
-    shuffled = examples.shuffle(count, seed=seed, reshuffle_each_iteration=False)
-    max_length = max(config.max_source_length, config.max_target_length)
-    return {
-        "bucketed": pipeline.token_efficiency(
-            pipeline.bucketed_batches(shuffled, config.batch_size, max_length, config.bucket_width)
-        ),
-        "random": pipeline.token_efficiency(pipeline.random_batches(shuffled, config.batch_size)),
-        f"fixed_{pipeline.FIXED_LENGTH}": pipeline.token_efficiency(
-            pipeline.fixed_length_batches(shuffled, config.batch_size)
-        ),
-    }
+VOCABULARY_FILES = translation.VOCABULARY_FILES
 
 
 def build_for_run(config, workdir):
     """The compiled model of a run's config (its vocabulary sizes are in the config)."""
     return attention_nmt.build_model(config)
+
+
+def plateau_callbacks(config, examples):
+    """ReduceLROnPlateau when the config asks for it."""
+    if config.lr_plateau_factor >= 1:
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
+    )]
 
 
 def train(
@@ -107,52 +39,9 @@ def train(
     seed=0,
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
-    preset, dataset, config = workdir_lib.resolve_run(
-        workdir, model=attention_nmt, kind="parallel", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume,
-    )
-    keras.utils.set_random_seed(seed)
-    vectorizers, examples, count, validation = prepare_examples(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
-        resume=resume, seed=seed,
-    )
-    max_length = max(config.max_source_length, config.max_target_length)
-    steps = pipeline.count_batches(
-        pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
-    )
-    efficiency = measure_token_efficiency(examples, count, config, seed)
-    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
-        json.dump(efficiency, file, indent=2)
-    print(
-        f"Training attention_nmt ({preset}) on {dataset}: {count:,} pairs, vocabularies "
-        f"{vectorizers[0].vocab_size:,} / {vectorizers[1].vocab_size:,}, {config.epochs} epochs "
-        f"of {steps} bucketed batches of {config.batch_size}; token efficiency "
-        + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
-    )
-    model = fit.fit_resumable(
-        lambda: build_for_run(config, workdir),
-        lambda first_epoch: pipeline.seeded_bucketed_epochs(
-            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
-            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
-            epochs=config.epochs,
-        ),
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        workdir=workdir,
-        resume=resume,
-        validation_data=evaluation_batches(validation, config),
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping_patience,
-                restore_best_weights=True,
-            ),
-            *(
-                [keras.callbacks.ReduceLROnPlateau(
-                    monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
-                )]
-                if config.lr_plateau_factor < 1 else []
-            ),
-        ],
+    model, _ = translation.train_translator(
+        attention_nmt, build_for_run, preset=preset, dataset=dataset, epochs=epochs,
+        workdir=workdir, resume=resume, seed=seed, callbacks=plateau_callbacks,
     )
     workdir_lib.save_model(workdir, model)
     return model

@@ -1,5 +1,6 @@
 """Epoch checkpoints (model + optimizer state) written atomically, and resuming from them."""
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ CHECKPOINT_PATTERN = re.compile(r"epoch-(\d+)\.keras")
 
 
 EPOCH_WEIGHTS_DIR = "epoch_weights"
+AVERAGED_EPOCHS_FILE = "averaged_epochs.json"
 EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5")
 
 
@@ -113,7 +115,8 @@ def restore(workdir):
 def average_epoch_weights(model, workdir, count):
     """Sets `model`'s weights to the mean of the last `count` kept epoch weights.
 
-    Returns the averaged epochs (completed-epoch numbers), oldest first. Averaging the
+    Returns the averaged epochs (completed-epoch numbers), oldest first, and writes them
+    to `averaged_epochs.json` in `workdir`. Averaging the
     last checkpoints of a run smooths the noise of the final updates (Vaswani et al. 2017
     average the last 5 or 20 checkpoints).
     """
@@ -127,4 +130,7 @@ def average_epoch_weights(model, workdir, count):
         totals = values if totals is None else [a + b for a, b in zip(totals, values)]
     for variable, total in zip(model.weights, totals):
         variable.assign((total / len(kept)).astype(variable.dtype))
-    return [epoch for epoch, _ in kept]
+    averaged = [epoch for epoch, _ in kept]
+    with open(os.path.join(workdir, AVERAGED_EPOCHS_FILE), "w") as file:
+        json.dump(averaged, file)
+    return averaged

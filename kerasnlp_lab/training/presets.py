@@ -59,7 +59,7 @@ def training_record(workdir, run, model):
         with open(history_path, newline="") as file:
             history = list(csv.DictReader(file))
     epochs_run = len(history)
-    averaged_path = os.path.join(workdir, "averaged_epochs.json")
+    averaged_path = os.path.join(workdir, checkpoints.AVERAGED_EPOCHS_FILE)
     if os.path.exists(averaged_path):
         with open(averaged_path) as file:
             kept = {"averaged_epochs": json.load(file)}

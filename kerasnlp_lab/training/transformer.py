@@ -1,8 +1,9 @@
-"""`kerasnlp-lab train transformer_translator`: the attention NMT's data, the Transformer.
+"""`kerasnlp-lab train transformer_translator`: the shared translator training, the Transformer.
 
 Same pairs, splits, vocabularies (learned from the training split only), length-bucketed
 batches, seeded epochs, checkpoints, `--resume` and early stopping on the validation loss
-as `attention_nmt`, so the two models are compared on exactly the same ids. The optimizer
+as `attention_nmt` (`kerasnlp_lab.training.translation`), so the two models are compared
+on exactly the same ids. The optimizer
 is Adam(0.9, 0.98, 1e-9) with the warm-up schedule of the paper, the loss label-smoothed.
 
 Training speed is measured per epoch as real (non-padding) source + target tokens per
@@ -19,20 +20,12 @@ import numpy as np
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
-from kerasnlp_lab.training import attention_nmt as nmt_training
-from kerasnlp_lab.training.attention_nmt import (
-    TOKEN_EFFICIENCY_FILE,
-    evaluation_batches,
-    measure_token_efficiency,
-    prepare_examples,
-)
+from kerasnlp_lab.training import translation, workdir as workdir_lib
 
 MODEL_NAME = transformer.MODEL_NAME
 MODEL = transformer
-VOCABULARY_FILES = nmt_training.VOCABULARY_FILES
+VOCABULARY_FILES = translation.VOCABULARY_FILES
 THROUGHPUT_FILE = "throughput.json"
-AVERAGED_EPOCHS_FILE = "averaged_epochs.json"
 
 
 class TokenThroughput(keras.callbacks.Callback):
@@ -95,6 +88,13 @@ def build_for_run(config, workdir):
     return transformer.build_model(config, source.vocab_size, target.vocab_size)
 
 
+def throughput_callbacks(workdir):
+    """(config, training examples) -> [TokenThroughput] writing to `workdir`."""
+    return lambda config, examples: [
+        TokenThroughput(count_tokens(examples), os.path.join(workdir, THROUGHPUT_FILE))
+    ]
+
+
 def train(
     preset=None,
     dataset="auto",
@@ -108,54 +108,10 @@ def train(
 
     `backbone` is "ours" (default) or "keras_hub" (a reference that cannot be exported).
     """
-    preset, dataset, config = workdir_lib.resolve_run(
-        workdir, model=transformer, kind="parallel", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, backbone=backbone,
+    model, _ = translation.train_translator(
+        transformer, build_for_run, preset=preset, dataset=dataset, epochs=epochs,
+        workdir=workdir, resume=resume, seed=seed, options={"backbone": backbone},
+        callbacks=throughput_callbacks(workdir),
     )
-    keras.utils.set_random_seed(seed)
-    vectorizers, examples, count, validation = prepare_examples(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
-        resume=resume, seed=seed,
-    )
-    max_length = transformer.max_positions(config)
-    steps = pipeline.count_batches(
-        pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
-    )
-    efficiency = measure_token_efficiency(examples, count, config, seed)
-    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
-        json.dump(efficiency, file, indent=2)
-    print(
-        f"Training transformer_translator ({preset}, backbone {config.backbone}) on "
-        f"{dataset}: {count:,} pairs, vocabularies {vectorizers[0].vocab_size:,} / "
-        f"{vectorizers[1].vocab_size:,}, {config.epochs} epochs of {steps} bucketed batches "
-        f"of {config.batch_size}; token efficiency "
-        + ", ".join(f"{name} {value:.2f}" for name, value in efficiency.items())
-    )
-    model = fit.fit_resumable(
-        lambda: build_for_run(config, workdir),
-        lambda first_epoch: pipeline.seeded_bucketed_epochs(
-            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
-            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
-            epochs=config.epochs,
-        ),
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        workdir=workdir,
-        resume=resume,
-        validation_data=evaluation_batches(validation, config),
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping_patience,
-                restore_best_weights=True,
-            ),
-            TokenThroughput(count_tokens(examples), os.path.join(workdir, THROUGHPUT_FILE)),
-        ],
-        keep_epoch_weights=config.average_checkpoints,
-    )
-    if config.average_checkpoints > 1:
-        averaged = checkpoints.average_epoch_weights(model, workdir, config.average_checkpoints)
-        with open(os.path.join(workdir, AVERAGED_EPOCHS_FILE), "w") as file:
-            json.dump(averaged, file)
-        print(f"Final weights: the average of epochs {', '.join(map(str, averaged))}.")
     workdir_lib.save_model(workdir, model)
     return model

@@ -1,71 +1,153 @@
-"""Training glue shared by the translation models: the padding-masked loss and accuracy.
+"""Training glue shared by the two translators: vocabularies, examples, batches, padding cost.
 
-Target id 0 is padding: it counts neither in the loss nor in the accuracy. Both average
-over the real target tokens of a batch (not over sentences), so long and short sentences
-weigh by their length, as in the papers.
+`attention_nmt` and `transformer_translator` train on the same pairs, splits, vocabularies
+(learned from the training split only) and length-bucketed batches, so they are compared
+on exactly the same ids. The padding cost of the batches (token efficiency: bucketed,
+random batches, fixed length 128) is measured on the training examples and written to
+`token_efficiency.json`.
 """
 
+import json
+import os
+
 import keras
-from keras import ops
+import tensorflow as tf
 
-PAD_ID = 0
+from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
+
+TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
+# What a preset copies beside the weights.
+VOCABULARY_FILES = (pipeline.SOURCE_VOCABULARY_FILE, pipeline.TARGET_VOCABULARY_FILE)
 
 
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class MaskedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy of logits (B, T, V) against ids (B, T), averaged over non-pad tokens.
+def split_examples(dataset, split, vectorizers, config, limit=None):
+    """Vectorized (source ids, target ids) examples of a split, cached."""
+    pairs = pipeline.load_pairs(dataset, split, limit)
+    return pipeline.vectorize_pairs(
+        pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+
+
+def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, seed=None):
+    """Vectorizers (learned, or reloaded on resume), training examples, their count, validation.
+
+    Writes the run description and the vectorizers to `workdir`; shared by both translators.
+    """
+    train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
+    if resume:
+        vectorizers = pipeline.load_vectorizers(workdir)
+    else:
+        vectorizers = pipeline.learn_vectorizers(
+            train_pairs, config.source_vocab_size, config.target_vocab_size
+        )
+    workdir_lib.save_run_description(
+        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config,
+        seed=seed,
+    )
+    pipeline.save_vectorizers(workdir, *vectorizers)
+    examples = pipeline.vectorize_pairs(
+        train_pairs, *vectorizers, config.max_source_length, config.max_target_length
+    ).cache()
+    count = pipeline.count_batches(examples)
+    if count == 0:
+        raise UserError(f"{dataset}: expected training pairs, the train split is empty.")
+    validation = split_examples(dataset, "validation", vectorizers, config, config.eval_examples)
+    return vectorizers, examples, count, validation
+
+
+def evaluation_batches(examples, config):
+    """Bucketed teacher-forcing batches in a fixed order (validation and test).
+
+    Their number is stated on the dataset, so Keras knows where an evaluation ends.
+    """
+    batches = pipeline.bucketed_batches(
+        examples, config.batch_size, max(config.max_source_length, config.max_target_length),
+        config.bucket_width,
+    )
+    count = pipeline.count_batches(batches)
+    return (
+        batches.map(pipeline.as_model_inputs)
+        .apply(tf.data.experimental.assert_cardinality(count))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def measure_token_efficiency(examples, count, config, seed=0):
+    """{bucketed, random, fixed_128}: real tokens / padded slots on shuffled examples."""
+    shuffled = examples.shuffle(count, seed=seed, reshuffle_each_iteration=False)
+    max_length = max(config.max_source_length, config.max_target_length)
+    return {
+        "bucketed": pipeline.token_efficiency(
+            pipeline.bucketed_batches(shuffled, config.batch_size, max_length, config.bucket_width)
+        ),
+        "random": pipeline.token_efficiency(pipeline.random_batches(shuffled, config.batch_size)),
+        f"fixed_{pipeline.FIXED_LENGTH}": pipeline.token_efficiency(
+            pipeline.fixed_length_batches(shuffled, config.batch_size)
+        ),
+    }
+
+
+def train_translator(model_module, build_for_run, *, preset, dataset, epochs, workdir, resume,
+                     seed, options=None, callbacks=None):
+    """Trains a translator on bucketed batches with early stopping; returns (model, config).
+
+    With `config.average_checkpoints` > 1 the final weights are the average of the last
+    that many epochs' weights.
 
     Args:
-        label_smoothing: mass moved from the true class to a uniform distribution over
-            the vocabulary (0.1 in the Transformer paper; 0 is plain cross-entropy).
-        pad_id: the id that marks padding.
+        model_module: the model's module under kerasnlp_lab/models (config, presets).
+        build_for_run: (config, workdir) -> a compiled model.
+        preset, dataset, epochs, workdir, resume, seed: as `kerasnlp-lab train`.
+        options: further config fields set on the command line (None: not given).
+        callbacks: (config, training examples) -> extra Keras callbacks of this model.
     """
-
-    def __init__(self, label_smoothing=0.0, pad_id=PAD_ID, name="masked_sparse_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = label_smoothing
-        self.pad_id = pad_id
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        logits = ops.cast(y_pred, "float32")
-        log_probs = ops.log_softmax(logits, axis=-1)  # (B, T, V)
-        true_log_probs = ops.take_along_axis(log_probs, y_true[..., None], axis=-1)[..., 0]  # (B, T)
-        losses = -true_log_probs
-        if self.label_smoothing:
-            uniform = -ops.mean(log_probs, axis=-1)  # (B, T)
-            losses = (1.0 - self.label_smoothing) * losses + self.label_smoothing * uniform
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")  # (B, T)
-        return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}
-
-
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class MaskedAccuracy(keras.metrics.Metric):
-    """The fraction of non-pad target tokens whose argmax prediction is right."""
-
-    def __init__(self, pad_id=PAD_ID, name="masked_accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pad_id = pad_id
-        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "int32")
-        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")  # (B, T)
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")  # (B, T)
-        hits = ops.cast(ops.equal(predicted, y_true), "float32") * mask
-        self.correct.assign_add(ops.sum(hits))
-        self.total.assign_add(ops.sum(mask))
-
-    def result(self):
-        return self.correct / ops.maximum(self.total, 1.0)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.total.assign(0.0)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}
+    name = model_module.MODEL_NAME
+    preset, dataset, config = workdir_lib.resolve_run(
+        workdir, model=model_module, kind="parallel", preset=preset, dataset=dataset,
+        epochs=epochs, resume=resume, **(options or {}),
+    )
+    keras.utils.set_random_seed(seed)
+    vectorizers, examples, count, validation = prepare_examples(
+        workdir, model_name=name, preset=preset, dataset=dataset, config=config,
+        resume=resume, seed=seed,
+    )
+    max_length = max(config.max_source_length, config.max_target_length)
+    steps = pipeline.count_batches(
+        pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
+    )
+    efficiency = measure_token_efficiency(examples, count, config, seed)
+    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
+        json.dump(efficiency, file, indent=2)
+    print(
+        f"Training {name} ({preset}) on {dataset}: {count:,} pairs, vocabularies "
+        f"{vectorizers[0].vocab_size:,} / {vectorizers[1].vocab_size:,}, {config.epochs} epochs "
+        f"of {steps} bucketed batches of {config.batch_size}; token efficiency "
+        + ", ".join(f"{label} {value:.2f}" for label, value in efficiency.items())
+    )
+    model = fit.fit_resumable(
+        lambda: build_for_run(config, workdir),
+        lambda first_epoch: pipeline.seeded_bucketed_epochs(
+            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
+            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
+            epochs=config.epochs,
+        ),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        workdir=workdir,
+        resume=resume,
+        validation_data=evaluation_batches(validation, config),
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            ),
+            *(callbacks(config, examples) if callbacks else ()),
+        ],
+        keep_epoch_weights=config.average_checkpoints,
+    )
+    if config.average_checkpoints > 1:
+        averaged = checkpoints.average_epoch_weights(model, workdir, config.average_checkpoints)
+        print(f"Final weights: the average of epochs {', '.join(map(str, averaged))}.")
+    return model, config

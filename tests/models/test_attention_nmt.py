@@ -9,7 +9,8 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export.translator import TranslatorServing
 from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, START_ID, WordVectorizer
-from kerasnlp_lab.training.translation import MaskedAccuracy, MaskedSparseCrossentropy
+from kerasnlp_lab.losses import MaskedSparseCrossentropy
+from kerasnlp_lab.metrics import MaskedAccuracy
 
 VOCAB_SIZE = 20
 CONFIG = attention_nmt.get_config(

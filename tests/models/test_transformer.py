@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training.schedules import TransformerSchedule
+from kerasnlp_lab.schedules import TransformerSchedule
 
 SOURCE_VOCAB, TARGET_VOCAB = 53, 47
 START_ID, END_ID = 2, 3

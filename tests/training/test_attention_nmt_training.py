@@ -9,7 +9,7 @@ import pytest
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.training import attention_nmt as training
-from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
+from kerasnlp_lab.training import checkpoints, fit, translation, workdir as workdir_lib
 from tests.data.test_translation_pipeline import write_toy_tsv
 
 
@@ -28,11 +28,11 @@ def test_train_writes_the_run_and_resume_restores_it(tmp_path):
     workdir = str(tmp_path / "run")
     training.train(preset="tiny", dataset=dataset, epochs=1, workdir=workdir)
     for name in ("model.keras", "run.json", pipeline.SOURCE_VOCABULARY_FILE,
-                 pipeline.TARGET_VOCABULARY_FILE, training.TOKEN_EFFICIENCY_FILE):
+                 pipeline.TARGET_VOCABULARY_FILE, translation.TOKEN_EFFICIENCY_FILE):
         assert os.path.exists(os.path.join(workdir, name)), name
     run = workdir_lib.load_run_description(workdir)
     assert (run["model"], run["preset"], run["dataset"]) == ("attention_nmt", "tiny", dataset)
-    with open(os.path.join(workdir, training.TOKEN_EFFICIENCY_FILE)) as file:
+    with open(os.path.join(workdir, translation.TOKEN_EFFICIENCY_FILE)) as file:
         efficiency = json.load(file)
     assert efficiency["fixed_128"] < efficiency["random"] <= efficiency["bucketed"] <= 1.0
     assert completed_epochs(workdir) == 1

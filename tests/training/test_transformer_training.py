@@ -11,7 +11,7 @@ import tensorflow as tf
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit, translation, workdir as workdir_lib
 from kerasnlp_lab.training import transformer as training
 from tests.data.test_translation_pipeline import write_toy_tsv
 
@@ -27,7 +27,7 @@ def test_train_then_resume_to_more_epochs(tmp_path):
     first = training.train(preset="tiny", dataset=dataset, epochs=1, workdir=workdir)
     steps_per_epoch = int(first.optimizer.iterations.numpy())
     for name in ("model.keras", "run.json", pipeline.SOURCE_VOCABULARY_FILE,
-                 pipeline.TARGET_VOCABULARY_FILE, training.TOKEN_EFFICIENCY_FILE,
+                 pipeline.TARGET_VOCABULARY_FILE, translation.TOKEN_EFFICIENCY_FILE,
                  training.THROUGHPUT_FILE):
         assert os.path.exists(os.path.join(workdir, name)), name
     run = workdir_lib.load_run_description(workdir)

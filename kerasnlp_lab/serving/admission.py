@@ -85,6 +85,11 @@ class Admission:
             lane = self._lanes.get(model)
             return (lane.running, len(lane.waiting)) if lane else (0, 0)
 
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """{model: (running, waiting)} of the models with requests now."""
+        with self._lock:
+            return {model: (lane.running, len(lane.waiting)) for model, lane in self._lanes.items()}
+
     def _join(self, model: str, wake: Callable[[], None]) -> _Waiter | None:
         """Takes a running slot (returns None) or a place in the queue (returns the waiter)."""
         with self._lock:
@@ -116,5 +121,5 @@ class Admission:
 
     @staticmethod
     def _raise_timeout(model: str, timeout: float) -> None:
-        raise ServingError("DEADLINE_EXCEEDED",
-                           f"Timed out after {timeout * 1000:.0f} ms waiting for a running slot of model {model}")
+        raise ServingError("DEADLINE_EXCEEDED", f"Timed out waiting for a running slot of model {model} "
+                                                f"(the request's time limit passed in the queue)")

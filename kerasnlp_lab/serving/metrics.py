@@ -2,17 +2,19 @@
 
 Names follow TF Serving's (`:tensorflow:serving:...`): request counts per model and status, request
 latency histograms (microseconds) per model, API and entrypoint, and batch size histograms per model
-and signature.
+and signature. One gauge of our own (TF Serving has no per-model admission):
+`:kerasnlp_lab:serving:predict_requests` per model and state (running, queued).
 """
 
 import bisect
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
+PREDICT_REQUESTS = ":kerasnlp_lab:serving:predict_requests"
 # Bucket upper bounds: latency in microseconds (10 us .. ~100 s), batch sizes in rows.
 LATENCY_BUCKETS = tuple(10 * 1.8 ** power for power in range(28))
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -38,6 +40,11 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, Labels], int] = {}
         self._histograms: dict[tuple[str, Labels], _Histogram] = {}
+        self._requests_now: Callable[[], dict[str, tuple[int, int]]] = dict
+
+    def watch_predict_requests(self, requests_now: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        """Where the gauge of predict requests comes from: {model: (running, queued)} at render time."""
+        self._requests_now = requests_now
 
     def observe_request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         """One finished request: api is e.g. "predict", entrypoint "REST" or "GRPC", status "OK" or an
@@ -70,6 +77,12 @@ class Metrics:
                 for (metric, labels), histogram in histograms:
                     if metric == name:
                         lines.extend(_histogram_lines(name, labels, histogram))
+        requests_now = self._requests_now()
+        if requests_now:
+            lines.append(f"# TYPE {PREDICT_REQUESTS} gauge")
+            for model, (running, queued) in sorted(requests_now.items()):
+                for state, count in (("queued", queued), ("running", running)):
+                    lines.append(f"{PREDICT_REQUESTS}{_labels_text((('model_name', model), ('state', state)))} {count}")
         return "\n".join(lines) + "\n"
 
     def _histogram(self, name: str, labels: Labels, bounds: tuple) -> _Histogram:

@@ -13,6 +13,7 @@ may cost; one Admission (in-flight requests per model) is shared by both APIs.
 
 import functools
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -67,6 +68,7 @@ class ModelServer:
         self.poll_seconds = poll_seconds
         self.limits = limits or ServingLimits()
         self.metrics = Metrics()
+        self.admission: Admission | None = None
         self.manager: ModelManager | None = None
         self._rest: RestServer | None = None
         self._grpc = None
@@ -83,7 +85,9 @@ class ModelServer:
             models_in_folder(self.saved_models)  # fails now, with a clear message, if it is not a folder
             list_models = functools.partial(models_in_folder, self.saved_models)
         self.manager = ModelManager(list_models, batching, on_batch=self.metrics.observe_batch, limits=self.limits)
-        admission = Admission(self.limits.max_concurrent_requests_per_model, self.limits.max_queued_requests_per_model)
+        admission = self.admission = Admission(self.limits.max_concurrent_requests_per_model,
+                                               self.limits.max_queued_requests_per_model)
+        self.metrics.watch_predict_requests(admission.snapshot)
         try:
             self._rest = RestServer(self.manager, self.metrics, self.host, self.rest_port, self.limits, admission)
             self._grpc, self.grpc_port = create_grpc_server(self.manager, self.metrics, self.host,
@@ -138,6 +142,12 @@ def serve_forever(saved_models: str, host: str = "127.0.0.1", rest_port: int = 8
             pass
         print("Shutting down...", flush=True)
         server.stop()
+        running = sum(running for running, _ in server.admission.snapshot().values())
+        if running:
+            # Python waits for every worker thread at exit, and a TensorFlow call cannot be interrupted.
+            print(f"{running} requests still running in TensorFlow after the grace period; exiting without them.",
+                  flush=True)
+            os._exit(0)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -305,6 +305,13 @@ def gated_server(tmp_path_factory, templates):
     server.stop()
 
 
+def gate_requests(server: ServerProcess) -> dict[str, float]:
+    """{"running": n, "queued": n} of the gate model, from the server's metrics."""
+    text = http_request(server.rest_port, "GET", "/monitoring/prometheus/metrics")[1]
+    found = re.findall(r':kerasnlp_lab:serving:predict_requests\{model_name="gate",state="(\w+)"\} (\d+)', text)
+    return {state: float(count) for state, count in found} or {"queued": 0.0, "running": 0.0}
+
+
 def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
     port, gate = gated_server.rest_port, str(tmp_path / "gate")
     answers: dict[str, tuple] = {}
@@ -316,26 +323,33 @@ def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
         thread.start()
         return thread
 
-    running = rest_gate("a")
-    wait_until((tmp_path / "a").exists, "the first request to run")
-    # gRPC, deadline 0.3 s: waits in the queue and leaves it at its deadline.
-    entered = tf.make_tensor_proto(np.array([str(tmp_path / "b").encode()], dtype=object))
-    opened = tf.make_tensor_proto(np.array([gate.encode()], dtype=object))
-    code, _ = rpc_error(gated_server, predict_request("gate", entered=entered, gate=opened), timeout=0.3)
-    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
-    # Two more: one takes the queue's only place (so the gRPC call did leave it), the other is refused.
-    others = [rest_gate("c"), rest_gate("d")]
-    for thread in [running] + others:
-        thread.join(WAIT_SECONDS)
-    timed_out = (504, {"error": "Request timed out after 1000 ms (rest_api_timeout_in_ms)"})
-    refused = (429, {"error": "Model gate has 1 requests running and 1 waiting, its limits "
-                              "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); retry later"})
-    assert answers["a"] == timed_out
-    waited = (504, {"error": "Timed out after 1000 ms waiting for a running slot of model gate"})
-    assert sorted([answers["c"], answers["d"]], key=lambda answer: answer[0]) == [refused, waited]
-    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
-    # The first call still holds its slot until its work ends; then the model serves again.
-    Path(gate).write_text("")
+    try:
+        running = rest_gate("a")
+        wait_until((tmp_path / "a").exists, "the first request to run")
+        # gRPC with a 0.3 s deadline waits in the queue; the server takes it out at the deadline (else it
+        # would wait there until the first request ends, which is when the gate opens, at the end).
+        entered = tf.make_tensor_proto(np.array([str(tmp_path / "b").encode()], dtype=object))
+        opened = tf.make_tensor_proto(np.array([gate.encode()], dtype=object))
+        code, _ = rpc_error(gated_server, predict_request("gate", entered=entered, gate=opened), timeout=0.3)
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+        wait_until(lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 1.0},
+                   "the gRPC call to leave the queue at its deadline")
+        queued = rest_gate("c")
+        wait_until(lambda: gate_requests(gated_server) == {"queued": 1.0, "running": 1.0}, "a request in the queue")
+        body = json.dumps({"instances": [{"entered": str(tmp_path / "d"), "gate": gate}]})
+        assert http_request(port, "POST", "/v1/models/gate:predict", body) == (
+            429, {"error": "Model gate has 1 requests running and 1 waiting, its limits "
+                           "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); retry later"})
+        for thread in (running, queued):
+            thread.join(WAIT_SECONDS)
+        assert answers["a"] == (504, {"error": "Request timed out after 1000 ms (rest_api_timeout_in_ms)"})
+        assert answers["c"] == (504, {"error": "Timed out waiting for a running slot of model gate (the request's "
+                                               "time limit passed in the queue)"})
+        assert [name for name in "bcd" if (tmp_path / name).exists()] == []
+        # The first call keeps its slot until its work ends, timed out or not.
+        assert gate_requests(gated_server) == {"queued": 0.0, "running": 1.0}
+    finally:  # lets the first call end, whatever happened above
+        Path(gate).write_text("")
+    wait_until(lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 0.0}, "the first call to end")
     body = json.dumps({"instances": [{"entered": str(tmp_path / "e"), "gate": gate}]})
-    wait_until(lambda: http_request(port, "POST", "/v1/models/gate:predict", body)[0] == 200,
-               "the model to serve again once the gate opened")
+    assert http_request(port, "POST", "/v1/models/gate:predict", body) == (200, {"predictions": [1]})

@@ -271,11 +271,11 @@ def build_parser():
     limits = serve.add_argument_group("limits (TF Serving's flag names where it has the flag)")
     limits.add_argument("--max-request-bytes", type=_positive_int, default=default.max_request_bytes,
                         help="larger REST bodies / gRPC messages get 413 / RESOURCE_EXHAUSTED, counted "
-                        "while reading (default %(default)s = 8 MiB)")
+                        "while reading (default %(default)s = 4 MiB)")
     limits.add_argument("--max-buffered-request-bytes", type=_positive_int,
                         default=default.max_buffered_request_bytes,
                         help="REST bodies held at once before decoding; beyond, 429 (default %(default)s "
-                        "= 64 MiB)")
+                        "= 32 MiB)")
     limits.add_argument("--max-batch-rows", type=_positive_int, default=default.max_batch_rows,
                         help="rows per request with batching off (with batching on: max_batch_size); "
                         "beyond, INVALID_ARGUMENT 'Task size N is larger than maximum input batch size' "

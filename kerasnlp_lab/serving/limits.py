@@ -35,8 +35,8 @@ class ServingLimits:
         max_num_load_retries: failed loads of an unchanged version retried on later polls.
     """
 
-    max_request_bytes: int = 8 * MIB
-    max_buffered_request_bytes: int = 64 * MIB
+    max_request_bytes: int = 4 * MIB
+    max_buffered_request_bytes: int = 32 * MIB
     max_batch_rows: int = 128
     max_string_bytes: int = 16 * 1024
     max_concurrent_requests_per_model: int = 32

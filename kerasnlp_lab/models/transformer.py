@@ -1,25 +1,22 @@
 """The Transformer translator (Vaswani et al. 2017): an encoder-decoder over token ids.
 
-`TransformerTranslator` reads `{"source": (B, S), "target_in": (B, T)}` int32 ids (0 is
-padding; `target_in` starts with [START]) and returns float32 logits `(B, T, V)` over the
-target vocabulary for the next token at every position (teacher forcing).
+A translator reads `{"source": (B, S), "target_in": (B, T)}` int32 ids (0 is padding;
+`target_in` starts with [START]) and returns float32 logits `(B, T, V)` over the target
+vocabulary for the next token at every position (teacher forcing).
 
-Two backbones of the same sizes:
-- "ours": token embeddings scaled by sqrt(model_dim) + our `PositionalEncoding`, and
-  encoder/decoder blocks built from our `MultiHeadSelfAttention`. Decoding is incremental
-  with fixed-shape key/value caches (`initial_decoding_state` + `decode_step`), core TF
-  ops only, so it also runs inside the exported SavedModel.
-- "keras_hub": `keras_hub.layers.TokenAndPositionEmbedding` (learned positions),
-  `TransformerEncoder` and `TransformerDecoder`, as an in-process reference for quality and
-  speed. Its decoder cache writes with `keras.ops.slice_update` (an `Xla*` op on the TF
-  backend), so this backbone cannot be exported.
+`TransformerTranslator` is ours: token embeddings scaled by sqrt(model_dim) + our
+`PositionalEncoding`, then `TransformerEncoderBlock`s and `TransformerDecoderBlock`s. It
+decodes incrementally with fixed-shape key/value caches (`initial_decoding_state` +
+`decode_step`), core TF ops only, so it also runs inside the exported SavedModel.
+`--backbone keras_hub` builds `KerasHubTransformerTranslator` of the same sizes instead
+(keras_hub's layers: an in-process reference for quality and speed, never exported).
 
 Decoding state: a dict of batch-first tensors whose shapes never change, so it can be a
 `tf.while_loop` variable and beam search can reorder it with one gather per tensor:
-`self_caches` (one per decoder layer: keys `(B, H, K, L)` and values `(B, H, L, K)` for "ours",
-`(B, 2, L, H, K)` for keras_hub; L = decoding length), `cross_caches` (the same over the
-S source positions, computed once per source) and
-`source_mask` `(B, S)` (plus `encoder_outputs` `(B, S, D)` for the keras_hub backbone).
+`self_caches` (one per decoder layer: keys `(B, H, K, L)` and values `(B, H, L, K)`;
+L = decoding length), `cross_caches` (the same over the S source positions, computed once
+per source) and `source_mask` `(B, S)`. `Translator`, `UncachedTranslator` and `generate`
+decode with either model.
 """
 
 import dataclasses
@@ -30,16 +27,18 @@ from keras import ops
 
 from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
+from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
+from kerasnlp_lab.layers.transformer_decoder_block import TransformerDecoderBlock
+from kerasnlp_lab.layers.transformer_encoder_block import TransformerEncoderBlock
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.models.keras_hub_transformer import KerasHubTransformerTranslator
 from kerasnlp_lab.schedules import TransformerSchedule
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "transformer_translator"
 BACKBONES = ("ours", "keras_hub")
-LAYER_NORM_EPSILON = 1e-5
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.98, 1e-9
 
 
@@ -127,215 +126,9 @@ def check_config(config):
         )
 
 
-class _TransformerBlock(keras.layers.Layer):
-    """What encoder and decoder layers share: arguments, norms, the feed-forward."""
-
-    def __init__(self, num_heads, feed_forward_dim, dropout=0.0, norm_first=True,
-                 layer_norm_epsilon=LAYER_NORM_EPSILON, **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.feed_forward_dim = feed_forward_dim
-        self.dropout = dropout
-        self.norm_first = norm_first
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def _attention(self, name, inputs_shape):
-        attention = MultiHeadSelfAttention(
-            self.num_heads, inputs_shape[-1] // self.num_heads, dropout=self.dropout,
-            dtype=self.dtype_policy, name=name,
-        )
-        attention.build(inputs_shape, inputs_shape)
-        return attention
-
-    def _norm(self, name, inputs_shape):
-        norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        norm.build(inputs_shape)
-        return norm
-
-    def _build_feed_forward(self, inputs_shape):
-        """`Dense(ff, relu) -> dropout -> Dense(D)`, its norm, and the output dropout."""
-        self.feed_forward_inner = keras.layers.Dense(
-            self.feed_forward_dim, activation="relu", dtype=self.dtype_policy,
-            name="feed_forward_inner",
-        )
-        self.feed_forward_inner.build(inputs_shape)
-        self.feed_forward_outer = keras.layers.Dense(
-            inputs_shape[-1], dtype=self.dtype_policy, name="feed_forward_outer"
-        )
-        self.feed_forward_outer.build(tuple(inputs_shape[:-1]) + (self.feed_forward_dim,))
-        self.feed_forward_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="feed_forward_dropout"
-        )
-        self.feed_forward_norm = self._norm("feed_forward_norm", inputs_shape)
-        self.output_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="output_dropout"
-        )
-
-    def _feed_forward(self, x, training):
-        inner = self.feed_forward_dropout(self.feed_forward_inner(x), training=training)
-        return self.feed_forward_outer(inner)
-
-    def _sublayer(self, x, function, norm, training):
-        """Residual sub-layer: pre-norm `x + f(norm(x))` or post-norm `norm(x + f(x))`."""
-        if self.norm_first:
-            return x + self.output_dropout(function(norm(x)), training=training)
-        return norm(x + self.output_dropout(function(x), training=training))
-
-    def _feed_forward_sublayer(self, x, training):
-        return self._sublayer(
-            x, lambda h: self._feed_forward(h, training), self.feed_forward_norm, training
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "num_heads": self.num_heads,
-            "feed_forward_dim": self.feed_forward_dim,
-            "dropout": self.dropout,
-            "norm_first": self.norm_first,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        })
-        return config
-
-
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class TransformerEncoderBlock(_TransformerBlock):
-    """One encoder layer: self-attention and a ReLU feed-forward, each residual + norm.
-
-    Args:
-        num_heads: attention heads; the width must be a multiple of it.
-        feed_forward_dim: the inner width of the feed-forward network.
-        dropout: dropout on each sub-layer's output and on the attention weights.
-        norm_first: pre-norm (True) or the paper's post-norm (False).
-        layer_norm_epsilon: epsilon of the layer norms.
-
-    Call arguments:
-        inputs: `(B, S, D)`.
-        padding_mask: boolean `(B, S)`, False at padding.
-        return_attention_scores: also return the attention weights `(B, H, S, S)`.
-        training: enables dropout.
-
-    Returns:
-        `(B, S, D)` (and the attention weights if asked).
-
-    Example:
-    ```python
-    block = TransformerEncoderBlock(num_heads=8, feed_forward_dim=512)
-    y = block(x, padding_mask=source_ids != 0)   # x (B, S, 128) -> y (B, S, 128)
-    ```
-
-    Reference:
-        Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762
-        (section 3.1); pre-norm: Xiong et al., 2020, https://arxiv.org/abs/2002.04745
-    """
-
-    def build(self, inputs_shape):
-        self.self_attention = self._attention("self_attention", inputs_shape)
-        self.self_attention_norm = self._norm("self_attention_norm", inputs_shape)
-        self._build_feed_forward(inputs_shape)
-
-    def call(self, inputs, *, padding_mask=None, return_attention_scores=False,
-             training=None):
-        scores = []
-
-        def attend(x):
-            output, weights = self.self_attention(
-                x, query_mask=padding_mask, return_attention_scores=True, training=training
-            )
-            scores.append(weights)
-            return output
-
-        x = self._sublayer(inputs, attend, self.self_attention_norm, training)
-        x = self._feed_forward_sublayer(x, training)
-        return (x, scores[0]) if return_attention_scores else x
-
-
-@keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class TransformerDecoderBlock(_TransformerBlock):
-    """One decoder layer: causal self-attention, cross-attention and a feed-forward.
-
-    Args: as `TransformerEncoderBlock`.
-
-    Call arguments:
-        inputs: `(B, T, D)` target states.
-        encoder_outputs: `(B, S, D)`; None when `cross_cache` is given.
-        padding_mask: boolean `(B, T)` over the target steps (teacher forcing only).
-        encoder_padding_mask: boolean `(B, S)`, False at source padding.
-        self_cache: `(keys, values)` self-attention cache (incremental decoding), keys
-            `(B, H, K, L)` and values `(B, H, L, K)`:
-            the new steps' keys/values are written at `cache_index` and the step
-            attends to positions <= its own.
-        cache_index: scalar int, the position of the first of the T new steps.
-        cross_cache: `(keys, values)` from `cross_attention.compute_cache`.
-        return_attention_scores: also return the cross-attention weights `(B, H, T, S)`.
-        training: enables dropout.
-
-    Returns:
-        `(B, T, D)`, then the cross-attention weights if asked, then the new self cache
-        if `self_cache` was given.
-
-    Example:
-    ```python
-    y = block(x, encoder_outputs, padding_mask=m, encoder_padding_mask=source_mask)
-    cross = block.cross_attention.compute_cache(encoder_outputs)     # once per source
-    y_t, cache = block(x_t, encoder_padding_mask=source_mask, self_cache=cache,
-                       cache_index=t, cross_cache=cross)            # one decoding step
-    ```
-
-    Reference:
-        Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762
-    """
-
-    def build(self, inputs_shape):
-        self.self_attention = self._attention("self_attention", inputs_shape)
-        self.self_attention_norm = self._norm("self_attention_norm", inputs_shape)
-        self.cross_attention = self._attention("cross_attention", inputs_shape)
-        self.cross_attention_norm = self._norm("cross_attention_norm", inputs_shape)
-        self._build_feed_forward(inputs_shape)
-
-    def call(self, inputs, encoder_outputs=None, *, padding_mask=None,
-             encoder_padding_mask=None, self_cache=None, cache_index=None,
-             cross_cache=None, return_attention_scores=False, training=None):
-        new_cache, scores = [], []
-
-        def self_attend(x):
-            if self_cache is None:
-                return self.self_attention(
-                    x, query_mask=padding_mask, use_causal_mask=True, training=training
-                )
-            output, cache = self.self_attention(
-                x, cache=self_cache, cache_index=cache_index, training=training
-            )
-            new_cache.append(cache)
-            return output
-
-        def cross_attend(x):
-            if cross_cache is None:
-                output, weights = self.cross_attention(
-                    x, encoder_outputs, query_mask=padding_mask,
-                    context_mask=encoder_padding_mask, return_attention_scores=True,
-                    training=training,
-                )
-            else:
-                output, weights, _ = self.cross_attention(
-                    x, query_mask=padding_mask, context_mask=encoder_padding_mask,
-                    cache=cross_cache, return_attention_scores=True, training=training,
-                )
-            scores.append(weights)
-            return output
-
-        x = self._sublayer(inputs, self_attend, self.self_attention_norm, training)
-        x = self._sublayer(x, cross_attend, self.cross_attention_norm, training)
-        x = self._feed_forward_sublayer(x, training)
-        results = (x,) + (tuple(scores) if return_attention_scores else ()) + tuple(new_cache)
-        return results[0] if len(results) == 1 else results
-
-
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
 class TransformerTranslator(keras.Model):
-    """The encoder-decoder Transformer (see the module docstring for the two backbones).
+    """The encoder-decoder Transformer of our layers (see the module docstring).
 
     Args:
         source_vocab_size, target_vocab_size: the id ranges (0 is padding).
@@ -346,7 +139,6 @@ class TransformerTranslator(keras.Model):
         dropout: dropout rate (embeddings, sub-layer outputs, attention weights).
         norm_first: pre-norm (True) or post-norm (False).
         max_length: the most positions a source or a target may have.
-        backbone: "ours" or "keras_hub".
 
     Call arguments:
         inputs: `{"source": (B, S), "target_in": (B, T)}` int ids.
@@ -365,9 +157,11 @@ class TransformerTranslator(keras.Model):
         Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762
     """
 
+    backbone = "ours"
+
     def __init__(self, source_vocab_size, target_vocab_size, num_layers, model_dim,
                  num_heads, feed_forward_dim, dropout=0.0, norm_first=True, max_length=64,
-                 backbone="ours", **kwargs):
+                 **kwargs):
         super().__init__(**kwargs)
         self.source_vocab_size = source_vocab_size
         self.target_vocab_size = target_vocab_size
@@ -378,12 +172,24 @@ class TransformerTranslator(keras.Model):
         self.dropout = dropout
         self.norm_first = norm_first
         self.max_length = max_length
-        self.backbone = backbone
-        self.key_dim = model_dim // num_heads
-        if backbone == "ours":
-            self._make_our_layers()
-        else:
-            self._make_keras_hub_layers()
+        block_args = dict(num_heads=num_heads, feed_forward_dim=feed_forward_dim,
+                          dropout=dropout, norm_first=norm_first)
+        self.source_embedding = keras.layers.Embedding(
+            source_vocab_size, model_dim, name="source_embedding"
+        )
+        self.target_embedding = keras.layers.Embedding(
+            target_vocab_size, model_dim, name="target_embedding"
+        )
+        self.source_position = PositionalEncoding(max_length, name="source_position")
+        self.target_position = PositionalEncoding(max_length, name="target_position")
+        self.encoder_layers = [
+            TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
+            for i in range(num_layers)
+        ]
+        self.decoder_layers = [
+            TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
+            for i in range(num_layers)
+        ]
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         self.encoder_norm = self.decoder_norm = None
         if norm_first:  # pre-norm stacks end with a layer norm
@@ -395,61 +201,20 @@ class TransformerTranslator(keras.Model):
             )
         self.logits_dense = keras.layers.Dense(target_vocab_size, dtype="float32", name="logits")
 
-    def _make_our_layers(self):
-        block_args = dict(num_heads=self.num_heads, feed_forward_dim=self.feed_forward_dim,
-                          dropout=self.dropout, norm_first=self.norm_first)
-        self.source_embedding = keras.layers.Embedding(
-            self.source_vocab_size, self.model_dim, name="source_embedding"
-        )
-        self.target_embedding = keras.layers.Embedding(
-            self.target_vocab_size, self.model_dim, name="target_embedding"
-        )
-        self.source_position = PositionalEncoding(self.max_length, name="source_position")
-        self.target_position = PositionalEncoding(self.max_length, name="target_position")
-        self.encoder_layers = [
-            TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
-            for i in range(self.num_layers)
-        ]
-        self.decoder_layers = [
-            TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
-            for i in range(self.num_layers)
-        ]
-
-    def _make_keras_hub_layers(self):
-        import keras_hub
-
-        block_args = dict(intermediate_dim=self.feed_forward_dim, num_heads=self.num_heads,
-                          dropout=self.dropout, normalize_first=self.norm_first,
-                          layer_norm_epsilon=LAYER_NORM_EPSILON)
-        self.source_embedding = keras_hub.layers.TokenAndPositionEmbedding(
-            self.source_vocab_size, self.max_length, self.model_dim, name="source_embedding"
-        )
-        self.target_embedding = keras_hub.layers.TokenAndPositionEmbedding(
-            self.target_vocab_size, self.max_length, self.model_dim, name="target_embedding"
-        )
-        self.encoder_layers = [
-            keras_hub.layers.TransformerEncoder(**block_args, name=f"encoder_layer_{i}")
-            for i in range(self.num_layers)
-        ]
-        self.decoder_layers = [
-            keras_hub.layers.TransformerDecoder(**block_args, name=f"decoder_layer_{i}")
-            for i in range(self.num_layers)
-        ]
+    @classmethod
+    def from_config(cls, config):
+        # `.keras` files written while both backbones were this one class name theirs.
+        config = dict(config)
+        return MODEL_CLASSES[config.pop("backbone", cls.backbone)](**config)
 
     def build(self, input_shape=None):
         width = (None, None, self.model_dim)
-        for embedding in (self.source_embedding, self.target_embedding):
-            embedding.build((None, None))
-        if self.backbone == "ours":
-            self.source_position.build(width)
-            self.target_position.build(width)
-            for layer in self.encoder_layers + self.decoder_layers:
-                layer.build(width)
-        else:
-            for layer in self.encoder_layers:
-                layer.build(width)
-            for layer in self.decoder_layers:
-                layer.build(width, width)
+        self.source_embedding.build((None, None))
+        self.target_embedding.build((None, None))
+        self.source_position.build(width)
+        self.target_position.build(width)
+        for layer in self.encoder_layers + self.decoder_layers:
+            layer.build(width)
         if self.norm_first:
             self.encoder_norm.build(width)
             self.decoder_norm.build(width)
@@ -461,18 +226,14 @@ class TransformerTranslator(keras.Model):
         return self.decode(inputs["target_in"], encoder_outputs, source_mask, training=training)
 
     def _embed(self, embedding, position, ids, start_index=0, training=None):
-        if self.backbone == "ours":
-            x = embedding(ids) * ops.cast(math.sqrt(self.model_dim), embedding.compute_dtype)
-            x = position(x, start_index=start_index)
-        else:
-            x = embedding(ids, start_index=start_index)
-        return self.embedding_dropout(x, training=training)
+        x = embedding(ids) * ops.cast(math.sqrt(self.model_dim), embedding.compute_dtype)
+        return self.embedding_dropout(position(x, start_index=start_index), training=training)
 
     def encode(self, source_ids, training=None):
         """Encoder outputs `(B, S, D)` and the source padding mask `(B, S)`."""
         source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
-        x = self._embed(self.source_embedding, getattr(self, "source_position", None),
-                        source_ids, training=training)
+        x = self._embed(self.source_embedding, self.source_position, source_ids,
+                        training=training)
         for layer in self.encoder_layers:
             x = layer(x, padding_mask=source_mask, training=training)
         if self.norm_first:
@@ -482,15 +243,11 @@ class TransformerTranslator(keras.Model):
     def decode(self, target_ids, encoder_outputs, source_mask, training=None):
         """Logits `(B, T, V)` for target ids `(B, T)` over the encoded source."""
         target_mask = ops.not_equal(target_ids, PAD_ID)  # (B, T)
-        x = self._embed(self.target_embedding, getattr(self, "target_position", None),
-                        target_ids, training=training)
+        x = self._embed(self.target_embedding, self.target_position, target_ids,
+                        training=training)
         for layer in self.decoder_layers:
-            if self.backbone == "ours":
-                x = layer(x, encoder_outputs, padding_mask=target_mask,
-                          encoder_padding_mask=source_mask, training=training)
-            else:
-                x = layer(x, encoder_outputs, decoder_padding_mask=target_mask,
-                          encoder_padding_mask=source_mask, training=training)
+            x = layer(x, encoder_outputs, padding_mask=target_mask,
+                      encoder_padding_mask=source_mask, training=training)
         if self.norm_first:
             x = self.decoder_norm(x)
         return self.logits_dense(x)
@@ -505,30 +262,16 @@ class TransformerTranslator(keras.Model):
 
     def source_state(self, encoder_outputs, source_mask):
         """The part of the decoding state fixed per source: cross caches and source mask."""
-        state = {
-            "cross_caches": tuple(self._cross_cache(layer, encoder_outputs)
+        return {
+            "cross_caches": tuple(layer.compute_cross_cache(encoder_outputs)
                                   for layer in self.decoder_layers),
             "source_mask": source_mask,
         }
-        if self.backbone == "keras_hub":
-            state["encoder_outputs"] = encoder_outputs
-        return state
 
     def empty_self_caches(self, batch_size, max_length):
         """One all-zero self-attention cache of `max_length` positions per decoder layer."""
-        if self.backbone == "ours":
-            return tuple(layer.self_attention.empty_cache(batch_size, max_length)
-                         for layer in self.decoder_layers)
-        empty = ops.zeros((batch_size, 2, max_length, self.num_heads, self.key_dim),
-                          dtype=self.compute_dtype)  # (B, 2, L, H, K)
-        return tuple(empty for _ in self.decoder_layers)
-
-    def _cross_cache(self, layer, encoder_outputs):
-        if self.backbone == "ours":
-            return layer.cross_attention.compute_cache(encoder_outputs)  # (keys, values)
-        attention = layer._cross_attention_layer
-        return ops.stack([attention._key_dense(encoder_outputs),
-                          attention._value_dense(encoder_outputs)], axis=1)  # (B, 2, S, H, K)
+        return tuple(layer.empty_self_cache(batch_size, max_length)
+                     for layer in self.decoder_layers)
 
     def decode_step(self, token_ids, index, state):
         """One decoding step: logits `(B, V)` after the tokens `(B,)` at position `index`.
@@ -536,22 +279,15 @@ class TransformerTranslator(keras.Model):
         The keys/values of position `index` go into the self caches, so the next call
         takes position `index + 1`. Returns (logits, new state).
         """
-        x = self._embed(self.target_embedding, getattr(self, "target_position", None),
+        x = self._embed(self.target_embedding, self.target_position,
                         ops.expand_dims(token_ids, 1), start_index=index)  # (B, 1, D)
         new_caches = []
         for layer, self_cache, cross_cache in zip(
             self.decoder_layers, state["self_caches"], state["cross_caches"]
         ):
-            if self.backbone == "ours":
-                x, self_cache = layer(x, encoder_padding_mask=state["source_mask"],
-                                      self_cache=self_cache, cache_index=index,
-                                      cross_cache=cross_cache)
-            else:
-                x, self_cache, _ = layer(
-                    x, state["encoder_outputs"], encoder_padding_mask=state["source_mask"],
-                    self_attention_cache=self_cache, self_attention_cache_update_index=index,
-                    cross_attention_cache=cross_cache,
-                )
+            x, self_cache = layer(x, encoder_padding_mask=state["source_mask"],
+                                  self_cache=self_cache, cache_index=index,
+                                  cross_cache=cross_cache)
             new_caches.append(self_cache)
         if self.norm_first:
             x = self.decoder_norm(x)
@@ -562,12 +298,8 @@ class TransformerTranslator(keras.Model):
         """Encoder self-attention and decoder cross-attention weights, per layer.
 
         Returns two lists (one entry per layer) of float32 `(B, H, S, S)` and
-        `(B, H, T, S)` (backbone "ours" only).
+        `(B, H, T, S)`.
         """
-        if self.backbone != "ours":
-            raise UserError(
-                f"Attention maps need backbone 'ours'; this model has {self.backbone!r}."
-            )
         source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
         x = self._embed(self.source_embedding, self.source_position, source_ids)
         encoder_maps = []
@@ -597,9 +329,11 @@ class TransformerTranslator(keras.Model):
             "dropout": self.dropout,
             "norm_first": self.norm_first,
             "max_length": self.max_length,
-            "backbone": self.backbone,
         })
         return config
+
+
+MODEL_CLASSES = {"ours": TransformerTranslator, "keras_hub": KerasHubTransformerTranslator}
 
 
 def max_positions(config):
@@ -610,7 +344,7 @@ def max_positions(config):
 def build_model(config, source_vocab_size, target_vocab_size):
     """The translator of `config`, built and compiled (Adam + warm-up, smoothed loss)."""
     check_config(config)
-    model = TransformerTranslator(
+    model = MODEL_CLASSES[config.backbone](
         source_vocab_size=source_vocab_size,
         target_vocab_size=target_vocab_size,
         num_layers=config.num_layers,
@@ -620,7 +354,6 @@ def build_model(config, source_vocab_size, target_vocab_size):
         dropout=config.dropout,
         norm_first=config.norm_first,
         max_length=max_positions(config),
-        backbone=config.backbone,
         name=MODEL_NAME,
     )
     model.build()

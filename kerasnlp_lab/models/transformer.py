@@ -203,7 +203,8 @@ class TransformerTranslator(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # `.keras` files written while both backbones were this one class name theirs.
+        # Until the keras_hub translator had its own class, `.keras` files of both
+        # backbones named this class and kept the backbone in its config.
         config = dict(config)
         return MODEL_CLASSES[config.pop("backbone", cls.backbone)](**config)
 

@@ -173,7 +173,8 @@ def test_cache_shapes_and_returned_values():
     block = our_block(rng, norm_first=True)
     x, encoder_outputs, source_mask = inputs(rng, target_length=1)
     keys, values = block.empty_self_cache(3, 9)
-    assert (tuple(keys.shape), tuple(values.shape)) == ((3, HEADS, KEY_DIM, 9), (3, HEADS, 9, KEY_DIM))
+    assert (tuple(keys.shape), tuple(values.shape)) == (
+        (3, HEADS, KEY_DIM, 9), (3, HEADS, 9, KEY_DIM))
     cross_keys, cross_values = block.compute_cross_cache(encoder_outputs)
     assert (tuple(cross_keys.shape), tuple(cross_values.shape)) == (
         (3, HEADS, KEY_DIM, 8), (3, HEADS, 8, KEY_DIM))

@@ -229,7 +229,8 @@ def test_weights_file_keeps_the_layout_of_the_release_checkpoints(tmp_path):
         **{decoder + name: count for name, count in blocks.items()},
         decoder + "cross_attention": 8, decoder + "cross_attention_norm": 2,
         "encoder_norm": 2, "decoder_norm": 2,
-        "layers/embedding": 1, "layers/embedding_1": 1, "layers/dense": 2,  # source, target, logits
+        # source embedding, target embedding, logits
+        "layers/embedding": 1, "layers/embedding_1": 1, "layers/dense": 2,
         "optimizer": 1,
     }
     keras.utils.set_random_seed(11)

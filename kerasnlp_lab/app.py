@@ -29,7 +29,8 @@ def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
     parser.add_argument("--preset", choices=sorted(presets), default=default_preset, help=preset_help)
     parser.add_argument("--dataset", default="auto", help=dataset_help)
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default 0; --resume continues with the run's seed)")
     workdir = default_workdir(model)
     parser.add_argument("--workdir", default=workdir,
                         help=f"checkpoints, logs, metrics and figures (default {workdir})")

@@ -53,11 +53,10 @@ def _train(args):
             )
         epochs = presets.start_from_preset(args.resume, workdir, args.model)
         print(f"Fine-tuning the preset {args.resume} (trained {epochs} epochs) in {workdir}.")
-    options = {"noise": args.noise} if args.noise is not None else {}
-    if args.backbone is not None:
-        if args.model != "transformer_translator":
-            raise UserError(f"--backbone is for transformer_translator, not {args.model}.")
-        options["backbone"] = args.backbone
+    options = {
+        flag.lstrip("-"): getattr(args, flag.lstrip("-"))
+        for flag in _model_only_flags(args, TRAIN_MODEL_FLAGS)
+    }
     module.train(
         preset=args.preset,
         dataset=args.dataset,
@@ -67,6 +66,25 @@ def _train(args):
         seed=args.seed,
         **options,
     )
+
+
+# Flags that apply to one model only: giving them to another one is an error, not a no-op.
+TRAIN_MODEL_FLAGS = {"--noise": "autoencoder", "--backbone": "transformer_translator"}
+PREDICT_MODEL_FLAGS = {
+    "--num-chars": "char_generator", "--temperature": "char_generator", "--seed": "char_generator",
+}
+
+
+def _model_only_flags(args, flags):
+    """The model-only flags given on the command line; UserError if one is for another model."""
+    given = []
+    for flag, model in flags.items():
+        if getattr(args, flag.lstrip("-").replace("-", "_")) is None:
+            continue
+        if args.model != model:
+            raise UserError(f"{flag} is for {model} only; {args.model} has no such setting.")
+        given.append(flag)
+    return given
 
 
 def _evaluate(args):
@@ -108,12 +126,11 @@ def _predict(args):
     from kerasnlp_lab.serving import predict
 
     module = _model_module("export", args.model, "predict")
-    inputs = module.predict_inputs(
-        args.inputs,
-        num_chars=args.num_chars,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
+    options = {
+        flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
+        for flag in _model_only_flags(args, PREDICT_MODEL_FLAGS)
+    }
+    inputs = module.predict_inputs(args.inputs, **options)
     outputs = predict.predict(
         args.model,
         inputs,
@@ -170,7 +187,7 @@ def _data(args):
 
 
 def build_parser():
-    """The argument parser of `kerasnlp-lab` (the CLI contract of DESIGN.md)."""
+    """The argument parser of `kerasnlp-lab` (the README's command-line contract)."""
     parser = argparse.ArgumentParser(
         prog="kerasnlp-lab",
         description="Classic sequence models in Keras 3: train, evaluate, export for "
@@ -202,7 +219,8 @@ def build_parser():
                        help="continue from the last checkpoint in --workdir; with a release "
                        "preset folder (e.g. presets/char_generator), fine-tune it in --workdir "
                        "up to --epochs in all")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=int, default=None,
+                       help="random seed (default 0; --resume continues with the run's seed)")
     train.add_argument("--noise", type=float, default=None, metavar="STD",
                        help="autoencoder only: Gaussian input noise for denoising training")
     train.add_argument("--backbone", choices=("ours", "keras_hub"), default=None,
@@ -325,12 +343,12 @@ def build_parser():
                          help="where to find the SavedModel in-process (default: saved_models)")
     predict.add_argument("--signature", default="serving_default",
                          help="signature name (default: serving_default)")
-    predict.add_argument("--num-chars", type=int, default=200,
-                         help="char_generator: characters to generate (default 200)")
-    predict.add_argument("--temperature", type=float, default=1.0,
-                         help="char_generator: sampling temperature (default 1.0)")
-    predict.add_argument("--seed", type=int, default=0,
-                         help="char_generator: sampling seed (default 0)")
+    predict.add_argument("--num-chars", type=int, default=None,
+                         help="char_generator only: characters to generate (default 200)")
+    predict.add_argument("--temperature", type=float, default=None,
+                         help="char_generator only: sampling temperature (default 1.0)")
+    predict.add_argument("--seed", type=int, default=None,
+                         help="char_generator only: sampling seed (default 0)")
     predict.set_defaults(handler=_predict)
 
     demo = commands.add_parser(

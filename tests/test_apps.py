@@ -30,7 +30,7 @@ def load_app(model):
 def test_app_defaults_and_unknown_preset(model):
     parser = load_app(model).build_parser()
     args = parser.parse_args([])
-    assert (args.preset, args.dataset, args.epochs, args.seed) == (DEFAULT_PRESETS[model], "auto", None, 0)
+    assert (args.preset, args.dataset, args.epochs, args.seed) == (DEFAULT_PRESETS[model], "auto", None, None)
     assert (args.workdir, args.saved_models) == (f"runs/{model}", "saved_models")
     assert (args.resume, args.no_export) == (False, False)
     with pytest.raises(SystemExit) as exit_info:

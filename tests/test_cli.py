@@ -29,6 +29,17 @@ def test_bad_flag_exits_2():
     assert "expected a positive integer, got 0" in result.stderr
 
 
+def test_a_flag_of_another_model_is_one_clear_error():
+    result = run_cli("train", "char_generator", "--noise", "0.1", check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "kerasnlp-lab: error: --noise is for autoencoder only; char_generator has no such "
+        "setting.")
+    result = run_cli("predict", "attention_nmt", "Hola.", "--temperature", "0.5", check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "kerasnlp-lab: error: --temperature is for char_generator only; attention_nmt has no "
+        "such setting.")
+
+
 def test_dashes_are_accepted_in_model_names():
     args = cli.build_parser().parse_args(["evaluate", "Char-Generator"])
     assert args.model == "char_generator"

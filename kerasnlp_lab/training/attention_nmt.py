@@ -36,7 +36,7 @@ def train(
     epochs=None,
     workdir="runs/attention_nmt",
     resume=False,
-    seed=0,
+    seed=None,
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
     model, _ = translation.train_translator(

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from kerasnlp_lab.data import catalog
-from kerasnlp_lab.data.epochs import seeded_tensor_epochs, steps_per_epoch
+from kerasnlp_lab.data.epochs import epoch_seed, seeded_tensor_epochs, steps_per_epoch
 from kerasnlp_lab.models import autoencoder
 from kerasnlp_lab.training import fit, workdir as workdir_lib
 
@@ -37,7 +37,7 @@ def noisy_inputs(noise_std, seed):
 
     def transform(batch, epoch, step):
         images, targets = batch
-        noise_seed = tf.stack([tf.cast(seed * 100_003 + epoch, tf.int64), step])
+        noise_seed = tf.stack([tf.cast(epoch_seed(seed, epoch), tf.int64), step])
         noise = tf.random.stateless_normal(tf.shape(images), seed=noise_seed) * noise_std
         return tf.clip_by_value(images + noise, 0.0, 1.0), targets
 
@@ -55,13 +55,13 @@ def train(
     epochs=None,
     workdir="runs/autoencoder",
     resume=False,
-    seed=0,
+    seed=None,
     noise=None,
 ):
     """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`."""
-    preset, dataset, config = workdir_lib.resolve_run(
+    preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir, model=autoencoder, kind="images", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, noise_std=noise,
+        epochs=epochs, resume=resume, seed=seed, noise_std=noise,
     )
     workdir_lib.save_run_description(
         workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,

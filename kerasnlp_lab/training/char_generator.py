@@ -124,12 +124,12 @@ def train(
     epochs=None,
     workdir="runs/char_generator",
     resume=False,
-    seed=0,
+    seed=None,
 ):
     """Trains the character generator; writes the model, vocabulary, checkpoints and logs."""
-    preset, dataset, config = workdir_lib.resolve_run(
+    preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir, model=char_generator, kind="text", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume,
+        epochs=epochs, resume=resume, seed=seed,
     )
     keras.utils.set_random_seed(seed)
     text = read_text(dataset, "train", config.train_chars)

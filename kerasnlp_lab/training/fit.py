@@ -56,11 +56,13 @@ def fit_resumable(
         validation_data=validation_data,
         shuffle=False,  # the datasets are shuffled per epoch by their makers
         verbose=1 if os.isatty(1) else 2,
+        # The model's own callbacks run first, so state they save for an epoch (e.g.
+        # early stopping's) is on disk before that epoch's checkpoint is.
         callbacks=[
+            *callbacks,
             checkpoints.EpochCheckpoint(workdir, keep_weights=keep_epoch_weights),
             keras.callbacks.CSVLogger(os.path.join(workdir, HISTORY_FILE), append=resume),
             keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)),
-            *callbacks,
         ],
     )
     return model

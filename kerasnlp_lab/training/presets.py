@@ -63,9 +63,9 @@ def training_record(workdir, run, model):
     if os.path.exists(averaged_path):
         with open(averaged_path) as file:
             kept = {"averaged_epochs": json.load(file)}
-    elif epochs_run < run["config"]["epochs"] and history and "val_loss" in history[0]:
+    elif "early_stopping_patience" in run["config"] and history and "val_loss" in history[0]:
         best = min(range(epochs_run), key=lambda index: float(history[index]["val_loss"]))
-        kept = {"best_epoch": best + 1, "why": "early stopping on the validation loss"}
+        kept = {"best_epoch": best + 1, "why": "the best validation loss (early stopping)"}
     else:
         kept = {"final_epoch": epochs_run}
     started = datetime.datetime.fromtimestamp(

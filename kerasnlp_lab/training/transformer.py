@@ -101,7 +101,7 @@ def train(
     epochs=None,
     workdir="runs/transformer_translator",
     resume=False,
-    seed=0,
+    seed=None,
     backbone=None,
 ):
     """Trains the Transformer translator; writes the model, vocabularies, checkpoints, logs.

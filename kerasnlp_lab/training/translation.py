@@ -16,6 +16,7 @@ import tensorflow as tf
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
+from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
 
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
 # What a preset copies beside the weights.
@@ -104,9 +105,9 @@ def train_translator(model_module, build_for_run, *, preset, dataset, epochs, wo
         callbacks: (config, training examples) -> extra Keras callbacks of this model.
     """
     name = model_module.MODEL_NAME
-    preset, dataset, config = workdir_lib.resolve_run(
+    preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir, model=model_module, kind="parallel", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, **(options or {}),
+        epochs=epochs, resume=resume, seed=seed, **(options or {}),
     )
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
@@ -139,8 +140,8 @@ def train_translator(model_module, build_for_run, *, preset, dataset, epochs, wo
         resume=resume,
         validation_data=evaluation_batches(validation, config),
         callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping_patience,
+            ResumableEarlyStopping(
+                workdir, monitor="val_loss", patience=config.early_stopping_patience,
                 restore_best_weights=True,
             ),
             *(callbacks(config, examples) if callbacks else ()),

@@ -158,21 +158,26 @@ def load_run_description(workdir):
         return json.load(file)
 
 
-def resolve_run(workdir, *, model, kind, preset, dataset, epochs, resume, **options):
-    """(preset, dataset name, config) of this run: a new one, or the run being resumed.
+DEFAULT_SEED = 0
+
+
+def resolve_run(workdir, *, model, kind, preset, dataset, epochs, resume, seed=None, **options):
+    """(preset, dataset name, config, seed) of this run: a new one, or the run being resumed.
 
     Args:
         workdir: the run's folder.
         model: the model's module (`get_config`, `config_from_dict`, `DEFAULT_PRESET`).
         kind: the dataset kind for `catalog.resolve` ("images", "text", "parallel").
-        preset, dataset, epochs: the command-line values (None: not given).
-        resume: continue the run in `workdir` with its stored preset, dataset and config;
-            `epochs` may extend it, while a different preset or option is refused.
+        preset, dataset, epochs, seed: the command-line values (None: not given).
+        resume: continue the run in `workdir` with its stored preset, dataset, config and
+            seed; `epochs` may extend it, while a different preset, option or seed is
+            refused.
         **options: further config fields set on the command line (None: not given).
     """
     if not resume:
         config = model.get_config(preset, epochs=epochs, **options)
-        return preset or model.DEFAULT_PRESET, catalog.resolve(kind, dataset), config
+        seed = DEFAULT_SEED if seed is None else seed
+        return preset or model.DEFAULT_PRESET, catalog.resolve(kind, dataset), config, seed
     run = load_run_description(workdir)
     if run is None:
         raise UserError(f"Nothing to resume in {workdir}: no earlier run there.")
@@ -187,6 +192,13 @@ def resolve_run(workdir, *, model, kind, preset, dataset, epochs, resume, **opti
                 f"--resume continues the run in {workdir} with {name} "
                 f"{getattr(config, name)!r}; got {name} {value!r}."
             )
+    stored_seed = run.get("seed")
+    if seed is not None and stored_seed is not None and seed != stored_seed:
+        raise UserError(
+            f"--resume continues the run in {workdir} with seed {stored_seed}; got --seed {seed}."
+        )
+    if seed is None:
+        seed = DEFAULT_SEED if stored_seed is None else stored_seed
     if epochs is not None:
         config = dataclasses.replace(config, epochs=epochs)
-    return run["preset"], run["dataset"], config
+    return run["preset"], run["dataset"], config, seed

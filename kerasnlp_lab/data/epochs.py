@@ -4,6 +4,15 @@ import math
 
 import tensorflow as tf
 
+# Spreads (seed, epoch) pairs over distinct shuffle seeds: seed s, epoch e -> s * K + e, so
+# two runs' seeds never collide for fewer than K epochs.
+_EPOCH_SEED_STRIDE = 100_003
+
+
+def epoch_seed(seed, epoch):
+    """The Python int seed of one epoch of a run: depends on (seed, epoch) only."""
+    return seed * _EPOCH_SEED_STRIDE + epoch
+
 
 def steps_per_epoch(num_examples, batch_size):
     """Batches in one epoch, the last one possibly smaller."""
@@ -24,10 +33,10 @@ def seeded_epochs(examples, *, num_examples, batch_size, seed, first_epoch, epoc
 
     def one_epoch(epoch):
         return examples.shuffle(
-            num_examples, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False
+            num_examples, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
         ).batch(batch_size)
 
-    return _chain_epochs(one_epoch, first_epoch, epochs, transform)
+    return chain_epochs(one_epoch, first_epoch, epochs, transform)
 
 
 def seeded_tensor_epochs(tensors, *, batch_size, seed, first_epoch, epochs, transform=None):
@@ -53,10 +62,10 @@ def seeded_tensor_epochs(tensors, *, batch_size, seed, first_epoch, epochs, tran
             .map(lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
         )
 
-    return _chain_epochs(one_epoch, first_epoch, epochs, transform)
+    return chain_epochs(one_epoch, first_epoch, epochs, transform)
 
 
-def _chain_epochs(one_epoch, first_epoch, epochs, transform):
+def chain_epochs(one_epoch, first_epoch, epochs, transform=None):
     """The batches of `one_epoch(epoch)` for first_epoch..epochs-1, transformed, prefetched."""
 
     def transformed(epoch):

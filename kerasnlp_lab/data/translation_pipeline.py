@@ -17,6 +17,7 @@ import os
 import tensorflow as tf
 
 from kerasnlp_lab.data import catalog
+from kerasnlp_lab.data.epochs import chain_epochs, epoch_seed
 from kerasnlp_lab.text.vectorizer import WordVectorizer
 
 SOURCE_VOCABULARY_FILE = "source_vocabulary.json"
@@ -140,12 +141,8 @@ def seeded_bucketed_epochs(examples, *, num_examples, batch_size, max_length, bu
 
     def one_epoch(epoch):
         shuffled = examples.shuffle(
-            num_examples, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False
+            num_examples, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
         )
         return bucketed_batches(shuffled, batch_size, max_length, bucket_width).map(as_model_inputs)
 
-    # A Python chain, not Dataset.range().flat_map(): shuffle seeds must be Python ints.
-    stream = one_epoch(first_epoch)
-    for epoch in range(first_epoch + 1, epochs):
-        stream = stream.concatenate(one_epoch(epoch))
-    return stream.prefetch(tf.data.AUTOTUNE)
+    return chain_epochs(one_epoch, first_epoch, epochs)

@@ -24,10 +24,11 @@ import tensorflow as tf
 from kerasnlp_lab.decoding.buffers import batch_free_shapes, initial_tokens, write_at
 from kerasnlp_lab.decoding.greedy import call_next_token
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 # Log-probability of impossible continuations, and the initial score of the beams that
-# duplicate beam 0 before the first step. Finite, so no inf - inf can make a NaN.
-_IMPOSSIBLE = -1e9
+# duplicate beam 0 before the first step.
+_IMPOSSIBLE = LARGE_NEGATIVE
 # A score at or below this comes from an impossible continuation: never a result.
 _POSSIBLE_ABOVE = _IMPOSSIBLE / 2
 

@@ -12,8 +12,9 @@ import tensorflow as tf
 
 from kerasnlp_lab.decoding.beam import beam_search, repeat_beams
 from kerasnlp_lab.decoding.greedy import greedy_search
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
-BANNED_LOGIT = -1e9
+BANNED_LOGIT = LARGE_NEGATIVE
 
 
 def translate(translator, source_ids, *, start_id, end_id, max_length, pad_id=0, beam_size=1,

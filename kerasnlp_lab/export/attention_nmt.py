@@ -1,6 +1,6 @@
 """The attention NMT's SavedModel: `serving_default`, `beam_search` and `attention`.
 
-Signatures (DESIGN.md), batch first:
+Signatures (README, "SavedModel contract"), batch first:
 - `serving_default`: `text` string [-1] -> `translation` string [-1], greedy;
 - `beam_search`: `text` -> `translation`, beam of 4 (GNMT length penalty, alpha of the config);
 - `attention`: `text` -> `translation` (greedy) and `attention_weights` float32 [-1, -1, -1]:

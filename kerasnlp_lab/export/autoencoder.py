@@ -38,7 +38,7 @@ class AutoencoderServing(tf.Module):
         return {"reconstructions": self.decoder(codes, training=False)}
 
     def signatures(self):
-        """The signature map of DESIGN.md."""
+        """The signature map of the README's SavedModel contract."""
         return {
             "serving_default": self.reconstruct.get_concrete_function(),
             "encode": self.encode.get_concrete_function(),

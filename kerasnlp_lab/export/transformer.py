@@ -1,6 +1,6 @@
 """The Transformer translator's SavedModel: `serving_default` (greedy) and `beam_search`.
 
-Signatures (DESIGN.md), batch first: `serving_default`: `text` string [-1] ->
+Signatures (README, "SavedModel contract"), batch first: `serving_default`: `text` string [-1] ->
 `translation` string [-1], greedy; `beam_search`: `text` -> `translation`, beam of
 `beam_size` (4) with the GNMT length penalty of the config. Both decode incrementally with
 the key/value caches of our `MultiHeadSelfAttention` (self-attention caches preallocated to

@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-# Added to the scores of masked positions before the softmax (in float32).
-_MASKED_SCORE = -1e9
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
@@ -116,7 +115,7 @@ class BahdanauAttention(keras.layers.Layer):
             weights = ops.softmax(scores, axis=-1)
         else:
             mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # (B, 1, Tv)
-            weights = ops.softmax(ops.where(mask, scores, _MASKED_SCORE), axis=-1)
+            weights = ops.softmax(ops.where(mask, scores, LARGE_NEGATIVE), axis=-1)
             weights = ops.where(mask, weights, 0.0)
         context = ops.einsum(
             "bqv,bvd->bqd", ops.cast(weights, values.dtype), values

@@ -5,8 +5,7 @@ import math
 import keras
 from keras import ops
 
-# Added to the scores of masked positions before the softmax (in float32).
-_MASKED_SCORE = -1e9
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
@@ -226,7 +225,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             weights = ops.softmax(scores, axis=-1)
         else:
             mask = ops.expand_dims(mask, 1)  # (B or 1, 1, T, S)
-            weights = ops.softmax(ops.where(mask, scores, _MASKED_SCORE), axis=-1)
+            weights = ops.softmax(ops.where(mask, scores, LARGE_NEGATIVE), axis=-1)
             weights = ops.where(mask, weights, 0.0)  # (B, H, T, S)
 
         dropped = self._dropout_layer(weights, training=training)

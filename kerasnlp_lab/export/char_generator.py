@@ -1,6 +1,6 @@
 """The character generator's SavedModel: `serving_default` prompt -> continuation.
 
-Signature (DESIGN.md): `prompt` string [-1], `num_chars` int32 [-1], `temperature` float32
+Signature (README, "SavedModel contract"): `prompt` string [-1], `num_chars` int32 [-1], `temperature` float32
 [-1], `seed` int64 [-1] -> `text` string [-1], the generated continuation of each prompt.
 Serving is stateless: the GRU state lives only inside one call.
 
@@ -31,12 +31,16 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export.saved_model import write_version
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
+from kerasnlp_lab.text.truncate import keep_last_chars
 from kerasnlp_lab.training import char_generator as training
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 START_TEXT = training.DOCUMENT_SEPARATOR
 MAX_NUM_CHARS = 2000
+# The GRU reads at most the last MAX_PROMPT_CHARS characters of a prompt (its state forgets
+# much sooner): no prompt makes the graph work in proportion to its size.
+MAX_PROMPT_CHARS = 1000
 NEVER_SAMPLED = (chars.PAD_ID, chars.OOV_ID)
 SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="prompt"),
@@ -66,7 +70,9 @@ class CharGeneratorServing(tf.Module):
         self.step = tf.function(self._step)
 
     def _prompt_ids(self, prompt):
-        """Ids (B, P) of START_TEXT + prompt, right-padded, and their lengths (B,) >= 1."""
+        """Ids (B, P) of START_TEXT + the prompt's last MAX_PROMPT_CHARS characters,
+        right-padded, and their lengths (B,) >= 1."""
+        prompt = keep_last_chars(prompt, MAX_PROMPT_CHARS)
         ids = self.vocabulary.encode(tf.strings.join([START_TEXT, prompt]))  # (B, None) ragged
         # One more padding column, so that even an empty batch has a time step for the GRU.
         padded = tf.pad(ids.to_tensor(chars.PAD_ID), [[0, 0], [0, 1]])  # (B, P)

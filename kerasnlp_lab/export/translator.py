@@ -18,7 +18,7 @@ The translator interface (what a model plugs in):
 
 `kerasnlp_lab.decoding.translation.translate` runs greedy or beam search over it.
 
-Signatures (DESIGN.md): `serving_default` and `beam_search`, both `text` string [-1] ->
+Signatures (README, "SavedModel contract"): `serving_default` and `beam_search`, both `text` string [-1] ->
 `translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
 What the export does with awkward inputs:
 - a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
@@ -35,8 +35,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnlp_lab.decoding.translation import translate
+from kerasnlp_lab.text.truncate import keep_first_chars
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+# Characters of an input text read at most (a verse is a few hundred): what is beyond is
+# dropped before tokenization, so no input makes the graph work in proportion to its size.
+MAX_SOURCE_CHARS = 2048
 DEFAULT_BEAM_SIZE = 4
 WARMUP_TEXTS = (
     "En el principio creó Dios los cielos y la tierra.",
@@ -82,7 +86,12 @@ class TranslatorServing(tf.Module):
         self.beam = tf.function(self._beam, input_signature=[TEXT_SPEC])
 
     def source_ids(self, text):
-        """Source ids (B, S) int32 of raw strings: [START] words [END], cut, zero-padded."""
+        """Source ids (B, S) int32 of raw strings: [START] words [END], cut, zero-padded.
+
+        Only the first MAX_SOURCE_CHARS characters are read, then the first
+        `max_source_length` ids kept.
+        """
+        text = keep_first_chars(text, MAX_SOURCE_CHARS)
         ids = self.source_vectorizer.encode(text, True, True, self.max_source_length)
         return ids.to_tensor()
 

@@ -195,3 +195,11 @@ def test_the_embedded_server_gives_the_same_texts_over_rest_and_grpc(exported, s
         for url in (f"http://127.0.0.1:{server.rest_port}", f"grpc://127.0.0.1:{server.grpc_port}"):
             with ServingClient(url) as client:
                 assert texts(client.predict("char_generator", inputs)) == expected, url
+
+
+def test_the_graph_reads_only_the_last_characters_of_a_long_prompt(serving):
+    tail = "in the beginning " * 70  # 1,190 characters
+    long_prompt = "x" * 300_000 + tail
+    cut = tail[-exporter.MAX_PROMPT_CHARS:]
+    [from_long, from_cut] = texts(serving.generate(**request([long_prompt, cut], 30, 0.8, 3)))
+    assert from_long == from_cut

@@ -107,3 +107,15 @@ def test_keras_hub_backbone_cannot_be_exported(tmp_path):
     with pytest.raises(UserError, match="Only the 'ours' backbone.*--backbone keras_hub"):
         exporter.export_serving(make_serving("keras_hub", fit_steps=False), str(tmp_path))
     assert not os.path.exists(tmp_path / "transformer_translator")
+
+
+def test_the_graph_reads_only_the_first_characters_of_a_long_text(serving):
+    head = TEXTS[1] + " "
+    long_text = head * 20_000  # about a megabyte
+    cut = long_text[: translator_lib.MAX_SOURCE_CHARS]
+    np.testing.assert_array_equal(
+        serving.source_ids(tf.constant([long_text])).numpy(),
+        serving.source_ids(tf.constant([cut])).numpy(),
+    )
+    translations = serving.greedy(tf.constant([long_text, cut]))["translation"].numpy()
+    assert translations[0] == translations[1]

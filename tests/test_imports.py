@@ -11,14 +11,28 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kerasnlp_lab"
 # Bottom (0) to top: a module may import its own level or lower ones, never higher.
 LEVELS = {
-    "errors": 0, "numerics": 0, "paths": 0, "quiet_tensorflow": 0,
-    "layers": 1, "text": 1, "decoding": 1,
-    "losses": 2, "metrics": 2, "schedules": 2,
+    "errors": 0,
+    "numerics": 0,
+    "paths": 0,
+    "quiet_tensorflow": 0,
+    "layers": 1,
+    "text": 1,
+    "decoding": 1,
+    "losses": 2,
+    "metrics": 2,
+    "schedules": 2,
     "models": 3,
-    "data": 4, "training": 4,
-    "evaluation": 5, "export": 5,
+    "data": 4,
+    "training": 4,
+    "evaluation": 5,
+    "export": 5,
     "serving": 6,
-    "release": 7, "demo": 7, "walkthrough": 7, "app": 7, "cli": 8, "cli_reference": 9,
+    "release": 7,
+    "demo": 7,
+    "walkthrough": 7,
+    "app": 7,
+    "cli": 8,
+    "readme": 9,
 }
 MODEL_STEMS = {"autoencoder", "char_generator", "attention_nmt", "transformer"}
 

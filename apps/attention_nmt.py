@@ -1,7 +1,7 @@
 """Train, evaluate and export the Bahdanau attention NMT (Spanish -> English) in one go.
 
-    python apps/attention_nmt.py --preset small
-    python apps/attention_nmt.py --preset tiny --dataset tsv:pairs.tsv --no-export
+python apps/attention_nmt.py --preset small
+python apps/attention_nmt.py --preset tiny --dataset tsv:pairs.tsv --no-export
 """
 
 import sys
@@ -12,7 +12,10 @@ from kerasnlp_lab.models.attention_nmt import DEFAULT_PRESET, MODEL_NAME, PRESET
 
 def build_parser():
     return app_parser(
-        __doc__, MODEL_NAME, PRESETS, DEFAULT_PRESET,
+        __doc__,
+        MODEL_NAME,
+        PRESETS,
+        DEFAULT_PRESET,
         preset_help="tiny (seconds), small (units 256, embeddings 128) or full (units 1024, "
         "embeddings 256)",
         dataset_help="auto (the offline verse pairs sword_parallel/spa_eng when its Debian "

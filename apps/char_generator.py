@@ -16,7 +16,10 @@ from kerasnlp_lab.models.char_generator import DEFAULT_PRESET, MODEL_NAME, PRESE
 
 def build_parser():
     return app_parser(
-        __doc__, MODEL_NAME, PRESETS, DEFAULT_PRESET,
+        __doc__,
+        MODEL_NAME,
+        PRESETS,
+        DEFAULT_PRESET,
         preset_help="tiny (seconds), small (GRU 256, the default), full (embedding 256, "
         "GRU 1024); *_dense: the same with a plain Dense head instead of the "
         "wide-and-deep head",

@@ -23,9 +23,13 @@ from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.export import attention_nmt as exporter
 from kerasnlp_lab.models import attention_nmt
 
+
 def real_tokens(batches):
     """Non-pad source + target ids of a list of (source, target) batches."""
-    return sum(int(tf.math.count_nonzero(source) + tf.math.count_nonzero(target)) for source, target in batches)
+    return sum(
+        int(tf.math.count_nonzero(source) + tf.math.count_nonzero(target))
+        for source, target in batches
+    )
 
 
 def training_tokens_per_second(config, batches):
@@ -60,12 +64,16 @@ def translation_rate(serving, texts, beam, batch_size, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="small", help="model sizes (default small)")
     parser.add_argument("--dataset", default="auto")
     parser.add_argument("--pairs", type=int, default=2000, help="training pairs timed per way")
     parser.add_argument("--workdir", default=None, help="a trained run to time translation with")
-    parser.add_argument("--repeats", type=int, default=8, help="batches timed per translation setting")
+    parser.add_argument(
+        "--repeats", type=int, default=8, help="batches timed per translation setting"
+    )
     args = parser.parse_args()
 
     config = attention_nmt.get_config(args.preset)
@@ -74,18 +82,30 @@ def main():
         vectorizers = (serving.source_vectorizer, serving.target_vectorizer)
     else:
         train_pairs = pipeline.load_pairs(args.dataset, "train").cache()
-        vectorizers = pipeline.learn_vectorizers(train_pairs, config.source_vocab_size, config.target_vocab_size)
-        serving = exporter.AttentionNMTServing(attention_nmt.build_model(config), *vectorizers, config)
+        vectorizers = pipeline.learn_vectorizers(
+            train_pairs, config.source_vocab_size, config.target_vocab_size
+        )
+        serving = exporter.AttentionNMTServing(
+            attention_nmt.build_model(config), *vectorizers, config
+        )
     pairs = pipeline.load_pairs(args.dataset, "train", args.pairs)
-    examples = pipeline.vectorize_pairs(pairs, *vectorizers, config.max_source_length, config.max_target_length)
+    examples = pipeline.vectorize_pairs(
+        pairs, *vectorizers, config.max_source_length, config.max_target_length
+    )
     examples = examples.cache().shuffle(args.pairs, seed=0, reshuffle_each_iteration=False)
     max_length = max(config.max_source_length, config.max_target_length)
     ways = {
-        "bucketed": pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width),
+        "bucketed": pipeline.bucketed_batches(
+            examples, config.batch_size, max_length, config.bucket_width
+        ),
         "random padded": pipeline.random_batches(examples, config.batch_size),
-        f"fixed {pipeline.FIXED_LENGTH}": pipeline.fixed_length_batches(examples, config.batch_size),
+        f"fixed {pipeline.FIXED_LENGTH}": pipeline.fixed_length_batches(
+            examples, config.batch_size
+        ),
     }
-    print(f"Training throughput, {args.preset} preset, {args.pairs} pairs, batch {config.batch_size}:")
+    print(
+        f"Training throughput, {args.preset} preset, {args.pairs} pairs, batch {config.batch_size}:"
+    )
     rates = {}
     for name, batches in ways.items():
         batch_list = list(batches)
@@ -93,17 +113,23 @@ def main():
         rates[name] = training_tokens_per_second(config, batch_list)
         print(f"  {name:>14}: token efficiency {efficiency:.2f}, {rates[name]:8.0f} real tokens/s")
     fixed = rates[f"fixed {pipeline.FIXED_LENGTH}"]
-    print(f"  ratios: bucketed / random padded = {rates['bucketed'] / rates['random padded']:.2f}x, "
-          f"bucketed / fixed {pipeline.FIXED_LENGTH} = {rates['bucketed'] / fixed:.2f}x")
+    print(
+        f"  ratios: bucketed / random padded = {rates['bucketed'] / rates['random padded']:.2f}x, "
+        f"bucketed / fixed {pipeline.FIXED_LENGTH} = {rates['bucketed'] / fixed:.2f}x"
+    )
 
     texts, _ = read_pairs(args.dataset, "test", 32 * args.repeats)
-    print(f"Translation speed ({'trained ' + args.workdir if args.workdir else 'untrained model'}), "
-          f"sentences/s:")
+    print(
+        f"Translation speed ({'trained ' + args.workdir if args.workdir else 'untrained model'}), "
+        f"sentences/s:"
+    )
     for batch_size in (1, 32):
         greedy = translation_rate(serving, texts, False, batch_size, args.repeats)
         beam = translation_rate(serving, texts, True, batch_size, args.repeats)
-        print(f"  batch {batch_size:>2}: greedy {greedy:7.2f}, beam-4 {beam:7.2f}, "
-              f"greedy / beam = {greedy / beam:.2f}x")
+        print(
+            f"  batch {batch_size:>2}: greedy {greedy:7.2f}, beam-4 {beam:7.2f}, "
+            f"greedy / beam = {greedy / beam:.2f}x"
+        )
 
 
 if __name__ == "__main__":

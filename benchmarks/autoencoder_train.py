@@ -58,25 +58,36 @@ def main():
         )
 
     def gathered(epochs):
-        return seeded_tensor_epochs((tensor, tensor), batch_size=config.batch_size, seed=0,
-                                    first_epoch=0, epochs=epochs)
+        return seeded_tensor_epochs(
+            (tensor, tensor), batch_size=config.batch_size, seed=0, first_epoch=0, epochs=epochs
+        )
 
     def shuffled(epochs):
-        return seeded_epochs(pairs, num_examples=count, batch_size=config.batch_size,
-                             seed=0, first_epoch=0, epochs=epochs)
+        return seeded_epochs(
+            pairs,
+            num_examples=count,
+            batch_size=config.batch_size,
+            seed=0,
+            first_epoch=0,
+            epochs=epochs,
+        )
 
     keras.utils.set_random_seed(0)
     results = {
         "NumPy arrays, model.fit(x, x)": images_per_second(numpy_fit(), args.epochs, count),
         "tf.data gathered batches (ours)": images_per_second(
-            pipeline_fit(gathered), args.epochs, count),
+            pipeline_fit(gathered), args.epochs, count
+        ),
         "  + jit_compile": images_per_second(pipeline_fit(gathered, True), args.epochs, count),
         "tf.data per-example shuffle": images_per_second(
-            pipeline_fit(shuffled), args.epochs, count),
+            pipeline_fit(shuffled), args.epochs, count
+        ),
     }
     baseline = results["NumPy arrays, model.fit(x, x)"]
-    print(f"Autoencoder training (classic preset): {count} images, batch {config.batch_size}, "
-          f"{args.epochs} epochs")
+    print(
+        f"Autoencoder training (classic preset): {count} images, batch {config.batch_size}, "
+        f"{args.epochs} epochs"
+    )
     for name, rate in results.items():
         print(f"  {name:32s} {rate:9.0f} images/s   ratio {rate / baseline:5.2f}")
 

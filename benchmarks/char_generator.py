@@ -95,9 +95,14 @@ def benchmark_generation(model, vocabulary, num_chars):
 
 def benchmark_training(config, vocab_size, steps):
     rng = np.random.default_rng(0)
-    window = rng.integers(chars.NUM_RESERVED_IDS, vocab_size, (config.batch_size, config.sequence_length + 2))
+    window = rng.integers(
+        chars.NUM_RESERVED_IDS, vocab_size, (config.batch_size, config.sequence_length + 2)
+    )
     batch = (
-        {"chars": window[:, 1:-1].astype(np.int32), "previous_chars": window[:, :-2].astype(np.int32)},
+        {
+            "chars": window[:, 1:-1].astype(np.int32),
+            "previous_chars": window[:, :-2].astype(np.int32),
+        },
         window[:, 2:].astype(np.int32),
     )
     batches = tf.data.Dataset.from_tensors(batch).repeat()
@@ -122,7 +127,9 @@ def print_ratios(title, rates, unit):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="small", choices=sorted(char_generator.PRESETS))
     parser.add_argument("--workdir", default=None, help="use the trained run in this folder")
     parser.add_argument("--num-chars", type=int, default=500)
@@ -138,16 +145,24 @@ def main():
         vocabulary = training.load_vocabulary(args.workdir)
     else:
         config, model, vocabulary = random_run(args.preset)
-    print(f"char_generator ({args.preset if not args.workdir else args.workdir}): embedding "
-          f"{config.embedding_dim}, GRU {config.gru_units}, {config.head} head, "
-          f"{vocabulary.vocab_size} ids")
+    print(
+        f"char_generator ({args.preset if not args.workdir else args.workdir}): embedding "
+        f"{config.embedding_dim}, GRU {config.gru_units}, {config.head} head, "
+        f"{vocabulary.vocab_size} ids"
+    )
     rates, text = benchmark_generation(model, vocabulary, args.num_chars)
-    print_ratios(f"Generation of {args.num_chars} chars, batch 1 (same text all three ways):",
-                 rates, "chars/s")
+    print_ratios(
+        f"Generation of {args.num_chars} chars, batch 1 (same text all three ways):",
+        rates,
+        "chars/s",
+    )
     print(f"  text: {text[:60]!r}...")
-    print_ratios(f"Training, batch {config.batch_size} x {config.sequence_length} chars, "
-                 f"{args.train_steps} steps:",
-                 benchmark_training(config, vocabulary.vocab_size, args.train_steps), "steps/s")
+    print_ratios(
+        f"Training, batch {config.batch_size} x {config.sequence_length} chars, "
+        f"{args.train_steps} steps:",
+        benchmark_training(config, vocabulary.vocab_size, args.train_steps),
+        "steps/s",
+    )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,11 @@ batch_timeout_micros { value: 1000 }
 max_enqueued_batches { value: 100 }
 num_batch_threads { value: 2 }
 """
-SERVE = ("import sys; from kerasnlp_lab.serving.server import serve_forever; "
-         "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
-         "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)")
+SERVE = (
+    "import sys; from kerasnlp_lab.serving.server import serve_forever; "
+    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
+    "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)"
+)
 
 
 class DenseModel(tf.Module):
@@ -62,8 +64,12 @@ class DenseModel(tf.Module):
     def __init__(self):
         super().__init__()
         rng = np.random.default_rng(0)
-        self.encoder = tf.Variable(rng.normal(0, 0.05, (INPUT_SIZE, HIDDEN_SIZE)).astype(np.float32))
-        self.decoder = tf.Variable(rng.normal(0, 0.05, (HIDDEN_SIZE, INPUT_SIZE)).astype(np.float32))
+        self.encoder = tf.Variable(
+            rng.normal(0, 0.05, (INPUT_SIZE, HIDDEN_SIZE)).astype(np.float32)
+        )
+        self.decoder = tf.Variable(
+            rng.normal(0, 0.05, (HIDDEN_SIZE, INPUT_SIZE)).astype(np.float32)
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None, INPUT_SIZE], tf.float32, name="images")])
     def reconstruct(self, images):
@@ -85,27 +91,37 @@ def measure_in_process(version_folder: Path) -> dict[int, dict]:
         for _ in range(WARMUP_REQUESTS):
             signature(images=tf.constant(images))["reconstructions"].numpy()
         latencies, started = [], time.perf_counter()
-        while len(latencies) < MAX_REQUESTS_PER_RUN and time.perf_counter() - started < MAX_SECONDS_PER_RUN:
+        while (
+            len(latencies) < MAX_REQUESTS_PER_RUN
+            and time.perf_counter() - started < MAX_SECONDS_PER_RUN
+        ):
             begin = time.perf_counter()
             signature(images=tf.constant(images))["reconstructions"].numpy()
             latencies.append(time.perf_counter() - begin)
         elapsed = time.perf_counter() - started
-        results[batch] = {"calls_per_s": len(latencies) / elapsed, "rows_per_s": batch * len(latencies) / elapsed,
-                          "p50_ms": percentile_ms(latencies, 50)}
+        results[batch] = {
+            "calls_per_s": len(latencies) / elapsed,
+            "rows_per_s": batch * len(latencies) / elapsed,
+            "p50_ms": percentile_ms(latencies, 50),
+        }
     return results
 
 
 @contextlib.contextmanager
 def server_process(saved_models: Path, batching_file: Path | None):
     """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
-    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + ([str(batching_file)] if batching_file else [])
-    process = subprocess.Popen(arguments, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
+    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + (
+        [str(batching_file)] if batching_file else []
+    )
+    process = subprocess.Popen(
+        arguments, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     lines: queue.Queue = queue.Queue()
 
     def pump():
         for line in process.stdout:
             lines.put(line)
+
     threading.Thread(target=pump, daemon=True).start()
     try:
         match = None
@@ -117,7 +133,10 @@ def server_process(saved_models: Path, batching_file: Path | None):
                 line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
                 raise RuntimeError("the server did not start in time") from None
-            match = re.search(r"Serving REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line)
+            match = re.search(
+                r"Serving REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)",
+                line,
+            )
         yield int(match.group(1)), int(match.group(2))
     finally:
         process.terminate()
@@ -126,7 +145,9 @@ def server_process(saved_models: Path, batching_file: Path | None):
 
 def batch_totals(rest_port: int) -> tuple[float, float]:
     """(batches run, rows run) so far, from the server's Prometheus metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=30) as reply:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=30
+    ) as reply:
         text = reply.read().decode()
     totals = {}
     for suffix in ("count", "sum"):
@@ -145,9 +166,16 @@ def export_small_transformer(saved_models: Path) -> None:
     words = sorted(set(TRANSLATOR_SENTENCE.lower().replace(".", " .").split()))
 
     def vocabulary(size):
-        return list(RESERVED_TOKENS) + words + [f"w{index}" for index in range(size - len(RESERVED_TOKENS) - len(words))]
-    source, target = WordVectorizer(vocabulary(config.source_vocab_size)), \
-        WordVectorizer(vocabulary(config.target_vocab_size), lowercase=False)
+        return (
+            list(RESERVED_TOKENS)
+            + words
+            + [f"w{index}" for index in range(size - len(RESERVED_TOKENS) - len(words))]
+        )
+
+    source, target = (
+        WordVectorizer(vocabulary(config.source_vocab_size)),
+        WordVectorizer(vocabulary(config.target_vocab_size), lowercase=False),
+    )
     model = transformer.build_model(config, config.source_vocab_size, config.target_vocab_size)
     serving = transformer_export.make_serving(model, source, target, config)
     transformer_export.export_serving(serving, str(saved_models), version=1)
@@ -191,16 +219,30 @@ def translator_batching(folder: Path, seconds: float) -> None:
     export_small_transformer(saved_models)
     results = {}
     for batching in (False, True):
-        with server_process(saved_models, TRANSLATOR_BATCHING_FILE if batching else None) as (rest_port, grpc_port):
-            for transport, url in (("REST", f"http://127.0.0.1:{rest_port}"), ("gRPC", f"grpc://127.0.0.1:{grpc_port}")):
+        with server_process(saved_models, TRANSLATOR_BATCHING_FILE if batching else None) as (
+            rest_port,
+            grpc_port,
+        ):
+            for transport, url in (
+                ("REST", f"http://127.0.0.1:{rest_port}"),
+                ("gRPC", f"grpc://127.0.0.1:{grpc_port}"),
+            ):
                 results[(transport, batching)] = run_translator_load(url, seconds)
-    print(f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, one sentence per request, "
-          f"{seconds:.0f} s per run. Batching parameters (on): "
-          + " ".join(line for line in TRANSLATOR_BATCHING_FILE.read_text().splitlines() if not line.startswith("#")))
+    print(
+        f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, one sentence per request, "
+        f"{seconds:.0f} s per run. Batching parameters (on): "
+        + " ".join(
+            line
+            for line in TRANSLATOR_BATCHING_FILE.read_text().splitlines()
+            if not line.startswith("#")
+        )
+    )
     print(f"{'transport':>9} {'off sent/s':>10} {'on sent/s':>10} {'on / off':>8}")
     for transport in ("REST", "gRPC"):
         off, on = results[(transport, False)], results[(transport, True)]
-        print(f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} {on['per_s'] / off['per_s']:8.2f}")
+        print(
+            f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} {on['per_s'] / off['per_s']:8.2f}"
+        )
 
 
 def run_load(url: str, clients: int) -> dict:
@@ -241,14 +283,24 @@ def run_load(url: str, clients: int) -> dict:
         thread.join()
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return {"requests": len(latencies), "req_per_s": len(latencies) / elapsed,
-            "p50_ms": percentile_ms(latencies, 50), "p99_ms": percentile_ms(latencies, 99)}
+    return {
+        "requests": len(latencies),
+        "req_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile_ms(latencies, 50),
+        "p99_ms": percentile_ms(latencies, 99),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--translator-seconds", type=float, default=30.0,
-                        help="length of each translator run (default 30; 0 skips the translator)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--translator-seconds",
+        type=float,
+        default=30.0,
+        help="length of each translator run (default 30; 0 skips the translator)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         saved_models = Path(folder) / "saved_models"
@@ -259,19 +311,28 @@ def main() -> None:
         batching_file.write_text(BATCHING_PARAMETERS)
 
         reference = measure_in_process(version)
-        print(f"Model: dense {INPUT_SIZE}->{HIDDEN_SIZE}->{INPUT_SIZE} float32; requests of 1 row; "
-              f"runs bounded by {MAX_REQUESTS_PER_RUN} requests or {MAX_SECONDS_PER_RUN:.0f} s.")
+        print(
+            f"Model: dense {INPUT_SIZE}->{HIDDEN_SIZE}->{INPUT_SIZE} float32; requests of 1 row; "
+            f"runs bounded by {MAX_REQUESTS_PER_RUN} requests or {MAX_SECONDS_PER_RUN:.0f} s."
+        )
         print("In-process signature call, one caller:")
         for batch, result in reference.items():
-            print(f"  batch {batch:>2}: {result['calls_per_s']:8.0f} calls/s  {result['rows_per_s']:8.0f} rows/s  "
-                  f"p50 {result['p50_ms']:.3f} ms")
+            print(
+                f"  batch {batch:>2}: {result['calls_per_s']:8.0f} calls/s  {result['rows_per_s']:8.0f} rows/s  "
+                f"p50 {result['p50_ms']:.3f} ms"
+            )
         print("Batching parameters (on): " + " ".join(BATCHING_PARAMETERS.split()))
 
         results = {}
         for batching in (False, True):
-            with server_process(saved_models, batching_file if batching else None) as (rest_port, grpc_port):
-                for transport, url in (("REST", f"http://127.0.0.1:{rest_port}"),
-                                       ("gRPC", f"grpc://127.0.0.1:{grpc_port}")):
+            with server_process(saved_models, batching_file if batching else None) as (
+                rest_port,
+                grpc_port,
+            ):
+                for transport, url in (
+                    ("REST", f"http://127.0.0.1:{rest_port}"),
+                    ("gRPC", f"grpc://127.0.0.1:{grpc_port}"),
+                ):
                     for clients in CONCURRENCY:
                         before = batch_totals(rest_port)
                         result = run_load(url, clients)
@@ -281,19 +342,24 @@ def main() -> None:
                         results[(transport, batching, clients)] = result
 
         base = reference[1]
-        header = (f"{'transport':>9} {'batching':>8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-                  f"{'rows/batch':>10} {'p50/in-proc':>11} {'req/s/in-proc':>13} {'vs in-proc batch N':>18} "
-                  f"{'on/off':>6}")
+        header = (
+            f"{'transport':>9} {'batching':>8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'rows/batch':>10} {'p50/in-proc':>11} {'req/s/in-proc':>13} {'vs in-proc batch N':>18} "
+            f"{'on/off':>6}"
+        )
         print(header)
         for (transport, batching, clients), result in results.items():
             off = results[(transport, False, clients)]
-            versus_batch = (f"{result['req_per_s'] / reference[clients]['rows_per_s']:.3f}"
-                            if batching else "")
+            versus_batch = (
+                f"{result['req_per_s'] / reference[clients]['rows_per_s']:.3f}" if batching else ""
+            )
             on_off = f"{result['req_per_s'] / off['req_per_s']:.2f}" if batching else ""
-            print(f"{transport:>9} {'on' if batching else 'off':>8} {clients:>7} {result['req_per_s']:8.0f} "
-                  f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['mean_batch']:10.1f} "
-                  f"{result['p50_ms'] / base['p50_ms']:11.1f} {result['req_per_s'] / base['rows_per_s']:13.3f} "
-                  f"{versus_batch:>18} {on_off:>6}")
+            print(
+                f"{transport:>9} {'on' if batching else 'off':>8} {clients:>7} {result['req_per_s']:8.0f} "
+                f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['mean_batch']:10.1f} "
+                f"{result['p50_ms'] / base['p50_ms']:11.1f} {result['req_per_s'] / base['rows_per_s']:13.3f} "
+                f"{versus_batch:>18} {on_off:>6}"
+            )
         if args.translator_seconds > 0:
             translator_batching(Path(folder), args.translator_seconds)
 

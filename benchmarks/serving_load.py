@@ -39,8 +39,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 KERASNLP_LAB = Path(sys.executable).with_name("kerasnlp-lab")
 MODELS = ("autoencoder", "char_generator", "attention_nmt", "transformer_translator")
 BATCHING_FILE = REPO_ROOT / "serving" / "batching_parameters.txt"
-SENTENCES = ("En el principio creó Dios los cielos y la tierra.", "Y dijo Dios: Sea la luz.",
-             "Jehová es mi pastor; nada me faltará.", "Bienaventurados los pacíficos.")
+SENTENCES = (
+    "En el principio creó Dios los cielos y la tierra.",
+    "Y dijo Dios: Sea la luz.",
+    "Jehová es mi pastor; nada me faltará.",
+    "Bienaventurados los pacíficos.",
+)
 HOSTILE_SHARE = 5  # one request in five is hostile
 STARTUP_SECONDS = 300.0
 RSS_INTERVAL_SECONDS = 0.5
@@ -56,21 +60,43 @@ def prepare(folder: Path) -> Path:
             continue
         workdir = folder / "runs" / model
         print(f"Training and exporting {model} (tiny preset) ...", flush=True)
-        subprocess.run([str(KERASNLP_LAB), "train", model, "--preset", "tiny", "--workdir", str(workdir)],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([str(KERASNLP_LAB), "export", model, "--workdir", str(workdir), "--saved-models",
-                        str(saved_models), "--version", "1"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(KERASNLP_LAB), "train", model, "--preset", "tiny", "--workdir", str(workdir)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                str(KERASNLP_LAB),
+                "export",
+                model,
+                "--workdir",
+                str(workdir),
+                "--saved-models",
+                str(saved_models),
+                "--version",
+                "1",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return saved_models
 
 
 @contextlib.contextmanager
 def server_process(arguments: list[str]):
     """`kerasnlp-lab serve` with the given arguments on free ports; yields (process, rest_port, grpc_port)."""
-    process = subprocess.Popen([str(KERASNLP_LAB), "serve", "--rest-port", "0", "--grpc-port", "0", *arguments],
-                               cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(KERASNLP_LAB), "serve", "--rest-port", "0", "--grpc-port", "0", *arguments],
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)], daemon=True
+    ).start()
     try:
         deadline, printed = time.monotonic() + STARTUP_SECONDS, []
         while True:
@@ -78,7 +104,9 @@ def server_process(arguments: list[str]):
             if line is None:
                 raise RuntimeError("the server exited before serving:\n" + "".join(printed))
             printed.append(line)
-            match = re.search(r"REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line)
+            match = re.search(
+                r"REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line
+            )
             if match:
                 break
         yield process, int(match.group(1)), int(match.group(2))
@@ -97,14 +125,30 @@ def valid_request(model: str, rng: np.random.Generator) -> tuple[str, dict, str]
     """(signature, inputs, the output checked) of a valid request."""
     rows = int(rng.integers(1, 4))
     if model == "autoencoder":
-        return "serving_default", {"images": rng.random((rows, 28, 28), np.float32)}, "reconstructions"
+        return (
+            "serving_default",
+            {"images": rng.random((rows, 28, 28), np.float32)},
+            "reconstructions",
+        )
     if model == "char_generator":
-        return "serving_default", {"prompt": np.array([b"In the beginning"] * rows, object),
-                                   "num_chars": np.full(rows, 20, np.int32),
-                                   "temperature": np.full(rows, 0.8, np.float32),
-                                   "seed": rng.integers(0, 1000, rows).astype(np.int64)}, "text"
-    texts = np.array([SENTENCES[int(index)].encode() for index in rng.integers(0, len(SENTENCES), rows)], object)
-    return ("beam_search" if rng.random() < 0.2 else "serving_default"), {"text": texts}, "translation"
+        return (
+            "serving_default",
+            {
+                "prompt": np.array([b"In the beginning"] * rows, object),
+                "num_chars": np.full(rows, 20, np.int32),
+                "temperature": np.full(rows, 0.8, np.float32),
+                "seed": rng.integers(0, 1000, rows).astype(np.int64),
+            },
+            "text",
+        )
+    texts = np.array(
+        [SENTENCES[int(index)].encode() for index in rng.integers(0, len(SENTENCES), rows)], object
+    )
+    return (
+        ("beam_search" if rng.random() < 0.2 else "serving_default"),
+        {"text": texts},
+        "translation",
+    )
 
 
 def expected_shape(output: str, inputs: dict) -> tuple:
@@ -115,26 +159,56 @@ def expected_shape(output: str, inputs: dict) -> tuple:
 def hostile_cases(model: str, transport: str) -> list[tuple]:
     """(name, what to send, the expected answer) of the hostile requests a transport can send to a model:
     REST (body, HTTP status) with the path's model (or "nope"), gRPC (request builder, status code)."""
-    rows = LIMITS.max_batch_rows + (10 if model == "autoencoder" else 1000)  # within max_request_bytes
+    rows = LIMITS.max_batch_rows + (
+        10 if model == "autoencoder" else 1000
+    )  # within max_request_bytes
     if model == "autoencoder":
         string_input, columns = None, {"images": [[[0.5] * 28] * 28]}
     elif model == "char_generator":
-        string_input, columns = "prompt", {"prompt": ["In"], "num_chars": [5], "temperature": [1.0], "seed": [0]}
+        string_input, columns = (
+            "prompt",
+            {"prompt": ["In"], "num_chars": [5], "temperature": [1.0], "seed": [0]},
+        )
     else:
         string_input, columns = "text", {"text": ["Hola."]}
     if transport == "gRPC":
         if string_input is None:
-            return [("wrong dtype", lambda: _strings_request(model, "images", 1), grpc.StatusCode.INVALID_ARGUMENT)]
-        return [("too many rows", lambda: _strings_request(model, string_input, rows), grpc.StatusCode.INVALID_ARGUMENT),
-                ("declared shape > values sent", lambda: _strings_request(model, string_input, 5, values=1),
-                 grpc.StatusCode.INVALID_ARGUMENT)]
-    cases = [("broken JSON", b'{"inputs": [', 400), ("deep JSON", b"[" * 100_000, 400),
-             ("number too big", b'{"inputs": [1e999]}', 400), ("unknown model", b'{"inputs": [1]}', 404),
-             ("too many rows", _body({name: value * rows for name, value in columns.items()}), 400)]
+            return [
+                (
+                    "wrong dtype",
+                    lambda: _strings_request(model, "images", 1),
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                )
+            ]
+        return [
+            (
+                "too many rows",
+                lambda: _strings_request(model, string_input, rows),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+            (
+                "declared shape > values sent",
+                lambda: _strings_request(model, string_input, 5, values=1),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+        ]
+    cases = [
+        ("broken JSON", b'{"inputs": [', 400),
+        ("deep JSON", b"[" * 100_000, 400),
+        ("number too big", b'{"inputs": [1e999]}', 400),
+        ("unknown model", b'{"inputs": [1]}', 404),
+        ("too many rows", _body({name: value * rows for name, value in columns.items()}), 400),
+    ]
     if string_input is None:
         cases.append(("wrong dtype", _body({"images": [[["a"] * 28] * 28]}), 400))
     else:
-        cases.append(("string too long", _body({**columns, string_input: ["x" * (LIMITS.max_string_bytes + 1)]}), 400))
+        cases.append(
+            (
+                "string too long",
+                _body({**columns, string_input: ["x" * (LIMITS.max_string_bytes + 1)]}),
+                400,
+            )
+        )
     return cases
 
 
@@ -142,7 +216,9 @@ def _body(inputs: dict) -> bytes:
     return json.dumps({"inputs": inputs}).encode()
 
 
-def _strings_request(model: str, name: str, rows: int, values: int | None = None) -> predict_pb2.PredictRequest:
+def _strings_request(
+    model: str, name: str, rows: int, values: int | None = None
+) -> predict_pb2.PredictRequest:
     """A PredictRequest of one string input declaring `rows` rows and carrying `values` (default rows)."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -168,11 +244,15 @@ class Tally:
                 self.errors.setdefault(key, []).append(error)
 
 
-def run_client(index: int, rest_port: int, grpc_port: int, stop: threading.Event, tally: Tally) -> None:
+def run_client(
+    index: int, rest_port: int, grpc_port: int, stop: threading.Event, tally: Tally
+) -> None:
     rng = np.random.default_rng(index)
     transport = "REST" if index % 2 == 0 else "gRPC"
     keep = (index // 2) % 2 == 0
-    url = f"http://127.0.0.1:{rest_port}" if transport == "REST" else f"grpc://127.0.0.1:{grpc_port}"
+    url = (
+        f"http://127.0.0.1:{rest_port}" if transport == "REST" else f"grpc://127.0.0.1:{grpc_port}"
+    )
     kept = ServingClient(url) if keep else None
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -191,8 +271,11 @@ def run_client(index: int, rest_port: int, grpc_port: int, stop: threading.Event
             else:
                 with ServingClient(url) as fresh:  # a new connection (or channel) for this request
                     error = run_valid(model, rng, fresh)
-            tally.add((transport, "hostile" if hostile else "valid", "kept" if keep else "new"),
-                      time.perf_counter() - began, error)
+            tally.add(
+                (transport, "hostile" if hostile else "valid", "kept" if keep else "new"),
+                time.perf_counter() - began,
+                error,
+            )
     finally:
         channel.close()
 
@@ -234,14 +317,22 @@ def run_hostile(case: tuple, model: str, rest_port: int, stub) -> str | None:
 
 # ------------------------------------------------------------------------------------------- main
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--saved-models", type=Path, help="a folder with the four models")
-    parser.add_argument("--prepare", type=Path, help="train tiny presets and export them under this folder")
+    parser.add_argument(
+        "--prepare", type=Path, help="train tiny presets and export them under this folder"
+    )
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-batching", action="store_true")
-    parser.add_argument("--plot", type=Path, default=Path("/tmp/serving_load_rss.png"),
-                        help="where the RSS-over-time plot goes (default /tmp/serving_load_rss.png)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("/tmp/serving_load_rss.png"),
+        help="where the RSS-over-time plot goes (default /tmp/serving_load_rss.png)",
+    )
     args = parser.parse_args()
     if (args.saved_models is None) == (args.prepare is None):
         parser.error("give exactly one of --saved-models and --prepare")
@@ -258,9 +349,12 @@ def main() -> None:
             began = time.monotonic()
             while not stop.wait(RSS_INTERVAL_SECONDS):
                 samples.append((time.monotonic() - began, rss_bytes(process.pid) / 2**20))
+
         sampler = threading.Thread(target=sample_rss, daemon=True)
-        clients = [threading.Thread(target=run_client, args=(index, rest_port, grpc_port, stop, tally))
-                   for index in range(args.clients)]
+        clients = [
+            threading.Thread(target=run_client, args=(index, rest_port, grpc_port, stop, tally))
+            for index in range(args.clients)
+        ]
         began = time.perf_counter()
         sampler.start()
         for thread in clients:
@@ -273,30 +367,45 @@ def main() -> None:
         alive = process.poll() is None
         peak, end = rss_bytes(process.pid, "VmHWM"), rss_bytes(process.pid)
 
-    print(f"{args.clients} clients for {args.seconds:.0f} s, batching {'off' if args.no_batching else 'on'}; "
-          f"server {'alive' if alive else 'DIED'} at the end")
-    print(f"{'transport':>9} {'kind':>8} {'conn':>5} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} "
-          f"{'p99 ms':>8}")
+    print(
+        f"{args.clients} clients for {args.seconds:.0f} s, batching {'off' if args.no_batching else 'on'}; "
+        f"server {'alive' if alive else 'DIED'} at the end"
+    )
+    print(
+        f"{'transport':>9} {'kind':>8} {'conn':>5} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} "
+        f"{'p99 ms':>8}"
+    )
     for key in sorted(tally.latencies):
         latencies = np.array(tally.latencies[key]) * 1000
         errors = tally.errors.get(key, [])
-        print(f"{key[0]:>9} {key[1]:>8} {key[2]:>5} {len(latencies):8d} {len(errors):6d} "
-              f"{len(latencies) / elapsed:7.1f} {np.percentile(latencies, 50):8.1f} {np.percentile(latencies, 99):8.1f}")
+        print(
+            f"{key[0]:>9} {key[1]:>8} {key[2]:>5} {len(latencies):8d} {len(errors):6d} "
+            f"{len(latencies) / elapsed:7.1f} {np.percentile(latencies, 50):8.1f} {np.percentile(latencies, 99):8.1f}"
+        )
     total = sum(len(values) for values in tally.latencies.values())
-    valid_errors = [error for key, errors in tally.errors.items() if key[1] == "valid" for error in errors]
-    hostile_errors = [error for key, errors in tally.errors.items() if key[1] == "hostile" for error in errors]
-    print(f"all: {total} requests, {total / elapsed:.1f} req/s; errors on valid requests: {len(valid_errors)}; "
-          f"hostile requests answered otherwise than expected: {len(hostile_errors)}")
+    valid_errors = [
+        error for key, errors in tally.errors.items() if key[1] == "valid" for error in errors
+    ]
+    hostile_errors = [
+        error for key, errors in tally.errors.items() if key[1] == "hostile" for error in errors
+    ]
+    print(
+        f"all: {total} requests, {total / elapsed:.1f} req/s; errors on valid requests: {len(valid_errors)}; "
+        f"hostile requests answered otherwise than expected: {len(hostile_errors)}"
+    )
     for error in (valid_errors + hostile_errors)[:10]:
         print("  " + error)
-    print(f"server RSS: {start_rss / 2**20:.0f} MiB at start, peak {peak / 2**20:.0f} MiB, "
-          f"{end / 2**20:.0f} MiB at the end (+{(peak - start_rss) / 2**20:.0f} MiB)")
+    print(
+        f"server RSS: {start_rss / 2**20:.0f} MiB at start, peak {peak / 2**20:.0f} MiB, "
+        f"{end / 2**20:.0f} MiB at the end (+{(peak - start_rss) / 2**20:.0f} MiB)"
+    )
     plot_rss(samples, args.plot, f"{args.clients} clients, REST + gRPC, 4 models")
     print(f"RSS over time: {args.plot}")
 
 
 def plot_rss(samples: list[tuple[float, float]], path: Path, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -68,12 +68,14 @@ def benchmark(backbone, tokens, repeats, batch_sizes):
     rng = np.random.default_rng(0)
     results = {}
     for batch in batch_sizes:
-        source_ids = tf.constant(rng.integers(4, config.source_vocab_size, (batch, SOURCE_LENGTH)),
-                                 tf.int32)
+        source_ids = tf.constant(
+            rng.integers(4, config.source_vocab_size, (batch, SOURCE_LENGTH)), tf.int32
+        )
         for name, function in functions.items():
             results[batch, name] = seconds(function, source_ids, repeats)
-        same = np.array_equal(functions["cached greedy"](source_ids),
-                              functions["uncached greedy"](source_ids))
+        same = np.array_equal(
+            functions["cached greedy"](source_ids), functions["uncached greedy"](source_ids)
+        )
         results[batch, "same tokens"] = same
     return results
 
@@ -95,26 +97,35 @@ def training_tokens_per_second(backbone, steps, batch_size=64, length=SOURCE_LEN
 
 
 def report(backbone, results, tokens, batch_sizes):
-    print(f"\nbackbone {backbone}: small preset, {tokens} generated tokens, "
-          f"source {SOURCE_LENGTH} ids")
-    print(f"{'batch':>5}  {'uncached greedy':>16}  {'cached greedy':>14}  {'cached beam-4':>14}  "
-          f"{'cached speed-up':>15}  {'beam-4 / greedy':>15}  same tokens")
+    print(
+        f"\nbackbone {backbone}: small preset, {tokens} generated tokens, "
+        f"source {SOURCE_LENGTH} ids"
+    )
+    print(
+        f"{'batch':>5}  {'uncached greedy':>16}  {'cached greedy':>14}  {'cached beam-4':>14}  "
+        f"{'cached speed-up':>15}  {'beam-4 / greedy':>15}  same tokens"
+    )
     for batch in batch_sizes:
-        uncached, cached, beam = (results[batch, name] for name in
-                                  ("uncached greedy", "cached greedy", "cached beam-4"))
-        print(f"{batch:>5}  {uncached:>15.3f}s  {cached:>13.3f}s  {beam:>13.3f}s  "
-              f"{uncached / cached:>14.2f}x  {beam / cached:>14.2f}x  "
-              f"{results[batch, 'same tokens']}")
+        uncached, cached, beam = (
+            results[batch, name] for name in ("uncached greedy", "cached greedy", "cached beam-4")
+        )
+        print(
+            f"{batch:>5}  {uncached:>15.3f}s  {cached:>13.3f}s  {beam:>13.3f}s  "
+            f"{uncached / cached:>14.2f}x  {beam / cached:>14.2f}x  "
+            f"{results[batch, 'same tokens']}"
+        )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--train-steps", type=int, default=30,
-                        help="training steps timed per backbone (0: skip)")
+    parser.add_argument(
+        "--train-steps", type=int, default=30, help="training steps timed per backbone (0: skip)"
+    )
     parser.add_argument("--no-keras-hub", action="store_true", help="our backbone only")
     args = parser.parse_args()
     backbones = ["ours"] + ([] if args.no_keras_hub else ["keras_hub"])
@@ -125,16 +136,23 @@ def main():
     if "keras_hub" in results:
         print("\nkeras_hub time / ours time (above 1: ours is faster):")
         for batch in args.batch_sizes:
-            print(f"  batch {batch:>2}: " + ", ".join(
-                f"{name} {results['keras_hub'][batch, name] / results['ours'][batch, name]:.2f}x"
-                for name in ("uncached greedy", "cached greedy", "cached beam-4")))
+            print(
+                f"  batch {batch:>2}: "
+                + ", ".join(
+                    f"{name} {results['keras_hub'][batch, name] / results['ours'][batch, name]:.2f}x"
+                    for name in ("uncached greedy", "cached greedy", "cached beam-4")
+                )
+            )
     if args.train_steps:
-        speeds = {backbone: training_tokens_per_second(backbone, args.train_steps)
-                  for backbone in backbones}
+        speeds = {
+            backbone: training_tokens_per_second(backbone, args.train_steps)
+            for backbone in backbones
+        }
         print(f"\ntraining, small preset, batch 64 x ({SOURCE_LENGTH} + {SOURCE_LENGTH}) ids:")
         for backbone, speed in speeds.items():
-            print(f"  {backbone:<10} {speed:>10,.0f} tokens/s  "
-                  f"({speed / speeds['ours']:.2f}x ours)")
+            print(
+                f"  {backbone:<10} {speed:>10,.0f} tokens/s  ({speed / speeds['ours']:.2f}x ours)"
+            )
 
 
 if __name__ == "__main__":

@@ -36,12 +36,18 @@ def verify_translator(client, name, recorded):
     for signature, method in (("serving_default", "greedy"), ("beam_search", "beam")):
         translations = []
         for start in range(0, len(sources), BATCH):
-            inputs = translator_lib.predict_inputs(sources[start:start + BATCH])
+            inputs = translator_lib.predict_inputs(sources[start : start + BATCH])
             outputs = client.predict(name, inputs, signature_name=signature)
             translations += translator_lib.format_outputs(outputs).split("\n")
         bleu = BLEU().corpus_score(translations, [references]).score
-        rows.append((f"{name} BLEU {method}", bleu, recorded["test_metrics"][method]["bleu"],
-                     BLEU_TOLERANCE))
+        rows.append(
+            (
+                f"{name} BLEU {method}",
+                bleu,
+                recorded["test_metrics"][method]["bleu"],
+                BLEU_TOLERANCE,
+            )
+        )
     return rows
 
 
@@ -50,7 +56,7 @@ def verify_autoencoder(client, recorded):
     images = np.stack([image for image, _ in test.as_numpy_iterator()])
     squared = []
     for start in range(0, len(images), 500):
-        batch = images[start:start + 500]
+        batch = images[start : start + 500]
         outputs = client.predict("autoencoder", {"images": batch})
         squared.append((outputs["reconstructions"] - batch) ** 2)
     mse = float(np.mean(np.concatenate(squared)))
@@ -61,8 +67,14 @@ def verify_char_generator(presets_root, recorded):
     metrics = char_evaluation.evaluate(
         release.preset_dirs(presets_root)["char_generator"], output_dir="runs/verify_models"
     )
-    return [("char_generator bits/char (in-process)", metrics["bits_per_char"],
-             recorded["test_metrics"]["bits_per_char"], BITS_TOLERANCE)]
+    return [
+        (
+            "char_generator bits/char (in-process)",
+            metrics["bits_per_char"],
+            recorded["test_metrics"]["bits_per_char"],
+            BITS_TOLERANCE,
+        )
+    ]
 
 
 def main(argv=None):

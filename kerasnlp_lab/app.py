@@ -25,19 +25,36 @@ def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
         presets: the preset names --preset accepts; default_preset: the one used without it.
         preset_help, dataset_help: the help texts of --preset and --dataset.
     """
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(presets), default=default_preset, help=preset_help)
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--preset", choices=sorted(presets), default=default_preset, help=preset_help
+    )
     parser.add_argument("--dataset", default="auto", help=dataset_help)
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="random seed (default 0; --resume continues with the run's seed)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default 0; --resume continues with the run's seed)",
+    )
     workdir = default_workdir(model)
-    parser.add_argument("--workdir", default=workdir,
-                        help=f"checkpoints, logs, metrics and figures (default {workdir})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --workdir from its last epoch checkpoint")
-    parser.add_argument("--saved-models", default=SAVED_MODELS,
-                        help=f"TF Serving model base path to export to (default {SAVED_MODELS})")
+    parser.add_argument(
+        "--workdir",
+        default=workdir,
+        help=f"checkpoints, logs, metrics and figures (default {workdir})",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --workdir from its last epoch checkpoint",
+    )
+    parser.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help=f"TF Serving model base path to export to (default {SAVED_MODELS})",
+    )
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only")
     return parser
 
@@ -54,8 +71,15 @@ def run_app(model, args, **train_options):
         for package in ("training", "evaluation", "export")
     )
     try:
-        training.train(preset=args.preset, dataset=args.dataset, epochs=args.epochs,
-                       workdir=args.workdir, resume=args.resume, seed=args.seed, **train_options)
+        training.train(
+            preset=args.preset,
+            dataset=args.dataset,
+            epochs=args.epochs,
+            workdir=args.workdir,
+            resume=args.resume,
+            seed=args.seed,
+            **train_options,
+        )
         print(json.dumps(evaluation.evaluate(args.workdir), indent=2, ensure_ascii=False))
         if not args.no_export:
             print(f"Exported to {exporter.export(args.workdir, args.saved_models)}")

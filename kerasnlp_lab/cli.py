@@ -15,6 +15,7 @@ from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
 from kerasnlp_lab.paths import PRESETS, SAVED_MODELS, default_workdir
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 
+
 def _model_name(text):
     try:
         return canonical_model_name(text)
@@ -71,7 +72,9 @@ def _train(args):
 # Flags that apply to one model only: giving them to another one is an error, not a no-op.
 TRAIN_MODEL_FLAGS = {"--noise": "autoencoder", "--backbone": "transformer_translator"}
 PREDICT_MODEL_FLAGS = {
-    "--num-chars": "char_generator", "--temperature": "char_generator", "--seed": "char_generator",
+    "--num-chars": "char_generator",
+    "--temperature": "char_generator",
+    "--seed": "char_generator",
 }
 
 
@@ -90,7 +93,8 @@ def _model_only_flags(args, flags):
 def _evaluate(args):
     module = _model_module("evaluation", args.model, "evaluate")
     metrics = module.evaluate(
-        workdir=args.workdir or default_workdir(args.model), limit=args.limit,
+        workdir=args.workdir or default_workdir(args.model),
+        limit=args.limit,
         output_dir=args.output_dir,
     )
     print(json.dumps(metrics, indent=2))
@@ -147,8 +151,9 @@ def _serve(args):
     from kerasnlp_lab.serving import server
     from kerasnlp_lab.serving.limits import ServingLimits
 
-    limits = ServingLimits(**{field.name: getattr(args, field.name)
-                              for field in dataclasses.fields(ServingLimits)})
+    limits = ServingLimits(
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(ServingLimits)}
+    )
     server.serve_forever(
         saved_models=args.saved_models,
         host=args.host,
@@ -166,14 +171,18 @@ def _demo(args):
     if args.train:
         from kerasnlp_lab import walkthrough
 
-        walkthrough.run(workdir=args.workdir or "runs/walkthrough",
-                        saved_models=os.path.join(args.workdir or "runs/walkthrough",
-                                                  "saved_models"))
+        walkthrough.run(
+            workdir=args.workdir or "runs/walkthrough",
+            saved_models=os.path.join(args.workdir or "runs/walkthrough", "saved_models"),
+        )
     else:
         from kerasnlp_lab import demo
 
-        demo.run(presets_root=args.presets, saved_models=args.saved_models,
-                 workdir=args.workdir or "runs/demo")
+        demo.run(
+            presets_root=args.presets,
+            saved_models=args.saved_models,
+            workdir=args.workdir or "runs/demo",
+        )
 
 
 def _data(args):
@@ -211,32 +220,63 @@ def build_parser():
         help="dataset name; auto = the offline Debian corpus when installed, else the "
         "online TFDS dataset",
     )
-    train.add_argument("--epochs", type=_positive_int, default=None,
-                       help="number of epochs (default: the preset's)")
-    train.add_argument("--workdir", default=None,
-                       help="checkpoints, logs and plots (default: runs/MODEL)")
-    train.add_argument("--resume", nargs="?", const=True, default=False, metavar="PRESET",
-                       help="continue from the last checkpoint in --workdir; with a release "
-                       "preset folder (e.g. presets/char_generator), fine-tune it in --workdir "
-                       "up to --epochs in all")
-    train.add_argument("--seed", type=int, default=None,
-                       help="random seed (default 0; --resume continues with the run's seed)")
-    train.add_argument("--noise", type=float, default=None, metavar="STD",
-                       help="autoencoder only: Gaussian input noise for denoising training")
-    train.add_argument("--backbone", choices=("ours", "keras_hub"), default=None,
-                       help="transformer_translator only: our layers (default) or keras_hub's "
-                       "Transformer layers as a reference (keras_hub cannot be exported)")
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="number of epochs (default: the preset's)",
+    )
+    train.add_argument(
+        "--workdir", default=None, help="checkpoints, logs and plots (default: runs/MODEL)"
+    )
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PRESET",
+        help="continue from the last checkpoint in --workdir; with a release "
+        "preset folder (e.g. presets/char_generator), fine-tune it in --workdir "
+        "up to --epochs in all",
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default 0; --resume continues with the run's seed)",
+    )
+    train.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        metavar="STD",
+        help="autoencoder only: Gaussian input noise for denoising training",
+    )
+    train.add_argument(
+        "--backbone",
+        choices=("ours", "keras_hub"),
+        default=None,
+        help="transformer_translator only: our layers (default) or keras_hub's "
+        "Transformer layers as a reference (keras_hub cannot be exported)",
+    )
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="print test metrics as one JSON object")
     evaluate.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
-    evaluate.add_argument("--workdir", default=None,
-                          help="a run folder or a release preset (default: runs/MODEL)")
-    evaluate.add_argument("--limit", type=_positive_int, default=None,
-                          help="only the first N test examples (pairs, characters or images)")
-    evaluate.add_argument("--output-dir", default=None,
-                          help="figures and metrics.json (default: the run folder; "
-                          "runs/presets/MODEL for a preset)")
+    evaluate.add_argument(
+        "--workdir", default=None, help="a run folder or a release preset (default: runs/MODEL)"
+    )
+    evaluate.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="only the first N test examples (pairs, characters or images)",
+    )
+    evaluate.add_argument(
+        "--output-dir",
+        default=None,
+        help="figures and metrics.json (default: the run folder; runs/presets/MODEL for a preset)",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     release = commands.add_parser(
@@ -245,82 +285,148 @@ def build_parser():
     release.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
     release.add_argument("--workdir", default=None, help="the finished run (default: runs/MODEL)")
     release.add_argument("--presets", default=PRESETS, help="presets folder (default: presets)")
-    release.add_argument("--command", default=None,
-                         help="the training command to record in metadata.json")
+    release.add_argument(
+        "--command", default=None, help="the training command to record in metadata.json"
+    )
     release.set_defaults(handler=_release)
 
     models = commands.add_parser(
         "models", help="export every release preset to saved_models/<model>/1/ (when stale)"
     )
     models.add_argument("--presets", default=PRESETS, help="presets folder (default: presets)")
-    models.add_argument("--saved-models", default=SAVED_MODELS,
-                        help="TF Serving model base path (default: saved_models)")
+    models.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help="TF Serving model base path (default: saved_models)",
+    )
     models.set_defaults(handler=_models)
 
     export = commands.add_parser("export", help="export a SavedModel for TF Serving")
     export.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
     export.add_argument("--workdir", default=None, help="default: runs/MODEL")
-    export.add_argument("--saved-models", default=SAVED_MODELS,
-                        help="TF Serving model base path (default: saved_models)")
-    export.add_argument("--version", type=_positive_int, default=None,
-                        help="version number (default: the next free one)")
+    export.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help="TF Serving model base path (default: saved_models)",
+    )
+    export.add_argument(
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version number (default: the next free one)",
+    )
     export.set_defaults(handler=_export)
 
     serve = commands.add_parser(
         "serve", help="serve saved_models/ over the TF Serving REST and gRPC APIs"
     )
-    serve.add_argument("--saved-models", default=SAVED_MODELS,
-                       help="folder of <model>/<version>/ SavedModels (default: saved_models)")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help="folder of <model>/<version>/ SavedModels (default: saved_models)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
     serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501)")
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500)")
-    serve.add_argument("--model-config-file", default=None,
-                       help="ModelServerConfig text file, as TF Serving's --model_config_file")
-    serve.add_argument("--enable-batching", action="store_true",
-                       help="batch concurrent requests, as TF Serving's --enable_batching")
-    serve.add_argument("--batching-parameters-file", default=None,
-                       help="BatchingParameters text file, as TF Serving's flag of that name")
-    serve.add_argument("--poll-seconds", type=float, default=2.0,
-                       help="how often to look for new or removed versions (default 2)")
+    serve.add_argument(
+        "--model-config-file",
+        default=None,
+        help="ModelServerConfig text file, as TF Serving's --model_config_file",
+    )
+    serve.add_argument(
+        "--enable-batching",
+        action="store_true",
+        help="batch concurrent requests, as TF Serving's --enable_batching",
+    )
+    serve.add_argument(
+        "--batching-parameters-file",
+        default=None,
+        help="BatchingParameters text file, as TF Serving's flag of that name",
+    )
+    serve.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=2.0,
+        help="how often to look for new or removed versions (default 2)",
+    )
     from kerasnlp_lab.serving.limits import ServingLimits
 
     default = ServingLimits()  # the limits below, README: Serving
     limits = serve.add_argument_group("limits (TF Serving's flag names where it has the flag)")
-    limits.add_argument("--max-request-bytes", type=_positive_int, default=default.max_request_bytes,
-                        help="larger REST bodies / gRPC messages get 413 / RESOURCE_EXHAUSTED, counted "
-                        "while reading (default %(default)s = 4 MiB)")
-    limits.add_argument("--max-buffered-request-bytes", type=_positive_int,
-                        default=default.max_buffered_request_bytes,
-                        help="REST bodies held at once before decoding; beyond, 429 (default %(default)s "
-                        "= 32 MiB)")
-    limits.add_argument("--max-batch-rows", type=_positive_int, default=default.max_batch_rows,
-                        help="rows per request with batching off (with batching on: max_batch_size); "
-                        "beyond, INVALID_ARGUMENT 'Task size N is larger than maximum input batch size' "
-                        "(default %(default)s)")
-    limits.add_argument("--max-string-bytes", type=_positive_int, default=default.max_string_bytes,
-                        help="longest string element of an input, in bytes (default %(default)s)")
-    limits.add_argument("--max-concurrent-requests-per-model", type=_positive_int,
-                        default=default.max_concurrent_requests_per_model,
-                        help="predict requests of one model running at once (default %(default)s)")
-    limits.add_argument("--max-queued-requests-per-model", type=_positive_int,
-                        default=default.max_queued_requests_per_model,
-                        help="predict requests of one model waiting to run; beyond, 429 / "
-                        "RESOURCE_EXHAUSTED (default %(default)s)")
-    limits.add_argument("--rest-api-num-threads", type=_positive_int, default=default.rest_api_num_threads,
-                        help="threads decoding and running REST predict requests (default %(default)s)")
-    limits.add_argument("--grpc-max-threads", type=_positive_int, default=default.grpc_max_threads,
-                        help="threads running gRPC calls; twice as many calls in all, more get "
-                        "RESOURCE_EXHAUSTED (default %(default)s)")
-    limits.add_argument("--rest-api-timeout-in-ms", type=_positive_int, default=default.rest_api_timeout_in_ms,
-                        help="a REST request's time limit, then 504 DEADLINE_EXCEEDED; gRPC uses the "
-                        "call's deadline (default %(default)s)")
-    limits.add_argument("--unload-timeout-seconds", type=float, default=default.unload_timeout_seconds,
-                        help="how long an unload waits for requests still using the version "
-                        "(default %(default)s)")
-    limits.add_argument("--max-num-load-retries", type=int, default=default.max_num_load_retries,
-                        help="failed loads of an unchanged version retried on later polls "
-                        "(default %(default)s)")
+    limits.add_argument(
+        "--max-request-bytes",
+        type=_positive_int,
+        default=default.max_request_bytes,
+        help="larger REST bodies / gRPC messages get 413 / RESOURCE_EXHAUSTED, counted "
+        "while reading (default %(default)s = 4 MiB)",
+    )
+    limits.add_argument(
+        "--max-buffered-request-bytes",
+        type=_positive_int,
+        default=default.max_buffered_request_bytes,
+        help="REST bodies held at once before decoding; beyond, 429 (default %(default)s = 32 MiB)",
+    )
+    limits.add_argument(
+        "--max-batch-rows",
+        type=_positive_int,
+        default=default.max_batch_rows,
+        help="rows per request with batching off (with batching on: max_batch_size); "
+        "beyond, INVALID_ARGUMENT 'Task size N is larger than maximum input batch size' "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-string-bytes",
+        type=_positive_int,
+        default=default.max_string_bytes,
+        help="longest string element of an input, in bytes (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-concurrent-requests-per-model",
+        type=_positive_int,
+        default=default.max_concurrent_requests_per_model,
+        help="predict requests of one model running at once (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-queued-requests-per-model",
+        type=_positive_int,
+        default=default.max_queued_requests_per_model,
+        help="predict requests of one model waiting to run; beyond, 429 / "
+        "RESOURCE_EXHAUSTED (default %(default)s)",
+    )
+    limits.add_argument(
+        "--rest-api-num-threads",
+        type=_positive_int,
+        default=default.rest_api_num_threads,
+        help="threads decoding and running REST predict requests (default %(default)s)",
+    )
+    limits.add_argument(
+        "--grpc-max-threads",
+        type=_positive_int,
+        default=default.grpc_max_threads,
+        help="threads running gRPC calls; twice as many calls in all, more get "
+        "RESOURCE_EXHAUSTED (default %(default)s)",
+    )
+    limits.add_argument(
+        "--rest-api-timeout-in-ms",
+        type=_positive_int,
+        default=default.rest_api_timeout_in_ms,
+        help="a REST request's time limit, then 504 DEADLINE_EXCEEDED; gRPC uses the "
+        "call's deadline (default %(default)s)",
+    )
+    limits.add_argument(
+        "--unload-timeout-seconds",
+        type=float,
+        default=default.unload_timeout_seconds,
+        help="how long an unload waits for requests still using the version (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-num-load-retries",
+        type=int,
+        default=default.max_num_load_retries,
+        help="failed loads of an unchanged version retried on later polls (default %(default)s)",
+    )
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(
@@ -339,29 +445,49 @@ def build_parser():
         help="http://HOST:PORT (REST) or grpc://HOST:PORT; default: load the latest "
         "SavedModel in-process",
     )
-    predict.add_argument("--saved-models", default=SAVED_MODELS,
-                         help="where to find the SavedModel in-process (default: saved_models)")
-    predict.add_argument("--signature", default="serving_default",
-                         help="signature name (default: serving_default)")
-    predict.add_argument("--num-chars", type=int, default=None,
-                         help="char_generator only: characters to generate (default 200)")
-    predict.add_argument("--temperature", type=float, default=None,
-                         help="char_generator only: sampling temperature (default 1.0)")
-    predict.add_argument("--seed", type=int, default=None,
-                         help="char_generator only: sampling seed (default 0)")
+    predict.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help="where to find the SavedModel in-process (default: saved_models)",
+    )
+    predict.add_argument(
+        "--signature", default="serving_default", help="signature name (default: serving_default)"
+    )
+    predict.add_argument(
+        "--num-chars",
+        type=int,
+        default=None,
+        help="char_generator only: characters to generate (default 200)",
+    )
+    predict.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="char_generator only: sampling temperature (default 1.0)",
+    )
+    predict.add_argument(
+        "--seed", type=int, default=None, help="char_generator only: sampling seed (default 0)"
+    )
     predict.set_defaults(handler=_predict)
 
     demo = commands.add_parser(
         "demo", help="the release models served and shown through REST and gRPC (~1 min)"
     )
-    demo.add_argument("--train", action="store_true",
-                      help="instead: train every model on its tiny preset from scratch and "
-                      "serve those (untrained output; a few minutes)")
-    demo.add_argument("--workdir", default=None,
-                      help="figures (default runs/demo; runs/walkthrough with --train)")
+    demo.add_argument(
+        "--train",
+        action="store_true",
+        help="instead: train every model on its tiny preset from scratch and "
+        "serve those (untrained output; a few minutes)",
+    )
+    demo.add_argument(
+        "--workdir", default=None, help="figures (default runs/demo; runs/walkthrough with --train)"
+    )
     demo.add_argument("--presets", default=PRESETS, help="release presets (default: presets)")
-    demo.add_argument("--saved-models", default=SAVED_MODELS,
-                      help="default: saved_models (with --train: WORKDIR/saved_models)")
+    demo.add_argument(
+        "--saved-models",
+        default=SAVED_MODELS,
+        help="default: saved_models (with --train: WORKDIR/saved_models)",
+    )
     demo.set_defaults(handler=_demo)
 
     data = commands.add_parser("data", help="prepare or show a dataset")

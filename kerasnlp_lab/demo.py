@@ -100,7 +100,8 @@ def show_reconstructions(rest, saved_models, available, workdir):
     reconstructions = rest.predict("autoencoder", {"images": images})["reconstructions"]
     mse = float(np.mean((reconstructions - images) ** 2))
     figure = plot_reconstructions(
-        images[:FIGURE_IMAGES], reconstructions[:FIGURE_IMAGES],
+        images[:FIGURE_IMAGES],
+        reconstructions[:FIGURE_IMAGES],
         os.path.join(workdir, "autoencoder_reconstructions.png"),
     )
     _heading("Autoencoder (Fashion-MNIST)")
@@ -112,7 +113,7 @@ def where_next():
     _heading("Where next")
     print(
         "serve these models:   make serve   (or: kerasnlp-lab serve; TF Serving: README 'Serving')\n"
-        "query a model:        kerasnlp-lab predict transformer_translator \"Dios es amor.\" "
+        'query a model:        kerasnlp-lab predict transformer_translator "Dios es amor." '
         "--server grpc://127.0.0.1:8500\n"
         "train your own:       kerasnlp-lab train MODEL --preset tiny|small|...  "
         "(kerasnlp-lab demo --train: every model, tiny, from scratch)\n"
@@ -130,8 +131,10 @@ def run(presets_root=PRESETS, saved_models=SAVED_MODELS, workdir="runs/demo"):
     os.makedirs(workdir, exist_ok=True)
     available = release.make_models(presets_root, saved_models)
     with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
-        print(f"Serving {', '.join(available)} on 127.0.0.1 (REST port {server.rest_port}, "
-              f"gRPC port {server.grpc_port})")
+        print(
+            f"Serving {', '.join(available)} on 127.0.0.1 (REST port {server.rest_port}, "
+            f"gRPC port {server.grpc_port})"
+        )
         rest = ServingClient(f"http://127.0.0.1:{server.rest_port}")
         grpc = ServingClient(f"grpc://127.0.0.1:{server.grpc_port}")
         try:

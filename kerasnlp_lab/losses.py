@@ -21,7 +21,9 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         pad_id: the id that marks padding.
     """
 
-    def __init__(self, label_smoothing=0.0, pad_id=PAD_ID, name="masked_sparse_crossentropy", **kwargs):
+    def __init__(
+        self, label_smoothing=0.0, pad_id=PAD_ID, name="masked_sparse_crossentropy", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
         self.pad_id = pad_id
@@ -30,7 +32,9 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         y_true = ops.cast(y_true, "int32")
         logits = ops.cast(y_pred, "float32")
         log_probs = ops.log_softmax(logits, axis=-1)  # (B, T, V)
-        true_log_probs = ops.take_along_axis(log_probs, y_true[..., None], axis=-1)[..., 0]  # (B, T)
+        true_log_probs = ops.take_along_axis(log_probs, y_true[..., None], axis=-1)[
+            ..., 0
+        ]  # (B, T)
         losses = -true_log_probs
         if self.label_smoothing:
             uniform = -ops.mean(log_probs, axis=-1)  # (B, T)
@@ -39,4 +43,8 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}
+        return {
+            **super().get_config(),
+            "label_smoothing": self.label_smoothing,
+            "pad_id": self.pad_id,
+        }

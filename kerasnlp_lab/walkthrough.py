@@ -15,7 +15,12 @@ from kerasnlp_lab.data import catalog
 from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.errors import DataUnavailableError
 
-OFFLINE_CORPORA = ("local_fashion_mnist", "sword_text/kjv", "sword_text/web", "sword_parallel/spa_eng")
+OFFLINE_CORPORA = (
+    "local_fashion_mnist",
+    "sword_text/kjv",
+    "sword_text/web",
+    "sword_parallel/spa_eng",
+)
 
 
 def _heading(text):
@@ -79,7 +84,9 @@ def char_generator_round_trip(workdir, saved_models):
     print(f"Exported to {exporter.export(workdir, saved_models)}")
 
     inputs = exporter.predict_inputs(
-        [evaluation.SAMPLE_PROMPT], num_chars=200, temperature=evaluation.SAMPLE_TEMPERATURE,
+        [evaluation.SAMPLE_PROMPT],
+        num_chars=200,
+        temperature=evaluation.SAMPLE_TEMPERATURE,
         seed=evaluation.SAMPLE_SEED,
     )
     in_process = exporter.format_outputs(predict_in_process(saved_models, "char_generator", inputs))
@@ -132,7 +139,9 @@ def attention_nmt_round_trip(workdir, saved_models):
         ).split("\n")
         client.close()
     for source, reference, greedy_text, beam_text in zip(sources, references, greedy, beam):
-        print(f"es:        {source}\nreference: {reference}\ngreedy:    {greedy_text}\nbeam-4:    {beam_text}\n")
+        print(
+            f"es:        {source}\nreference: {reference}\ngreedy:    {greedy_text}\nbeam-4:    {beam_text}\n"
+        )
 
 
 def transformer_round_trip(workdir, saved_models):
@@ -153,8 +162,10 @@ def transformer_round_trip(workdir, saved_models):
         f"BLEU greedy {metrics['greedy']['bleu']} / beam {metrics['beam']['bleu']}, "
         f"chrF greedy {metrics['greedy']['chrf']} / beam {metrics['beam']['chrf']}"
     )
-    print(f"Attention maps: {metrics['figures']['encoder_self_attention']}, "
-          f"{metrics['figures']['cross_attention']}")
+    print(
+        f"Attention maps: {metrics['figures']['encoder_self_attention']}, "
+        f"{metrics['figures']['cross_attention']}"
+    )
     print(f"Exported to {exporter.export(workdir, saved_models)}")
 
     _heading("Transformer beside the attention NMT: the same three test verses (REST)")
@@ -177,8 +188,10 @@ def transformer_round_trip(workdir, saved_models):
 
 def run(workdir="runs/walkthrough", saved_models="runs/walkthrough/saved_models"):
     """The offline corpora, then each model end to end on its tiny preset."""
-    print("Training TINY models from scratch: their output shows the mechanics only. "
-          "`kerasnlp-lab demo` (without --train) serves the trained release models.")
+    print(
+        "Training TINY models from scratch: their output shows the mechanics only. "
+        "`kerasnlp-lab demo` (without --train) serves the trained release models."
+    )
     show_corpora()
     autoencoder_round_trip(workdir, saved_models)
     char_generator_round_trip(workdir, saved_models)

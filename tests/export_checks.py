@@ -16,6 +16,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from kerasnlp_lab.export.fresh_process import run_signatures_in_fresh_tensorflow  # noqa: F401
 
+
 def saved_model_op_types(saved_model_dir):
     """Every op type used in saved_model.pb: graph nodes and function library nodes."""
     saved_model = saved_model_pb2.SavedModel()
@@ -28,6 +29,7 @@ def saved_model_op_types(saved_model_dir):
             op_types.update(node.op for node in function.node_def)
     return op_types
 
+
 _CORE_OPS_SCRIPT = """
 import json, sys
 import tensorflow as tf
@@ -35,6 +37,7 @@ from tensorflow.python.framework import op_def_registry
 op_types = json.loads(sys.stdin.read())
 print(json.dumps(sorted(op for op in op_types if op_def_registry.get(op) is None)))
 """
+
 
 def assert_core_ops_only(saved_model_dir):
     """Fails if the SavedModel uses an Xla* op or an op core TensorFlow doesn't register."""

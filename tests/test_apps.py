@@ -30,7 +30,12 @@ def load_app(model):
 def test_app_defaults_and_unknown_preset(model):
     parser = load_app(model).build_parser()
     args = parser.parse_args([])
-    assert (args.preset, args.dataset, args.epochs, args.seed) == (DEFAULT_PRESETS[model], "auto", None, None)
+    assert (args.preset, args.dataset, args.epochs, args.seed) == (
+        DEFAULT_PRESETS[model],
+        "auto",
+        None,
+        None,
+    )
     assert (args.workdir, args.saved_models) == (f"runs/{model}", "saved_models")
     assert (args.resume, args.no_export) == (False, False)
     with pytest.raises(SystemExit) as exit_info:
@@ -49,15 +54,37 @@ def test_app_own_flags():
 def test_autoencoder_app_trains_evaluates_and_exports(tmp_path, capsys):
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
     code = load_app("autoencoder").main(
-        ["--preset", "tiny", "--epochs", "1", "--workdir", str(workdir), "--saved-models", str(saved_models)]
+        [
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--workdir",
+            str(workdir),
+            "--saved-models",
+            str(saved_models),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
     assert lines[-1] == f"Exported to {saved_models}/autoencoder/1"
-    printed = json.loads("\n".join(lines[lines.index("{"):-1]))
-    assert set(printed) == {"model", "preset", "dataset", "test_images", "bce", "mse", "psnr", "figures"}
-    assert (printed["model"], printed["preset"], printed["test_images"]) == ("autoencoder", "tiny", 10_000)
+    printed = json.loads("\n".join(lines[lines.index("{") : -1]))
+    assert set(printed) == {
+        "model",
+        "preset",
+        "dataset",
+        "test_images",
+        "bce",
+        "mse",
+        "psnr",
+        "figures",
+    }
+    assert (printed["model"], printed["preset"], printed["test_images"]) == (
+        "autoencoder",
+        "tiny",
+        10_000,
+    )
     assert 0.0 < printed["mse"] < 0.2
     with open(workdir / "metrics.json") as file:
         assert json.load(file) == printed
@@ -69,5 +96,8 @@ def test_resume_without_a_run_is_one_error_line(tmp_path, capsys):
     args = parser.parse_args(["--resume", "--workdir", str(tmp_path), "--no-export"])
     assert run_app("autoencoder", args) == 2
     captured = capsys.readouterr()
-    assert captured.err == f"autoencoder: error: Nothing to resume in {tmp_path}: no earlier run there.\n"
+    assert (
+        captured.err
+        == f"autoencoder: error: Nothing to resume in {tmp_path}: no earlier run there.\n"
+    )
     assert captured.out == ""

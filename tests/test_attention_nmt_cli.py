@@ -10,12 +10,27 @@ from tests.data.test_translation_pipeline import write_toy_tsv
 def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=600)
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
-    train = run_cli("train", "attention-nmt", "--preset", "tiny", "--epochs", 1, "--dataset", dataset, "--workdir", workdir)
+    train = run_cli(
+        "train",
+        "attention-nmt",
+        "--preset",
+        "tiny",
+        "--epochs",
+        1,
+        "--dataset",
+        dataset,
+        "--workdir",
+        workdir,
+    )
     assert f"Training attention_nmt (tiny) on {dataset}:" in train.stdout
     assert "token efficiency bucketed" in train.stdout
 
     metrics = json.loads(run_cli("evaluate", "attention_nmt", "--workdir", workdir).stdout)
-    assert (metrics["model"], metrics["preset"], metrics["dataset"]) == ("attention_nmt", "tiny", dataset)
+    assert (metrics["model"], metrics["preset"], metrics["dataset"]) == (
+        "attention_nmt",
+        "tiny",
+        dataset,
+    )
     assert metrics["test_pairs"] > 5
     assert 0.0 < metrics["test_loss"] < 10.0 and 0.0 <= metrics["test_token_accuracy"] <= 1.0
     for method in ("greedy", "beam"):
@@ -26,12 +41,20 @@ def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     for path in metrics["figures"]["attention"] + [metrics["figures"]["loss_curves"]]:
         assert os.path.getsize(path) > 5_000
 
-    exported = run_cli("export", "attention_nmt", "--workdir", workdir, "--saved-models", saved_models)
+    exported = run_cli(
+        "export", "attention_nmt", "--workdir", workdir, "--saved-models", saved_models
+    )
     assert exported.stdout.strip() == f"Exported attention_nmt to {saved_models}/attention_nmt/1"
 
     predicted = run_cli(
-        "predict", "attention_nmt", "El perro come pan.", "El rey bebe agua.",
-        "--saved-models", saved_models, "--signature", "beam_search",
+        "predict",
+        "attention_nmt",
+        "El perro come pan.",
+        "El rey bebe agua.",
+        "--saved-models",
+        saved_models,
+        "--signature",
+        "beam_search",
     )
     assert predicted.stdout.count("\n") == 2  # one translation per line (maybe empty when tiny)
 

@@ -17,8 +17,9 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     dataset = write_corpus(folder / "words.txt")
     workdir, saved_models = folder / "run", folder / "saved_models"
-    train = run_cli("train", "char-generator", "--preset", "tiny", "--dataset", dataset,
-                    "--workdir", workdir)
+    train = run_cli(
+        "train", "char-generator", "--preset", "tiny", "--dataset", dataset, "--workdir", workdir
+    )
     return dataset, workdir, saved_models, train
 
 
@@ -31,23 +32,42 @@ def test_train_says_what_it_trains(trained):
 def test_evaluate_export_and_predict_agree(trained):
     dataset, workdir, saved_models, _ = trained
     metrics = json.loads(run_cli("evaluate", "char_generator", "--workdir", workdir).stdout)
-    assert (metrics["dataset"], metrics["preset"], metrics["head"]) == (dataset, "tiny", "wide_and_deep")
+    assert (metrics["dataset"], metrics["preset"], metrics["head"]) == (
+        dataset,
+        "tiny",
+        "wide_and_deep",
+    )
     # Word salad over 13 words: far below log2(vocabulary) ~ 5 bits/char after 40 steps.
     assert 0.5 < metrics["bits_per_char"] < 3.5 and 0.3 < metrics["accuracy"] < 1.0
     sample = metrics["sample"]
     assert (sample["prompt"], sample["seed"], len(sample["text"])) == ("In the beginning", 1, 300)
 
-    exported = run_cli("export", "char_generator", "--workdir", workdir, "--saved-models", saved_models)
+    exported = run_cli(
+        "export", "char_generator", "--workdir", workdir, "--saved-models", saved_models
+    )
     assert exported.stdout.strip() == f"Exported char_generator to {saved_models}/char_generator/1"
 
-    args = ("predict", "char_generator", evaluation.SAMPLE_PROMPT, "--saved-models", saved_models,
-            "--num-chars", 300, "--temperature", evaluation.SAMPLE_TEMPERATURE, "--seed", 1)
+    args = (
+        "predict",
+        "char_generator",
+        evaluation.SAMPLE_PROMPT,
+        "--saved-models",
+        saved_models,
+        "--num-chars",
+        300,
+        "--temperature",
+        evaluation.SAMPLE_TEMPERATURE,
+        "--seed",
+        1,
+    )
     predicted = run_cli(*args).stdout[:-1]  # print() adds one newline
     assert predicted == sample["text"]  # the SavedModel in another process = in-process
 
 
 def test_predict_above_the_cap_is_a_user_error():
-    with pytest.raises(UserError, match=f"Expected --num-chars of at most {exporter.MAX_NUM_CHARS}, got 2001"):
+    with pytest.raises(
+        UserError, match=f"Expected --num-chars of at most {exporter.MAX_NUM_CHARS}, got 2001"
+    ):
         exporter.predict_inputs(["x"], num_chars=exporter.MAX_NUM_CHARS + 1)
 
 
@@ -59,7 +79,10 @@ def test_predict_inputs_one_row_per_prompt():
 
 
 def test_evaluate_without_training_says_what_to_run(tmp_path):
-    with pytest.raises(UserError, match=f"No trained char_generator in {tmp_path}: run `kerasnlp-lab train char_generator"):
+    with pytest.raises(
+        UserError,
+        match=f"No trained char_generator in {tmp_path}: run `kerasnlp-lab train char_generator",
+    ):
         evaluation.evaluate(str(tmp_path))
 
 

@@ -19,7 +19,10 @@ def test_help_lists_every_command():
 def test_unknown_model_is_one_clear_message():
     result = run_cli("train", "resnet", check=False)
     assert result.returncode == 2
-    assert "Unknown model 'resnet': expected one of autoencoder, char_generator, attention_nmt, transformer_translator" in result.stderr
+    assert (
+        "Unknown model 'resnet': expected one of autoencoder, char_generator, attention_nmt, transformer_translator"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -32,12 +35,15 @@ def test_bad_flag_exits_2():
 def test_a_flag_of_another_model_is_one_clear_error():
     result = run_cli("train", "char_generator", "--noise", "0.1", check=False)
     assert (result.returncode, result.stderr.strip()) == (
-        2, "kerasnlp-lab: error: --noise is for autoencoder only; char_generator has no such "
-        "setting.")
+        2,
+        "kerasnlp-lab: error: --noise is for autoencoder only; char_generator has no such setting.",
+    )
     result = run_cli("predict", "attention_nmt", "Hola.", "--temperature", "0.5", check=False)
     assert (result.returncode, result.stderr.strip()) == (
-        2, "kerasnlp-lab: error: --temperature is for char_generator only; attention_nmt has no "
-        "such setting.")
+        2,
+        "kerasnlp-lab: error: --temperature is for char_generator only; attention_nmt has no "
+        "such setting.",
+    )
 
 
 def test_dashes_are_accepted_in_model_names():
@@ -57,7 +63,9 @@ def test_evaluate_without_training_says_what_to_run(tmp_path):
 def test_autoencoder_train_evaluate_export_predict(tmp_path):
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
     train = run_cli("train", "autoencoder", "--preset", "tiny", "--workdir", workdir)
-    assert "Training autoencoder (tiny) on local_fashion_mnist: 4096 images, 2 epochs" in train.stdout
+    assert (
+        "Training autoencoder (tiny) on local_fashion_mnist: 4096 images, 2 epochs" in train.stdout
+    )
 
     metrics = json.loads(run_cli("evaluate", "autoencoder", "--workdir", workdir).stdout)
     assert metrics["test_images"] == 10_000
@@ -66,7 +74,9 @@ def test_autoencoder_train_evaluate_export_predict(tmp_path):
     for name in ("reconstructions", "codes_pca", "loss_curves"):
         assert os.path.getsize(metrics["figures"][name]) > 5_000
 
-    exported = run_cli("export", "autoencoder", "--workdir", workdir, "--saved-models", saved_models)
+    exported = run_cli(
+        "export", "autoencoder", "--workdir", workdir, "--saved-models", saved_models
+    )
     assert exported.stdout.strip() == f"Exported autoencoder to {saved_models}/autoencoder/1"
 
     image = tmp_path / "shirt.png"

@@ -42,7 +42,8 @@ def test_every_model_has_a_release_preset_under_100_megabytes():
     assert sorted(PRESETS) == sorted(MODEL_MODULES)
     total = sum(
         os.path.getsize(os.path.join(folder, name))
-        for folder in PRESETS.values() for name in os.listdir(folder)
+        for folder in PRESETS.values()
+        for name in os.listdir(folder)
     )
     assert total < MAX_RELEASE_MEGABYTES * 2**20
 
@@ -58,8 +59,10 @@ def test_release_export_uses_core_tensorflow_ops_only(exported, model_name):
 def test_release_export_in_fresh_tensorflow_matches_the_preset_in_process(exported, model_name):
     version_dir = exported[1][model_name]
     calls = [
-        (request.model_spec.signature_name,
-         {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()})
+        (
+            request.model_spec.signature_name,
+            {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()},
+        )
         for request in warmup.read_warmup_requests(version_dir)
     ]
     signatures = {name for name, _ in calls}
@@ -91,11 +94,15 @@ def test_release_json_carries_the_preset_metadata(exported, model_name):
 
 def test_a_second_make_models_is_a_no_op(exported, capsys):
     saved_models, paths = exported
-    before = {name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
-              for name, path in paths.items()}
+    before = {
+        name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+        for name, path in paths.items()
+    }
     release.make_models(PRESETS_ROOT, saved_models)
-    after = {name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
-             for name, path in paths.items()}
+    after = {
+        name: os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+        for name, path in paths.items()
+    }
     assert after == before
     assert capsys.readouterr().out.count("is up to date") == len(PRESETS)
 

@@ -24,13 +24,24 @@ def test_backbone_flag_is_parsed_and_refused_for_other_models():
 def test_transformer_train_evaluate_export_predict(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
-    train = run_cli("train", "transformer_translator", "--preset", "tiny", "--dataset", dataset,
-                    "--workdir", workdir)
+    train = run_cli(
+        "train",
+        "transformer_translator",
+        "--preset",
+        "tiny",
+        "--dataset",
+        dataset,
+        "--workdir",
+        workdir,
+    )
     assert "Training transformer_translator (tiny) on " + dataset in train.stdout
 
     metrics = json.loads(run_cli("evaluate", "transformer_translator", "--workdir", workdir).stdout)
     assert (metrics["model"], metrics["backbone"], metrics["dataset"]) == (
-        "transformer_translator", "ours", dataset)
+        "transformer_translator",
+        "ours",
+        dataset,
+    )
     assert metrics["test_pairs"] > 0 and 0.0 < metrics["test_token_accuracy"] <= 1.0
     for method in ("greedy", "beam"):
         assert 0.0 <= metrics[method]["bleu"] <= 100.0
@@ -41,22 +52,51 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
     for name in ("encoder_self_attention", "cross_attention", "loss_curves"):
         assert os.path.getsize(metrics["figures"][name]) > 5_000
 
-    exported = run_cli("export", "transformer_translator", "--workdir", workdir,
-                       "--saved-models", saved_models)
+    exported = run_cli(
+        "export", "transformer_translator", "--workdir", workdir, "--saved-models", saved_models
+    )
     assert exported.stdout.strip() == (
-        f"Exported transformer_translator to {saved_models}/transformer_translator/1")
-    predicted = run_cli("predict", "transformer_translator", "El perro come pan.", "¿Quién?",
-                        "--signature", "beam_search", "--saved-models", saved_models)
+        f"Exported transformer_translator to {saved_models}/transformer_translator/1"
+    )
+    predicted = run_cli(
+        "predict",
+        "transformer_translator",
+        "El perro come pan.",
+        "¿Quién?",
+        "--signature",
+        "beam_search",
+        "--saved-models",
+        saved_models,
+    )
     assert len(predicted.stdout.strip("\n").split("\n")) == 2
 
 
 def test_keras_hub_run_cannot_be_exported(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=100)
     workdir = tmp_path / "run"
-    run_cli("train", "transformer_translator", "--preset", "tiny", "--dataset", dataset,
-            "--epochs", "1", "--backbone", "keras_hub", "--workdir", workdir)
-    result = run_cli("export", "transformer_translator", "--workdir", workdir,
-                     "--saved-models", tmp_path / "saved_models", check=False)
+    run_cli(
+        "train",
+        "transformer_translator",
+        "--preset",
+        "tiny",
+        "--dataset",
+        dataset,
+        "--epochs",
+        "1",
+        "--backbone",
+        "keras_hub",
+        "--workdir",
+        workdir,
+    )
+    result = run_cli(
+        "export",
+        "transformer_translator",
+        "--workdir",
+        workdir,
+        "--saved-models",
+        tmp_path / "saved_models",
+        check=False,
+    )
     assert result.returncode == 2
     assert "Only the 'ours' backbone can be exported" in result.stderr
     assert "Traceback" not in result.stderr

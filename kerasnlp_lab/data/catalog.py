@@ -57,7 +57,11 @@ def accepted_names(kind):
 def missing_offline_message(name):
     """Why the offline corpus ``name`` can't be used, or None when its files are present."""
     if name == "local_fashion_mnist":
-        return local_fashion_mnist.missing_files_message() if local_fashion_mnist.missing_files() else None
+        return (
+            local_fashion_mnist.missing_files_message()
+            if local_fashion_mnist.missing_files()
+            else None
+        )
     modules = SWORD_MODULES[name]
     missing = [module for module in modules if sword_reader.find_module(module) is None]
     if not missing:
@@ -74,7 +78,9 @@ def kind_of(name):
     """The kind ("images", "text" or "parallel") of a dataset name."""
     name = ALIASES.get(name, name)
     for kind in KINDS:
-        if name in TFDS_NAMES[kind] or (kind in FILE_PREFIXES and name.startswith(FILE_PREFIXES[kind])):
+        if name in TFDS_NAMES[kind] or (
+            kind in FILE_PREFIXES and name.startswith(FILE_PREFIXES[kind])
+        ):
             return kind
     raise DataUnavailableError(
         f"Unknown dataset {name!r}. Expected one of: "
@@ -104,14 +110,21 @@ def resolve(kind, dataset="auto"):
         if reason is None:
             print(f"dataset: {offline} (offline, auto)", file=sys.stderr)
             return offline
-        print(f"dataset: {online} (online TFDS, auto; offline corpus unavailable: {reason})", file=sys.stderr)
+        print(
+            f"dataset: {online} (online TFDS, auto; offline corpus unavailable: {reason})",
+            file=sys.stderr,
+        )
         return online
     name = ALIASES.get(dataset, dataset)
     if kind_of(name) != kind:
-        raise DataUnavailableError(f"Expected a dataset of kind {kind} ({accepted_names(kind)}), got {dataset!r}.")
+        raise DataUnavailableError(
+            f"Expected a dataset of kind {kind} ({accepted_names(kind)}), got {dataset!r}."
+        )
     path = _path_of(name)
     if path is not None and not os.path.isfile(path):
-        raise DataUnavailableError(f"{name}: expected a readable file, but {path!r} does not exist.")
+        raise DataUnavailableError(
+            f"{name}: expected a readable file, but {path!r} does not exist."
+        )
     if name in OFFLINE:
         reason = missing_offline_message(name)
         if reason is not None:
@@ -141,7 +154,9 @@ def _load_tfds(name, split, data_dir, as_supervised=False):
         return builder.as_dataset(split=split, as_supervised=as_supervised, shuffle_files=False)
     except ValueError as error:
         available = ", ".join(builder.info.splits) or "unknown"
-        raise UserError(f"{name}: expected a split of {available} (slicing allowed), got {split!r}.") from error
+        raise UserError(
+            f"{name}: expected a split of {available} (slicing allowed), got {split!r}."
+        ) from error
 
 
 def _check_file_split(name, split):
@@ -154,7 +169,10 @@ def load_images(dataset="auto", split="train", data_dir=None):
     name = resolve("images", dataset)
     examples = _load_tfds(name, split, data_dir)
     return examples.map(
-        lambda example: {"image": tf.squeeze(example["image"], axis=-1), "label": example["label"]},  # (28, 28)
+        lambda example: {
+            "image": tf.squeeze(example["image"], axis=-1),
+            "label": example["label"],
+        },  # (28, 28)
         num_parallel_calls=tf.data.AUTOTUNE,
     )
 
@@ -233,7 +251,10 @@ def _split_counts(name, data_dir):
     """{split: number of examples} of a prepared dataset."""
     path = _path_of(name)
     if path is None:
-        return {split: info.num_examples for split, info in tfds.builder(name, data_dir=data_dir).info.splits.items()}
+        return {
+            split: info.num_examples
+            for split, info in tfds.builder(name, data_dir=data_dir).info.splits.items()
+        }
     if kind_of(name) == "parallel":
         return {split: len(pairs) for split, pairs in read_tsv_pairs(path).items()}
     return {split: 1 for split in SPLITS}
@@ -243,7 +264,9 @@ def _format_example(kind, example, labels):
     """One or two indented lines showing an example; ``labels`` names classes or pair sides."""
     if kind == "images":
         label = int(example["label"])
-        return f"  label {label} ({labels[label]}), mean pixel {example['image'].numpy().mean():.1f}"
+        return (
+            f"  label {label} ({labels[label]}), mean pixel {example['image'].numpy().mean():.1f}"
+        )
     if kind == "text":
         text = example.numpy().decode("utf-8")
         preview = text[:200].replace("\n", " / ")
@@ -275,5 +298,8 @@ def describe(name, n=5, data_dir=None):
     if n > 0:
         loader = {"images": load_images, "text": load_text, "parallel": load_pairs}[kind]
         lines.append(f"first {n} train examples:")
-        lines += [_format_example(kind, example, labels) for example in loader(name, "train", data_dir).take(n)]
+        lines += [
+            _format_example(kind, example, labels)
+            for example in loader(name, "train", data_dir).take(n)
+        ]
     return "\n".join(lines).rstrip("\n")

@@ -67,7 +67,9 @@ def read_idx_images(path):
         data = file.read()
     magic, count, rows, cols = struct.unpack(">IIII", data[:16])
     if magic != _IMAGES_MAGIC:
-        raise DataUnavailableError(f"{path}: expected an IDX image file (magic {_IMAGES_MAGIC}), got magic {magic}.")
+        raise DataUnavailableError(
+            f"{path}: expected an IDX image file (magic {_IMAGES_MAGIC}), got magic {magic}."
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols)  # (N, 28, 28)
 
 
@@ -77,7 +79,9 @@ def read_idx_labels(path):
         data = file.read()
     magic, count = struct.unpack(">II", data[:8])
     if magic != _LABELS_MAGIC:
-        raise DataUnavailableError(f"{path}: expected an IDX label file (magic {_LABELS_MAGIC}), got magic {magic}.")
+        raise DataUnavailableError(
+            f"{path}: expected an IDX label file (magic {_LABELS_MAGIC}), got magic {magic}."
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=8, count=count)
 
 
@@ -107,7 +111,9 @@ class LocalFashionMnist(tfds.core.GeneratorBasedBuilder):
             raise DataUnavailableError(missing_files_message())
         folder = fashion_mnist_dir()
         return {
-            split: self._generate_examples(os.path.join(folder, images), os.path.join(folder, labels))
+            split: self._generate_examples(
+                os.path.join(folder, images), os.path.join(folder, labels)
+            )
             for split, (images, labels) in IDX_FILES.items()
         }
 

@@ -62,7 +62,9 @@ class SwordParallel(tfds.core.GeneratorBasedBuilder):
     """Verse pairs of two Bible translations, aligned by reference, split by reference hash."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "RV1909 -> WEB verse pairs, misaligned pairs dropped, 1/31 validation, 1/31 test."}
+    RELEASE_NOTES = {
+        "1.0.0": "RV1909 -> WEB verse pairs, misaligned pairs dropped, 1/31 validation, 1/31 test."
+    }
     BUILDER_CONFIGS = [
         SwordParallelConfig(
             name="spa_eng",
@@ -106,8 +108,11 @@ class SwordParallel(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, pairs):
         config = self.builder_config
         for reference, source, target in pairs:
-            yield reference, {
-                config.source_language: source,
-                config.target_language: target,
-                "reference": reference,
-            }
+            yield (
+                reference,
+                {
+                    config.source_language: source,
+                    config.target_language: target,
+                    "reference": reference,
+                },
+            )

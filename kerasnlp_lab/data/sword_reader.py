@@ -123,7 +123,9 @@ def _raw_verses(module_name):
     # SWORD's default encoding is Latin-1; our modules say UTF-8.
     encoding = "utf-8" if conf.get("encoding", "").upper() == "UTF-8" else "latin-1"
     data_path = os.path.join(folder, conf["datapath"])
-    testaments = [name for name in ("ot", "nt") if os.path.isfile(os.path.join(data_path, f"{name}.bzv"))]
+    testaments = [
+        name for name in ("ot", "nt") if os.path.isfile(os.path.join(data_path, f"{name}.bzv"))
+    ]
     structure = BibleStructure(conf.get("versification", "KJV").lower(), testaments)
 
     for testament, books in structure.get_books().items():
@@ -133,7 +135,9 @@ def _raw_verses(module_name):
         blocks = {}  # block number -> decompressed bytes: each block is decompressed once
         for book in books:
             for chapter in range(1, book.num_chapters + 1):
-                indices = structure.ref_to_indicies(books=book.osis_name, chapters=chapter)[testament]
+                indices = structure.ref_to_indicies(books=book.osis_name, chapters=chapter)[
+                    testament
+                ]
                 for verse, index in enumerate(indices, start=1):
                     if index >= len(verse_records):
                         continue
@@ -143,7 +147,12 @@ def _raw_verses(module_name):
                     if block_number not in blocks:
                         offset, size, _ = block_records[block_number]
                         blocks[block_number] = decompress(compressed[offset : offset + size])
-                    yield book, chapter, verse, blocks[block_number][start : start + length].decode(encoding)
+                    yield (
+                        book,
+                        chapter,
+                        verse,
+                        blocks[block_number][start : start + length].decode(encoding),
+                    )
 
 
 def _read_testament_files(data_path, testament, verse_record_format):
@@ -177,7 +186,9 @@ _NOT_VERBS = frozenset({"como", "cuánto", "ellos", "no", "os", "que", "y"})
 _ADJACENT_WORDS = re.compile(r"</(w|transChange)>(?=<(?:w|transChange)\b)")
 # Inline tags wrap words or parts of words (Strong's numbers, added words, divine names,
 # quotes): removing them must not split a word. Every other tag becomes a space.
-_INLINE_TAGS = re.compile(r"</?(?:w|transChange|divineName|q|foreign|seg|rdg|name|hi|catchWord)\b[^>]*>")
+_INLINE_TAGS = re.compile(
+    r"</?(?:w|transChange|divineName|q|foreign|seg|rdg|name|hi|catchWord)\b[^>]*>"
+)
 _ANY_TAG = re.compile(r"<[^>]*>")
 # A dropped footnote right before closing punctuation leaves a space that was never there.
 _SPACE_BEFORE_CLOSING = re.compile(r" (?=[,.;:!?)\]”’])")

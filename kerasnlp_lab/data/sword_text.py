@@ -51,8 +51,12 @@ class SwordText(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "One example per chapter, verses joined by newlines, split by book."}
     BUILDER_CONFIGS = [
-        SwordTextConfig(name="kjv", module="engKJV2006eb", description="King James Version (engKJV2006eb)."),
-        SwordTextConfig(name="web", module="engWEB2015eb", description="World English Bible (engWEB2015eb)."),
+        SwordTextConfig(
+            name="kjv", module="engKJV2006eb", description="King James Version (engKJV2006eb)."
+        ),
+        SwordTextConfig(
+            name="web", module="engWEB2015eb", description="World English Bible (engWEB2015eb)."
+        ),
     ]
 
     def _info(self):
@@ -81,9 +85,12 @@ class SwordText(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, items):
         for (book, book_name, chapter), lines in items:
-            yield f"{book}.{chapter}", {
-                "text": VERSE_SEPARATOR.join(lines),
-                "book": book,
-                "book_name": book_name,
-                "chapter": chapter,
-            }
+            yield (
+                f"{book}.{chapter}",
+                {
+                    "text": VERSE_SEPARATOR.join(lines),
+                    "book": book,
+                    "book_name": book_name,
+                    "chapter": chapter,
+                },
+            )

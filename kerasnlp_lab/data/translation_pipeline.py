@@ -39,12 +39,17 @@ def learn_vectorizers(train_pairs, source_vocab_size, target_vocab_size):
     write "In the beginning God created ..." and are scored by case-sensitive BLEU.
     """
     source = WordVectorizer.from_dataset(
-        train_pairs.map(lambda source, target: source), source_vocab_size, VOCABULARY_BATCH_SIZE,
+        train_pairs.map(lambda source, target: source),
+        source_vocab_size,
+        VOCABULARY_BATCH_SIZE,
         name="source_vectorizer",
     )
     target = WordVectorizer.from_dataset(
-        train_pairs.map(lambda source, target: target), target_vocab_size, VOCABULARY_BATCH_SIZE,
-        lowercase=False, name="target_vectorizer",
+        train_pairs.map(lambda source, target: target),
+        target_vocab_size,
+        VOCABULARY_BATCH_SIZE,
+        lowercase=False,
+        name="target_vectorizer",
     )
     return source, target
 
@@ -64,7 +69,9 @@ def load_vectorizers(workdir):
     )
 
 
-def vectorize_pairs(pairs, source_vectorizer, target_vectorizer, max_source_length, max_target_length):
+def vectorize_pairs(
+    pairs, source_vectorizer, target_vectorizer, max_source_length, max_target_length
+):
     """String pairs -> (source ids (S,), target ids (T,)) int32, each with [START] and [END]."""
 
     def vectorize(sources, targets):
@@ -131,8 +138,9 @@ def count_batches(batches):
     return int(batches.reduce(0, lambda count, _: count + 1))
 
 
-def seeded_bucketed_epochs(examples, *, num_examples, batch_size, max_length, bucket_width,
-                           seed, first_epoch, epochs):
+def seeded_bucketed_epochs(
+    examples, *, num_examples, batch_size, max_length, bucket_width, seed, first_epoch, epochs
+):
     """Bucketed batches of epochs first_epoch..epochs-1, each shuffled by (seed, epoch).
 
     The order depends on (seed, epoch) only, so a resumed run replays exactly. The number

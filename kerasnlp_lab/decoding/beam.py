@@ -114,15 +114,11 @@ def beam_search(
     state = repeat_beams(initial_state, beam_size)
     row_offsets = tf.range(batch_size)[:, None] * beam_size  # (B, 1)
 
-    def not_done(step, tokens, scores, finished_tokens, finished_scores, finished_ranking,
-                 state):
-        rows_done = rows_decided(
-            scores, step, finished_ranking, max_length, length_penalty_alpha
-        )
+    def not_done(step, tokens, scores, finished_tokens, finished_scores, finished_ranking, state):
+        rows_done = rows_decided(scores, step, finished_ranking, max_length, length_penalty_alpha)
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(rows_done)))
 
-    def one_step(step, tokens, scores, finished_tokens, finished_scores, finished_ranking,
-                 state):
+    def one_step(step, tokens, scores, finished_tokens, finished_scores, finished_ranking, state):
         logits, state = call_next_token(next_token_fn, tokens, step, state)
         log_probs = tf.nn.log_softmax(logits)  # (B*K, V)
         vocab_size = tf.shape(log_probs)[1]
@@ -159,8 +155,15 @@ def beam_search(
         state = gather_rows(state, tf.reshape(tf.gather(parents, alive, batch_dims=1), [-1]))
         return step + 1, tokens, scores, finished_tokens, finished_scores, finished_ranking, state
 
-    loop_vars = (tf.constant(0, tf.int32), tokens, scores, finished_tokens, finished_scores,
-                 finished_ranking, state)
+    loop_vars = (
+        tf.constant(0, tf.int32),
+        tokens,
+        scores,
+        finished_tokens,
+        finished_scores,
+        finished_ranking,
+        state,
+    )
     step, tokens, scores, finished_tokens, finished_scores, finished_ranking, _ = tf.while_loop(
         not_done, one_step, loop_vars, shape_invariants=batch_free_shapes(loop_vars)
     )
@@ -168,8 +171,8 @@ def beam_search(
     # After max_length steps the unfinished hypotheses (of length max_length) compete too.
     alive_ranking = scores[:, 0] / length_penalty(step, length_penalty_alpha)  # (B,)
     alive_wins = tf.logical_and(step >= max_length, alive_ranking > finished_ranking[:, 0])
-    best_tokens = tf.where(
-        alive_wins[:, None], tokens[::beam_size], finished_tokens[:, 0]
-    )[:, 1:]  # (B, L)
+    best_tokens = tf.where(alive_wins[:, None], tokens[::beam_size], finished_tokens[:, 0])[
+        :, 1:
+    ]  # (B, L)
     best_scores = tf.where(alive_wins, alive_ranking, finished_ranking[:, 0])  # (B,)
     return best_tokens, best_scores

@@ -17,8 +17,18 @@ from kerasnlp_lab.numerics import LARGE_NEGATIVE
 BANNED_LOGIT = LARGE_NEGATIVE
 
 
-def translate(translator, source_ids, *, start_id, end_id, max_length, pad_id=0, beam_size=1,
-              length_penalty_alpha=0.0, banned_id=None):
+def translate(
+    translator,
+    source_ids,
+    *,
+    start_id,
+    end_id,
+    max_length,
+    pad_id=0,
+    beam_size=1,
+    length_penalty_alpha=0.0,
+    banned_id=None,
+):
     """Generated ids (B, max_length) of source ids (B, S): greedy for beam_size 1, else beam.
 
     Each row holds the generated ids, the end id included, then `pad_id`. `banned_id`
@@ -36,10 +46,20 @@ def translate(translator, source_ids, *, start_id, end_id, max_length, pad_id=0,
             logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
         return logits, decoder_state
 
-    search = dict(batch_size=tf.shape(source_ids)[0], start_id=start_id, end_id=end_id,
-                  max_length=max_length, pad_id=pad_id)
+    search = dict(
+        batch_size=tf.shape(source_ids)[0],
+        start_id=start_id,
+        end_id=end_id,
+        max_length=max_length,
+        pad_id=pad_id,
+    )
     if beam_size == 1:
         return greedy_search(next_token_fn, decoder_state, **search)
-    tokens, _ = beam_search(next_token_fn, decoder_state, beam_size=beam_size,
-                            length_penalty_alpha=length_penalty_alpha, **search)
+    tokens, _ = beam_search(
+        next_token_fn,
+        decoder_state,
+        beam_size=beam_size,
+        length_penalty_alpha=length_penalty_alpha,
+        **search,
+    )
     return tokens

@@ -29,7 +29,8 @@ def attention_heatmaps(serving, sources, folder):
         source_tokens = [
             token.decode("utf-8")
             for token, token_id in zip(
-                serving.source_vectorizer.ids_to_tokens(source_ids[row]).numpy(), source_ids[row].numpy()
+                serving.source_vectorizer.ids_to_tokens(source_ids[row]).numpy(),
+                source_ids[row].numpy(),
             )
             if token_id != serving.source_vectorizer.pad_id
         ]
@@ -42,8 +43,11 @@ def attention_heatmaps(serving, sources, folder):
         ]
         paths.append(
             translation.plot_attention(
-                weights[row], source_tokens, target_tokens,
-                os.path.join(folder, f"attention_{row + 1}.png"), title=source[:80],
+                weights[row],
+                source_tokens,
+                target_tokens,
+                os.path.join(folder, f"attention_{row + 1}.png"),
+                title=source[:80],
             )
         )
     return paths

@@ -27,8 +27,13 @@ def bits_per_char(cross_entropy_nats):
     return cross_entropy_nats / math.log(2)
 
 
-def sample(serving, prompt=SAMPLE_PROMPT, num_chars=SAMPLE_CHARS,
-           temperature=SAMPLE_TEMPERATURE, seed=SAMPLE_SEED):
+def sample(
+    serving,
+    prompt=SAMPLE_PROMPT,
+    num_chars=SAMPLE_CHARS,
+    temperature=SAMPLE_TEMPERATURE,
+    seed=SAMPLE_SEED,
+):
     """The continuation of `prompt` by the generation function the export serves."""
     outputs = serving.generate(
         prompt=tf.constant([prompt]),
@@ -76,7 +81,8 @@ def evaluate(workdir="runs/char_generator", limit=None, output_dir=None):
     if os.path.exists(history):
         metrics["figures"] = {
             "loss_curves": plots.plot_loss_curves(
-                history, os.path.join(output_dir, LOSS_CURVES_PNG),
+                history,
+                os.path.join(output_dir, LOSS_CURVES_PNG),
                 "char_generator: cross-entropy (nats/char)",
             )
         }

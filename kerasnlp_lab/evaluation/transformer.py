@@ -26,8 +26,11 @@ FIXED_VERSE = "En el principio creó Dios los cielos y la tierra."  # Genesis 1:
 
 def _tokens(vectorizer, ids):
     """The readable tokens of the non-padding ids of one row."""
-    return [token.decode("utf-8") for token, token_id in
-            zip(vectorizer.ids_to_tokens(ids).numpy(), np.asarray(ids)) if token_id != 0]
+    return [
+        token.decode("utf-8")
+        for token, token_id in zip(vectorizer.ids_to_tokens(ids).numpy(), np.asarray(ids))
+        if token_id != 0
+    ]
 
 
 def plot_attention_grid(maps, row_tokens, column_tokens, path, title):
@@ -61,11 +64,16 @@ def attention_figures(serving, text, folder):
     translated = serving.target_vectorizer.detokenize(tokens)[0].numpy().decode("utf-8")
     return {
         "encoder_self_attention": plot_attention_grid(
-            [np.asarray(m[0]) for m in encoder_maps], source_tokens, source_tokens,
-            os.path.join(folder, ENCODER_ATTENTION_PNG), f"Encoder self-attention: {text}",
+            [np.asarray(m[0]) for m in encoder_maps],
+            source_tokens,
+            source_tokens,
+            os.path.join(folder, ENCODER_ATTENTION_PNG),
+            f"Encoder self-attention: {text}",
         ),
         "cross_attention": plot_attention_grid(
-            [np.asarray(m[0]) for m in cross_maps], generated, source_tokens,
+            [np.asarray(m[0]) for m in cross_maps],
+            generated,
+            source_tokens,
             os.path.join(folder, CROSS_ATTENTION_PNG),
             f"Cross-attention: {text} -> {translated}",
         ),
@@ -83,7 +91,11 @@ def evaluate(workdir="runs/transformer_translator", limit=None, output_dir=None)
     config = translation.limit_examples(transformer.config_from_dict(run["config"]), limit)
     output_dir = workdir_lib.outputs_dir(workdir, MODEL_NAME, output_dir)
     metrics, _ = translation.evaluate_translator(
-        run, serving, config, workdir, output_dir,
+        run,
+        serving,
+        config,
+        workdir,
+        output_dir,
         "transformer_translator: label-smoothed cross-entropy",
     )
     metrics["backbone"] = config.backbone

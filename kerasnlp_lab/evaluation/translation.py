@@ -49,7 +49,11 @@ def corpus_scores(hypotheses, references):
             f"and {len(references)} references."
         )
     scores = {}
-    for name, metric in (("bleu", BLEU()), ("bleu_lowercase", BLEU(lowercase=True)), ("chrf", CHRF())):
+    for name, metric in (
+        ("bleu", BLEU()),
+        ("bleu_lowercase", BLEU(lowercase=True)),
+        ("chrf", CHRF()),
+    ):
         scores[name] = round(metric.corpus_score(list(hypotheses), [list(references)]).score, 2)
         scores[f"{name}_signature"] = str(metric.get_signature())
     return scores
@@ -79,8 +83,9 @@ def plot_attention(weights, source_tokens, target_tokens, path, title=""):
     width = max(4.0, 0.35 * len(source_tokens) + 1.5)
     height = max(3.0, 0.3 * len(target_tokens) + 1.5)
     figure, axes = plots.plt.subplots(figsize=(width, height))
-    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-6),
-                        aspect="auto")
+    image = axes.imshow(
+        weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-6), aspect="auto"
+    )
     axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90, fontsize=8)
     axes.set_yticks(range(len(target_tokens)), target_tokens, fontsize=8)
     axes.set_xlabel("source")

@@ -93,7 +93,9 @@ def predict_inputs(inputs, **_):
         try:
             image = tf.io.decode_image(tf.io.read_file(path), channels=1, expand_animations=False)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as error:
-            raise UserError(f"Cannot read {path} as an image (PNG, JPEG, GIF, BMP): {error.message}")
+            raise UserError(
+                f"Cannot read {path} as an image (PNG, JPEG, GIF, BMP): {error.message}"
+            )
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (SIZE, SIZE))
         images.append(image[..., 0].numpy())
     return {"images": np.stack(images)}

@@ -135,18 +135,24 @@ class CharGeneratorServing(tf.Module):
 def warmup_requests():
     """Realistic requests (batch sizes 1 and 3, mixed lengths) for TF Serving's warmup."""
     return [
-        ("serving_default", {
-            "prompt": np.array([b"In the beginning"]),
-            "num_chars": np.array([20], np.int32),
-            "temperature": np.array([0.8], np.float32),
-            "seed": np.array([1], np.int64),
-        }),
-        ("serving_default", {
-            "prompt": np.array([b"And God said", b"", b"The LORD is my shepherd"]),
-            "num_chars": np.array([10, 0, 30], np.int32),
-            "temperature": np.array([1.0, 0.5, 0.0], np.float32),
-            "seed": np.array([0, 7, 42], np.int64),
-        }),
+        (
+            "serving_default",
+            {
+                "prompt": np.array([b"In the beginning"]),
+                "num_chars": np.array([20], np.int32),
+                "temperature": np.array([0.8], np.float32),
+                "seed": np.array([1], np.int64),
+            },
+        ),
+        (
+            "serving_default",
+            {
+                "prompt": np.array([b"And God said", b"", b"The LORD is my shepherd"]),
+                "num_chars": np.array([10, 0, 30], np.int32),
+                "temperature": np.array([1.0, 0.5, 0.0], np.float32),
+                "seed": np.array([0, 7, 42], np.int64),
+            },
+        ),
     ]
 
 
@@ -181,7 +187,9 @@ def predict_inputs(inputs, num_chars=200, temperature=1.0, seed=0):
         raise UserError(f"Expected --num-chars of at most {MAX_NUM_CHARS}, got {num_chars}.")
     count = len(inputs)
     return {
-        "prompt": np.array([text.encode("utf-8", errors="surrogateescape") for text in inputs], object),
+        "prompt": np.array(
+            [text.encode("utf-8", errors="surrogateescape") for text in inputs], object
+        ),
         "num_chars": np.full([count], num_chars, np.int32),
         "temperature": np.full([count], temperature, np.float32),
         "seed": np.full([count], seed, np.int64),
@@ -190,6 +198,8 @@ def predict_inputs(inputs, num_chars=200, temperature=1.0, seed=0):
 
 def format_outputs(outputs):
     """Each continuation on its own, separated by a blank line when there are several."""
-    texts = [value.decode("utf-8") if isinstance(value, bytes) else str(value)
-             for value in np.asarray(outputs["text"]).reshape(-1)]
+    texts = [
+        value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        for value in np.asarray(outputs["text"]).reshape(-1)
+    ]
     return "\n\n".join(texts)

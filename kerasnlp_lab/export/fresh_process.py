@@ -13,7 +13,14 @@ import tempfile
 
 import numpy as np
 
-FORBIDDEN_MODULES = ("keras", "keras_hub", "keras_nlp", "tensorflow_text", "tf_keras", "kerasnlp_lab")
+FORBIDDEN_MODULES = (
+    "keras",
+    "keras_hub",
+    "keras_nlp",
+    "tensorflow_text",
+    "tf_keras",
+    "kerasnlp_lab",
+)
 
 
 # `import tensorflow` imports keras eagerly when it is installed; this finder makes the

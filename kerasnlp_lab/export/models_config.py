@@ -18,8 +18,7 @@ def model_names_on_disk(saved_models):
             continue
         model_dir = os.path.join(saved_models, name)
         if os.path.isdir(model_dir) and any(
-            version.isdigit()
-            and os.path.exists(os.path.join(model_dir, version, "saved_model.pb"))
+            version.isdigit() and os.path.exists(os.path.join(model_dir, version, "saved_model.pb"))
             for version in os.listdir(model_dir)
         ):
             names.append(name)

@@ -69,9 +69,19 @@ class TranslatorServing(tf.Module):
         name: the module's name.
     """
 
-    def __init__(self, translator, source_vectorizer, target_vectorizer, *, max_source_length,
-                 max_output_length, beam_size=DEFAULT_BEAM_SIZE, length_penalty=0.0,
-                 generate_unknown=False, name="translator_serving"):
+    def __init__(
+        self,
+        translator,
+        source_vectorizer,
+        target_vectorizer,
+        *,
+        max_source_length,
+        max_output_length,
+        beam_size=DEFAULT_BEAM_SIZE,
+        length_penalty=0.0,
+        generate_unknown=False,
+        name="translator_serving",
+    ):
         super().__init__(name=name)
         self.translator = translator
         self.model = translator.model
@@ -144,7 +154,9 @@ class TranslatorServing(tf.Module):
         translations = []
         for start in range(0, len(texts), batch_size):
             batch = tf.constant(texts[start : start + batch_size], tf.string)
-            translations += [text.decode("utf-8") for text in function(batch)["translation"].numpy()]
+            translations += [
+                text.decode("utf-8") for text in function(batch)["translation"].numpy()
+            ]
         return translations
 
 
@@ -159,7 +171,11 @@ def warmup_requests(signature_names, texts=WARMUP_TEXTS):
 
 def predict_inputs(inputs, **_):
     """`kerasnlp-lab predict MODEL TEXT...`: one row per text."""
-    return {"text": np.array([text.encode("utf-8", errors="surrogateescape") for text in inputs], object)}
+    return {
+        "text": np.array(
+            [text.encode("utf-8", errors="surrogateescape") for text in inputs], object
+        )
+    }
 
 
 def format_outputs(outputs):

@@ -117,9 +117,7 @@ class BahdanauAttention(keras.layers.Layer):
             mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # (B, 1, Tv)
             weights = ops.softmax(ops.where(mask, scores, LARGE_NEGATIVE), axis=-1)
             weights = ops.where(mask, weights, 0.0)
-        context = ops.einsum(
-            "bqv,bvd->bqd", ops.cast(weights, values.dtype), values
-        )  # (B, Tq, Dv)
+        context = ops.einsum("bqv,bvd->bqd", ops.cast(weights, values.dtype), values)  # (B, Tq, Dv)
         if single_step:
             context = ops.squeeze(context, 1)  # (B, Dv)
             weights = ops.squeeze(weights, 1)  # (B, Tv)
@@ -134,9 +132,7 @@ class BahdanauAttention(keras.layers.Layer):
         config.update(
             {
                 "units": self.units,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )

@@ -111,16 +111,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         model_dim = query_shape[-1]
         context_dim = model_dim if context_shape is None else context_shape[-1]
         heads = (self.num_heads, self.key_dim)
-        self.query_kernel, self.query_bias = self._projection(
-            "query", (model_dim,), heads
-        )
+        self.query_kernel, self.query_bias = self._projection("query", (model_dim,), heads)
         self.key_kernel, self.key_bias = self._projection("key", (context_dim,), heads)
-        self.value_kernel, self.value_bias = self._projection(
-            "value", (context_dim,), heads
-        )
-        self.output_kernel, self.output_bias = self._projection(
-            "output", heads, (model_dim,)
-        )
+        self.value_kernel, self.value_bias = self._projection("value", (context_dim,), heads)
+        self.output_kernel, self.output_bias = self._projection("output", heads, (model_dim,))
         self._dropout_layer = keras.layers.Dropout(
             self.dropout, seed=self.seed, dtype=self.dtype_policy, name="dropout"
         )
@@ -204,9 +198,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             keys, values = (ops.cast(part, self.compute_dtype) for part in cache)
         else:
             query_offset = ops.cast(cache_index, "int32")
-            keys, values = self._write_cache(
-                cache, self.compute_cache(query), query_offset
-            )
+            keys, values = self._write_cache(cache, self.compute_cache(query), query_offset)
             use_causal_mask = True
 
         queries = self._project_heads(query, self.query_kernel, self.query_bias)  # (B, H, T, K)
@@ -293,9 +285,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "key_dim": self.key_dim,
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "seed": self.seed,
             }

@@ -64,17 +64,15 @@ class PositionalEncoding(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, inputs_shape):
-        self._table = sinusoid_table(
-            self.max_length, inputs_shape[-1], self.max_wavelength
-        ).astype(np.float32)
+        self._table = sinusoid_table(self.max_length, inputs_shape[-1], self.max_wavelength).astype(
+            np.float32
+        )
 
     def call(self, inputs, start_index=0):
         length = ops.shape(inputs)[1]
         check = self._check_fits(start_index, length)
         with tf.control_dependencies([check] if check is not None else []):
-            positions = ops.arange(length, dtype="int32") + ops.cast(
-                start_index, "int32"
-            )  # (T,)
+            positions = ops.arange(length, dtype="int32") + ops.cast(start_index, "int32")  # (T,)
         encoding = ops.take(ops.convert_to_tensor(self._table), positions, axis=0)
         return inputs + ops.cast(encoding, inputs.dtype)  # (B, T, D) + (T, D)
 
@@ -105,7 +103,5 @@ class PositionalEncoding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"max_length": self.max_length, "max_wavelength": self.max_wavelength}
-        )
+        config.update({"max_length": self.max_length, "max_wavelength": self.max_wavelength})
         return config

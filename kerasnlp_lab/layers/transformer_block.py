@@ -29,8 +29,15 @@ class TransformerBlock(keras.layers.Layer):
         (section 3.1); pre-norm: Xiong et al., 2020, https://arxiv.org/abs/2002.04745
     """
 
-    def __init__(self, num_heads, feed_forward_dim, dropout=0.0, norm_first=True,
-                 layer_norm_epsilon=LAYER_NORM_EPSILON, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        feed_forward_dim,
+        dropout=0.0,
+        norm_first=True,
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.feed_forward_dim = feed_forward_dim
@@ -41,8 +48,11 @@ class TransformerBlock(keras.layers.Layer):
     def _attention(self, name, inputs_shape):
         """A built `MultiHeadSelfAttention` over inputs and a context of width D."""
         attention = MultiHeadSelfAttention(
-            self.num_heads, inputs_shape[-1] // self.num_heads, dropout=self.dropout,
-            dtype=self.dtype_policy, name=name,
+            self.num_heads,
+            inputs_shape[-1] // self.num_heads,
+            dropout=self.dropout,
+            dtype=self.dtype_policy,
+            name=name,
         )
         attention.build(inputs_shape, inputs_shape)
         return attention
@@ -57,7 +67,9 @@ class TransformerBlock(keras.layers.Layer):
     def _build_feed_forward(self, inputs_shape):
         """The feed-forward network, its norm, and the sub-layers' output dropout."""
         self.feed_forward_inner = keras.layers.Dense(
-            self.feed_forward_dim, activation="relu", dtype=self.dtype_policy,
+            self.feed_forward_dim,
+            activation="relu",
+            dtype=self.dtype_policy,
             name="feed_forward_inner",
         )
         self.feed_forward_inner.build(inputs_shape)
@@ -89,11 +101,13 @@ class TransformerBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "num_heads": self.num_heads,
-            "feed_forward_dim": self.feed_forward_dim,
-            "dropout": self.dropout,
-            "norm_first": self.norm_first,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        })
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "feed_forward_dim": self.feed_forward_dim,
+                "dropout": self.dropout,
+                "norm_first": self.norm_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
         return config

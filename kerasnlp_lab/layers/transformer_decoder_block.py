@@ -72,9 +72,19 @@ class TransformerDecoderBlock(TransformerBlock):
         `(B, H, S, K)`."""
         return self.cross_attention.compute_cache(encoder_outputs)
 
-    def call(self, inputs, encoder_outputs=None, *, padding_mask=None,
-             encoder_padding_mask=None, self_cache=None, cache_index=None,
-             cross_cache=None, return_attention_scores=False, training=None):
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        *,
+        padding_mask=None,
+        encoder_padding_mask=None,
+        self_cache=None,
+        cache_index=None,
+        cross_cache=None,
+        return_attention_scores=False,
+        training=None,
+    ):
         if self_cache is not None and cache_index is None:
             raise ValueError(
                 "TransformerDecoderBlock: expected a cache_index with the self_cache, "
@@ -93,8 +103,13 @@ class TransformerDecoderBlock(TransformerBlock):
 
         h = self._sublayer_input(x, self.cross_attention_norm)
         h, scores = self.cross_attention(
-            h, encoder_outputs, query_mask=padding_mask, context_mask=encoder_padding_mask,
-            cache=cross_cache, return_attention_scores=True, training=training,
+            h,
+            encoder_outputs,
+            query_mask=padding_mask,
+            context_mask=encoder_padding_mask,
+            cache=cross_cache,
+            return_attention_scores=True,
+            training=training,
         )[:2]  # (the static cross cache comes back unchanged)
         x = self._residual(x, h, self.cross_attention_norm, training)
         x = self._feed_forward_sublayer(x, training)

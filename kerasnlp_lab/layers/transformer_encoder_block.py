@@ -47,8 +47,7 @@ class TransformerEncoderBlock(TransformerBlock):
         self.self_attention_norm = self._norm("self_attention_norm", inputs_shape)
         self._build_feed_forward(inputs_shape)
 
-    def call(self, inputs, *, padding_mask=None, return_attention_scores=False,
-             training=None):
+    def call(self, inputs, *, padding_mask=None, return_attention_scores=False, training=None):
         h = self._sublayer_input(inputs, self.self_attention_norm)
         h, scores = self.self_attention(
             h, query_mask=padding_mask, return_attention_scores=True, training=training

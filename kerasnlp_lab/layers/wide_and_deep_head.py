@@ -159,9 +159,7 @@ class WideAndDeepHead(keras.layers.Layer):
         hidden = deep_features
         for layer in self.hidden_layers:
             hidden = self.dropout_layer(layer(hidden), training=training)
-        return ops.matmul(ops.cast(hidden, "float32"), self.logits_kernel) + (
-            self.logits_bias
-        )
+        return ops.matmul(ops.cast(hidden, "float32"), self.logits_kernel) + (self.logits_bias)
 
     def wide_logits(self, wide_ids):
         """The wide path alone: float32 `(..., units)`, a sum of table rows."""
@@ -189,9 +187,7 @@ class WideAndDeepHead(keras.layers.Layer):
                 "deep_units": list(self.deep_units),
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "wide_initializer": keras.initializers.serialize(self.wide_initializer),
             }
         )

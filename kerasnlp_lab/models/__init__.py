@@ -16,7 +16,5 @@ def canonical_model_name(name):
     """Returns the TF Serving name for `name` (dashes accepted), or raises UserError."""
     canonical = name.strip().lower().replace("-", "_")
     if canonical not in MODEL_MODULES:
-        raise UserError(
-            f"Unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}."
-        )
+        raise UserError(f"Unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}.")
     return canonical

@@ -64,15 +64,29 @@ class AttentionNMTConfig:
 PRESETS = {
     # Seconds on 2 CPU cores: for tests and the demo.
     "tiny": AttentionNMTConfig(
-        embedding_dim=16, units=32, attention_units=16, source_vocab_size=500,
-        target_vocab_size=400, max_source_length=40, max_target_length=40, batch_size=32,
-        epochs=2, train_examples=1000, eval_examples=48,
+        embedding_dim=16,
+        units=32,
+        attention_units=16,
+        source_vocab_size=500,
+        target_vocab_size=400,
+        max_source_length=40,
+        max_target_length=40,
+        batch_size=32,
+        epochs=2,
+        train_examples=1000,
+        eval_examples=48,
     ),
     # Units 256, embeddings 128. Without dropout it overfit after 4 epochs (validation
     # loss up from epoch 5): dropout 0.2 and halving the learning rate on a plateau.
     "small": AttentionNMTConfig(
-        embedding_dim=128, units=256, attention_units=256, source_vocab_size=12_000,
-        target_vocab_size=8_000, epochs=7, dropout=0.2, lr_plateau_factor=0.5,
+        embedding_dim=128,
+        units=256,
+        attention_units=256,
+        source_vocab_size=12_000,
+        target_vocab_size=8_000,
+        epochs=7,
+        dropout=0.2,
+        lr_plateau_factor=0.5,
     ),
     # The paper's spirit: units 1024, embeddings 256.
     "full": AttentionNMTConfig(),
@@ -119,8 +133,13 @@ class InputFeedingDecoder(keras.layers.Layer):
         self.units = units
         self.attention_units = attention_units
 
-    def build(self, embedded_targets_shape, encoder_outputs_shape, source_ids_shape=None,
-              initial_state_shape=None):
+    def build(
+        self,
+        embedded_targets_shape,
+        encoder_outputs_shape,
+        source_ids_shape=None,
+        initial_state_shape=None,
+    ):
         values_size = encoder_outputs_shape[-1]
         self.cell = keras.layers.GRUCell(self.units, dtype=self.dtype_policy, name="gru_cell")
         self.cell.build((None, embedded_targets_shape[-1] + values_size))
@@ -161,8 +180,13 @@ class InputFeedingDecoder(keras.layers.Layer):
             ops.transpose(weights, (1, 0, 2)),  # (B, T, S)
         )
 
-    def compute_output_shape(self, embedded_targets_shape, encoder_outputs_shape,
-                             source_ids_shape=None, initial_state_shape=None):
+    def compute_output_shape(
+        self,
+        embedded_targets_shape,
+        encoder_outputs_shape,
+        source_ids_shape=None,
+        initial_state_shape=None,
+    ):
         batch, length = embedded_targets_shape[:2]
         return (
             (batch, length, self.units),
@@ -171,7 +195,11 @@ class InputFeedingDecoder(keras.layers.Layer):
         )
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "attention_units": self.attention_units}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "attention_units": self.attention_units,
+        }
 
 
 def build_model(config):
@@ -193,9 +221,9 @@ def build_model(config):
         config.target_vocab_size, config.embedding_dim, name="target_embedding"
     )(target_in)  # (B, T, E)
     embedded_target = keras.layers.Dropout(config.dropout, name="target_dropout")(embedded_target)
-    states, contexts, _ = InputFeedingDecoder(
-        config.units, config.attention_units, name="decoder"
-    )(embedded_target, encoder_outputs, source, initial_state)
+    states, contexts, _ = InputFeedingDecoder(config.units, config.attention_units, name="decoder")(
+        embedded_target, encoder_outputs, source, initial_state
+    )
     features = keras.layers.Concatenate(name="decoder_features")([states, contexts])  # (B, T, 3U)
     features = keras.layers.Dropout(config.dropout, name="features_dropout")(features)
     logits = keras.layers.Dense(config.target_vocab_size, dtype="float32", name="logits")(features)
@@ -245,10 +273,16 @@ class AttentionTranslator:
         """Previous tokens (B,) -> (logits (B, V) float32, new decoder state, weights (B, S))."""
         embedded = self.target_embedding(ops.convert_to_tensor(token_ids, "int32"))  # (B, E)
         state, context, weights = self.decoder.step(
-            embedded, decoder_state["state"], decoder_state["context"],
-            encoded["outputs"], encoded["keys"], encoded["mask"],
+            embedded,
+            decoder_state["state"],
+            decoder_state["context"],
+            encoded["outputs"],
+            encoded["keys"],
+            encoded["mask"],
         )
-        logits = self.output_layer(ops.concatenate([state, ops.cast(context, state.dtype)], axis=-1))
+        logits = self.output_layer(
+            ops.concatenate([state, ops.cast(context, state.dtype)], axis=-1)
+        )
         return logits, {"state": state, "context": context}, weights
 
     def decode_step(self, tokens, step, decoder_state, encoded):

@@ -67,17 +67,30 @@ PRESETS = {
     ),
     # Minutes to an hour on a laptop CPU.
     "small": CharGeneratorConfig(
-        embedding_dim=64, gru_units=256, batch_size=64, epochs=10, steps_per_epoch=200,
+        embedding_dim=64,
+        gru_units=256,
+        batch_size=64,
+        epochs=10,
+        steps_per_epoch=200,
         eval_chars=200_000,
     ),
     # `small` with the classic plain Dense head: the comparison for the wide path.
     "small_dense": CharGeneratorConfig(
-        embedding_dim=64, gru_units=256, head="dense", batch_size=64, epochs=10,
-        steps_per_epoch=200, eval_chars=200_000,
+        embedding_dim=64,
+        gru_units=256,
+        head="dense",
+        batch_size=64,
+        epochs=10,
+        steps_per_epoch=200,
+        eval_chars=200_000,
     ),
     # The release model (presets/char_generator): twice `small`'s sizes, 4,000 steps.
     "release": CharGeneratorConfig(
-        embedding_dim=128, gru_units=512, batch_size=64, epochs=20, steps_per_epoch=200,
+        embedding_dim=128,
+        gru_units=512,
+        batch_size=64,
+        epochs=20,
+        steps_per_epoch=200,
         eval_chars=200_000,
     ),
     # The classic size (TensorFlow's text generation tutorial): embedding 256, GRU 1024.
@@ -109,9 +122,7 @@ def config_from_dict(values):
 def _build(config, vocab_size, batch_size, stateful):
     if stateful:
         chars = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="chars")
-        previous = keras.Input(
-            batch_shape=(batch_size, None), dtype="int32", name="previous_chars"
-        )
+        previous = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="previous_chars")
     else:
         chars = keras.Input(shape=(None,), dtype="int32", name="chars")
         previous = keras.Input(shape=(None,), dtype="int32", name="previous_chars")

@@ -56,9 +56,19 @@ class KerasHubTransformerTranslator(keras.Model):
 
     backbone = "keras_hub"
 
-    def __init__(self, source_vocab_size, target_vocab_size, num_layers, model_dim,
-                 num_heads, feed_forward_dim, dropout=0.0, norm_first=True, max_length=64,
-                 **kwargs):
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size,
+        num_layers,
+        model_dim,
+        num_heads,
+        feed_forward_dim,
+        dropout=0.0,
+        norm_first=True,
+        max_length=64,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         import keras_hub
 
@@ -71,9 +81,13 @@ class KerasHubTransformerTranslator(keras.Model):
         self.dropout = dropout
         self.norm_first = norm_first
         self.max_length = max_length
-        block_args = dict(intermediate_dim=feed_forward_dim, num_heads=num_heads,
-                          dropout=dropout, normalize_first=norm_first,
-                          layer_norm_epsilon=LAYER_NORM_EPSILON)
+        block_args = dict(
+            intermediate_dim=feed_forward_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            normalize_first=norm_first,
+            layer_norm_epsilon=LAYER_NORM_EPSILON,
+        )
         self.source_embedding = keras_hub.layers.TokenAndPositionEmbedding(
             source_vocab_size, max_length, model_dim, name="source_embedding"
         )
@@ -132,8 +146,13 @@ class KerasHubTransformerTranslator(keras.Model):
         target_mask = ops.not_equal(target_ids, PAD_ID)  # (B, T)
         x = self.embedding_dropout(self.target_embedding(target_ids), training=training)
         for layer in self.decoder_layers:
-            x = layer(x, encoder_outputs, decoder_padding_mask=target_mask,
-                      encoder_padding_mask=source_mask, training=training)
+            x = layer(
+                x,
+                encoder_outputs,
+                decoder_padding_mask=target_mask,
+                encoder_padding_mask=source_mask,
+                training=training,
+            )
         if self.norm_first:
             x = self.decoder_norm(x)
         return self.logits_dense(x)
@@ -149,8 +168,10 @@ class KerasHubTransformerTranslator(keras.Model):
     def source_state(self, encoder_outputs, source_mask):
         """The part of the decoding state fixed per source: cross caches, mask, outputs."""
         return {
-            "cross_caches": tuple(self._cross_cache(layer, encoder_outputs, source_mask)
-                                  for layer in self.decoder_layers),
+            "cross_caches": tuple(
+                self._cross_cache(layer, encoder_outputs, source_mask)
+                for layer in self.decoder_layers
+            ),
             "source_mask": source_mask,
             "encoder_outputs": encoder_outputs,
         }
@@ -161,8 +182,9 @@ class KerasHubTransformerTranslator(keras.Model):
 
     def _empty_cache(self, batch_size, length):
         key_dim = self.model_dim // self.num_heads
-        return ops.zeros((batch_size, 2, length, self.num_heads, key_dim),
-                         dtype=self.compute_dtype)  # (B, 2, L, H, K)
+        return ops.zeros(
+            (batch_size, 2, length, self.num_heads, key_dim), dtype=self.compute_dtype
+        )  # (B, 2, L, H, K)
 
     def _cross_cache(self, layer, encoder_outputs, source_mask):
         """`(B, 2, S, H, K)`: the keys/values a decoder layer computes from the source.
@@ -173,7 +195,8 @@ class KerasHubTransformerTranslator(keras.Model):
         batch_size, source_length = ops.shape(encoder_outputs)[0], ops.shape(encoder_outputs)[1]
         _, _, cross_cache = layer(
             ops.zeros((batch_size, 1, self.model_dim), dtype=self.compute_dtype),
-            encoder_outputs, encoder_padding_mask=source_mask,
+            encoder_outputs,
+            encoder_padding_mask=source_mask,
             self_attention_cache=self._empty_cache(batch_size, 1),
             self_attention_cache_update_index=0,
             cross_attention_cache=self._empty_cache(batch_size, source_length),
@@ -194,8 +217,11 @@ class KerasHubTransformerTranslator(keras.Model):
             self.decoder_layers, state["self_caches"], state["cross_caches"]
         ):
             x, self_cache, _ = layer(
-                x, state["encoder_outputs"], encoder_padding_mask=state["source_mask"],
-                self_attention_cache=self_cache, self_attention_cache_update_index=index,
+                x,
+                state["encoder_outputs"],
+                encoder_padding_mask=state["source_mask"],
+                self_attention_cache=self_cache,
+                self_attention_cache_update_index=index,
                 cross_attention_cache=cross_cache,
             )
             new_caches.append(self_cache)
@@ -206,15 +232,17 @@ class KerasHubTransformerTranslator(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "source_vocab_size": self.source_vocab_size,
-            "target_vocab_size": self.target_vocab_size,
-            "num_layers": self.num_layers,
-            "model_dim": self.model_dim,
-            "num_heads": self.num_heads,
-            "feed_forward_dim": self.feed_forward_dim,
-            "dropout": self.dropout,
-            "norm_first": self.norm_first,
-            "max_length": self.max_length,
-        })
+        config.update(
+            {
+                "source_vocab_size": self.source_vocab_size,
+                "target_vocab_size": self.target_vocab_size,
+                "num_layers": self.num_layers,
+                "model_dim": self.model_dim,
+                "num_heads": self.num_heads,
+                "feed_forward_dim": self.feed_forward_dim,
+                "dropout": self.dropout,
+                "norm_first": self.norm_first,
+                "max_length": self.max_length,
+            }
+        )
         return config

@@ -80,10 +80,20 @@ class TransformerConfig:
 PRESETS = {
     # Seconds on 2 CPU cores: for tests and the demo.
     "tiny": TransformerConfig(
-        num_layers=1, model_dim=32, feed_forward_dim=64, num_heads=2, dropout=0.0,
-        warmup_steps=40, source_vocab_size=500, target_vocab_size=400,
-        max_source_length=40, max_target_length=40, batch_size=32, epochs=2,
-        train_examples=1000, eval_examples=48,
+        num_layers=1,
+        model_dim=32,
+        feed_forward_dim=64,
+        num_heads=2,
+        dropout=0.0,
+        warmup_steps=40,
+        source_vocab_size=500,
+        target_vocab_size=400,
+        max_source_length=40,
+        max_target_length=40,
+        batch_size=32,
+        epochs=2,
+        train_examples=1000,
+        eval_examples=48,
     ),
     # The classic tutorial size, on the data of the attention NMT `small`. This corpus has
     # 462 batches an epoch, so the paper's 4,000 warm-up steps would be ~9 epochs: 1,000
@@ -92,8 +102,13 @@ PRESETS = {
     "small": TransformerConfig(warmup_steps=1000, epochs=20, average_checkpoints=5),
     # The paper's base model (documented; days on this CPU).
     "base": TransformerConfig(
-        num_layers=6, model_dim=512, feed_forward_dim=2048, num_heads=8,
-        source_vocab_size=20_000, target_vocab_size=15_000, epochs=30,
+        num_layers=6,
+        model_dim=512,
+        feed_forward_dim=2048,
+        num_heads=8,
+        source_vocab_size=20_000,
+        target_vocab_size=15_000,
+        epochs=30,
     ),
 }
 DEFAULT_PRESET = "small"
@@ -159,9 +174,19 @@ class TransformerTranslator(keras.Model):
 
     backbone = "ours"
 
-    def __init__(self, source_vocab_size, target_vocab_size, num_layers, model_dim,
-                 num_heads, feed_forward_dim, dropout=0.0, norm_first=True, max_length=64,
-                 **kwargs):
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size,
+        num_layers,
+        model_dim,
+        num_heads,
+        feed_forward_dim,
+        dropout=0.0,
+        norm_first=True,
+        max_length=64,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.source_vocab_size = source_vocab_size
         self.target_vocab_size = target_vocab_size
@@ -172,8 +197,12 @@ class TransformerTranslator(keras.Model):
         self.dropout = dropout
         self.norm_first = norm_first
         self.max_length = max_length
-        block_args = dict(num_heads=num_heads, feed_forward_dim=feed_forward_dim,
-                          dropout=dropout, norm_first=norm_first)
+        block_args = dict(
+            num_heads=num_heads,
+            feed_forward_dim=feed_forward_dim,
+            dropout=dropout,
+            norm_first=norm_first,
+        )
         self.source_embedding = keras.layers.Embedding(
             source_vocab_size, model_dim, name="source_embedding"
         )
@@ -233,8 +262,7 @@ class TransformerTranslator(keras.Model):
     def encode(self, source_ids, training=None):
         """Encoder outputs `(B, S, D)` and the source padding mask `(B, S)`."""
         source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
-        x = self._embed(self.source_embedding, self.source_position, source_ids,
-                        training=training)
+        x = self._embed(self.source_embedding, self.source_position, source_ids, training=training)
         for layer in self.encoder_layers:
             x = layer(x, padding_mask=source_mask, training=training)
         if self.norm_first:
@@ -244,11 +272,15 @@ class TransformerTranslator(keras.Model):
     def decode(self, target_ids, encoder_outputs, source_mask, training=None):
         """Logits `(B, T, V)` for target ids `(B, T)` over the encoded source."""
         target_mask = ops.not_equal(target_ids, PAD_ID)  # (B, T)
-        x = self._embed(self.target_embedding, self.target_position, target_ids,
-                        training=training)
+        x = self._embed(self.target_embedding, self.target_position, target_ids, training=training)
         for layer in self.decoder_layers:
-            x = layer(x, encoder_outputs, padding_mask=target_mask,
-                      encoder_padding_mask=source_mask, training=training)
+            x = layer(
+                x,
+                encoder_outputs,
+                padding_mask=target_mask,
+                encoder_padding_mask=source_mask,
+                training=training,
+            )
         if self.norm_first:
             x = self.decoder_norm(x)
         return self.logits_dense(x)
@@ -264,15 +296,17 @@ class TransformerTranslator(keras.Model):
     def source_state(self, encoder_outputs, source_mask):
         """The part of the decoding state fixed per source: cross caches and source mask."""
         return {
-            "cross_caches": tuple(layer.compute_cross_cache(encoder_outputs)
-                                  for layer in self.decoder_layers),
+            "cross_caches": tuple(
+                layer.compute_cross_cache(encoder_outputs) for layer in self.decoder_layers
+            ),
             "source_mask": source_mask,
         }
 
     def empty_self_caches(self, batch_size, max_length):
         """One all-zero self-attention cache of `max_length` positions per decoder layer."""
-        return tuple(layer.empty_self_cache(batch_size, max_length)
-                     for layer in self.decoder_layers)
+        return tuple(
+            layer.empty_self_cache(batch_size, max_length) for layer in self.decoder_layers
+        )
 
     def decode_step(self, token_ids, index, state):
         """One decoding step: logits `(B, V)` after the tokens `(B,)` at position `index`.
@@ -280,15 +314,23 @@ class TransformerTranslator(keras.Model):
         The keys/values of position `index` go into the self caches, so the next call
         takes position `index + 1`. Returns (logits, new state).
         """
-        x = self._embed(self.target_embedding, self.target_position,
-                        ops.expand_dims(token_ids, 1), start_index=index)  # (B, 1, D)
+        x = self._embed(
+            self.target_embedding,
+            self.target_position,
+            ops.expand_dims(token_ids, 1),
+            start_index=index,
+        )  # (B, 1, D)
         new_caches = []
         for layer, self_cache, cross_cache in zip(
             self.decoder_layers, state["self_caches"], state["cross_caches"]
         ):
-            x, self_cache = layer(x, encoder_padding_mask=state["source_mask"],
-                                  self_cache=self_cache, cache_index=index,
-                                  cross_cache=cross_cache)
+            x, self_cache = layer(
+                x,
+                encoder_padding_mask=state["source_mask"],
+                self_cache=self_cache,
+                cache_index=index,
+                cross_cache=cross_cache,
+            )
             new_caches.append(self_cache)
         if self.norm_first:
             x = self.decoder_norm(x)
@@ -313,24 +355,31 @@ class TransformerTranslator(keras.Model):
         y = self._embed(self.target_embedding, self.target_position, target_in_ids)
         cross_maps = []
         for layer in self.decoder_layers:
-            y, weights = layer(y, x, padding_mask=target_mask,
-                               encoder_padding_mask=source_mask, return_attention_scores=True)
+            y, weights = layer(
+                y,
+                x,
+                padding_mask=target_mask,
+                encoder_padding_mask=source_mask,
+                return_attention_scores=True,
+            )
             cross_maps.append(weights)
         return encoder_maps, cross_maps
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "source_vocab_size": self.source_vocab_size,
-            "target_vocab_size": self.target_vocab_size,
-            "num_layers": self.num_layers,
-            "model_dim": self.model_dim,
-            "num_heads": self.num_heads,
-            "feed_forward_dim": self.feed_forward_dim,
-            "dropout": self.dropout,
-            "norm_first": self.norm_first,
-            "max_length": self.max_length,
-        })
+        config.update(
+            {
+                "source_vocab_size": self.source_vocab_size,
+                "target_vocab_size": self.target_vocab_size,
+                "num_layers": self.num_layers,
+                "model_dim": self.model_dim,
+                "num_heads": self.num_heads,
+                "feed_forward_dim": self.feed_forward_dim,
+                "dropout": self.dropout,
+                "norm_first": self.norm_first,
+                "max_length": self.max_length,
+            }
+        )
         return config
 
 
@@ -361,7 +410,9 @@ def build_model(config, source_vocab_size, target_vocab_size):
     model.compile(
         optimizer=keras.optimizers.Adam(
             TransformerSchedule(config.model_dim, config.warmup_steps),
-            beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON,
+            beta_1=ADAM_BETA_1,
+            beta_2=ADAM_BETA_2,
+            epsilon=ADAM_EPSILON,
         ),
         loss=MaskedSparseCrossentropy(config.label_smoothing),
         metrics=[MaskedAccuracy()],
@@ -429,14 +480,29 @@ class UncachedTranslator:
         return logits[:, -1], decoder_state  # (B, V)
 
 
-def generate(model, source_ids, max_length, start_id, end_id, beam_size=1,
-             length_penalty_alpha=0.0, cached=True):
+def generate(
+    model,
+    source_ids,
+    max_length,
+    start_id,
+    end_id,
+    beam_size=1,
+    length_penalty_alpha=0.0,
+    cached=True,
+):
     """Translations `(B, max_length)` int32 of source ids `(B, S)`: greedy or beam search.
 
     Each row holds the generated ids, [END] included, then padding. `cached=False`
     decodes with `UncachedTranslator` (the whole decoder on the prefix each step).
     """
     translator = Translator(model, max_length) if cached else UncachedTranslator(model)
-    return translate(translator, source_ids, start_id=start_id, end_id=end_id,
-                     max_length=max_length, pad_id=PAD_ID, beam_size=beam_size,
-                     length_penalty_alpha=length_penalty_alpha)
+    return translate(
+        translator,
+        source_ids,
+        start_id=start_id,
+        end_id=end_id,
+        max_length=max_length,
+        pad_id=PAD_ID,
+        beam_size=beam_size,
+        length_penalty_alpha=length_penalty_alpha,
+    )

@@ -30,8 +30,8 @@ class _Lane:
 
 class Admission:
     """Args:
-        max_running: requests of one model running at once.
-        max_queued: requests of one model waiting for a running slot.
+    max_running: requests of one model running at once.
+    max_queued: requests of one model waiting for a running slot.
     """
 
     def __init__(self, max_running: int, max_queued: int):
@@ -54,6 +54,7 @@ class Admission:
 
         def wake():
             loop.call_soon_threadsafe(lambda: granted.done() or granted.set_result(None))
+
         waiter = self._join(model, wake)
         if waiter is None:
             return
@@ -98,11 +99,13 @@ class Admission:
                 lane.running += 1
                 return None
             if len(lane.waiting) >= self.max_queued:
-                raise ServingError("RESOURCE_EXHAUSTED",
-                                   f"Model {model} has {lane.running} requests running and {len(lane.waiting)} "
-                                   f"waiting, its limits (max_concurrent_requests_per_model="
-                                   f"{self.max_running}, max_queued_requests_per_model={self.max_queued}); "
-                                   "retry later")
+                raise ServingError(
+                    "RESOURCE_EXHAUSTED",
+                    f"Model {model} has {lane.running} requests running and {len(lane.waiting)} "
+                    f"waiting, its limits (max_concurrent_requests_per_model="
+                    f"{self.max_running}, max_queued_requests_per_model={self.max_queued}); "
+                    "retry later",
+                )
             waiter = _Waiter(wake)
             lane.waiting.append(waiter)
             return waiter
@@ -121,5 +124,8 @@ class Admission:
 
     @staticmethod
     def _raise_timeout(model: str, timeout: float) -> None:
-        raise ServingError("DEADLINE_EXCEEDED", f"Timed out waiting for a running slot of model {model} "
-                                                f"(the request's time limit passed in the queue)")
+        raise ServingError(
+            "DEADLINE_EXCEEDED",
+            f"Timed out waiting for a running slot of model {model} "
+            f"(the request's time limit passed in the queue)",
+        )

@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving.errors import ServingError, invalid_argument
@@ -52,14 +58,22 @@ class BatchingParameters:
     def __post_init__(self):
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
             if getattr(self, name) < 1:
-                raise UserError(f"Expected batching parameter {name} >= 1, got {getattr(self, name)}.")
+                raise UserError(
+                    f"Expected batching parameter {name} >= 1, got {getattr(self, name)}."
+                )
         if self.batch_timeout_micros < 0:
-            raise UserError(f"Expected batching parameter batch_timeout_micros >= 0, "
-                            f"got {self.batch_timeout_micros}.")
+            raise UserError(
+                f"Expected batching parameter batch_timeout_micros >= 0, "
+                f"got {self.batch_timeout_micros}."
+            )
         sizes = list(self.allowed_batch_sizes)
-        if sizes and (sizes != sorted(set(sizes)) or sizes[0] < 1 or sizes[-1] != self.max_batch_size):
-            raise UserError("Expected allowed_batch_sizes in increasing order with the last one equal to "
-                            f"max_batch_size ({self.max_batch_size}), got {sizes}.")
+        if sizes and (
+            sizes != sorted(set(sizes)) or sizes[0] < 1 or sizes[-1] != self.max_batch_size
+        ):
+            raise UserError(
+                "Expected allowed_batch_sizes in increasing order with the last one equal to "
+                f"max_batch_size ({self.max_batch_size}), got {sizes}."
+            )
 
 
 def read_batching_parameters(path: str | Path) -> BatchingParameters:
@@ -68,16 +82,22 @@ def read_batching_parameters(path: str | Path) -> BatchingParameters:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise UserError(f"Cannot read the batching parameters file {str(path)!r}: {error.strerror}.") from error
+        raise UserError(
+            f"Cannot read the batching parameters file {str(path)!r}: {error.strerror}."
+        ) from error
     message = _batching_parameters_class()()
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as error:
-        raise UserError(f"The batching parameters file {str(path)!r} is not a valid BatchingParameters "
-                        f"text proto: {error}") from error
-    values = {field.name: getattr(message, field.name).value
-              for field in message.DESCRIPTOR.fields
-              if field.message_type is not None and message.HasField(field.name)}
+        raise UserError(
+            f"The batching parameters file {str(path)!r} is not a valid BatchingParameters "
+            f"text proto: {error}"
+        ) from error
+    values = {
+        field.name: getattr(message, field.name).value
+        for field in message.DESCRIPTOR.fields
+        if field.message_type is not None and message.HasField(field.name)
+    }
     if message.allowed_batch_sizes:
         values["allowed_batch_sizes"] = tuple(message.allowed_batch_sizes)
     values["pad_variable_length_inputs"] = message.pad_variable_length_inputs
@@ -88,26 +108,49 @@ def _batching_parameters_class():
     """The BatchingParameters message of TF Serving's session_bundle_config.proto (not shipped in
     the tensorflow-serving-api wheel), built in a private descriptor pool."""
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="kerasnlp_lab/serving/batching_parameters.proto", package="tensorflow.serving",
-        syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+        name="kerasnlp_lab/serving/batching_parameters.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
     message = file_proto.message_type.add(name="BatchingParameters")
-    optional, repeated = (descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-                          descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
-    wrapped = [("max_batch_size", 1, "Int64Value"), ("batch_timeout_micros", 2, "Int64Value"),
-               ("max_enqueued_batches", 3, "Int64Value"), ("num_batch_threads", 4, "Int64Value"),
-               ("thread_pool_name", 5, "StringValue")]
+    optional, repeated = (
+        descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
+    wrapped = [
+        ("max_batch_size", 1, "Int64Value"),
+        ("batch_timeout_micros", 2, "Int64Value"),
+        ("max_enqueued_batches", 3, "Int64Value"),
+        ("num_batch_threads", 4, "Int64Value"),
+        ("thread_pool_name", 5, "StringValue"),
+    ]
     for name, number, wrapper in wrapped:
-        message.field.add(name=name, number=number, label=optional,
-                          type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                          type_name=f".google.protobuf.{wrapper}")
-    message.field.add(name="allowed_batch_sizes", number=6, label=repeated,
-                      type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64)
-    message.field.add(name="pad_variable_length_inputs", number=7, label=optional,
-                      type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL)
+        message.field.add(
+            name=name,
+            number=number,
+            label=optional,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+            type_name=f".google.protobuf.{wrapper}",
+        )
+    message.field.add(
+        name="allowed_batch_sizes",
+        number=6,
+        label=repeated,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
+    )
+    message.field.add(
+        name="pad_variable_length_inputs",
+        number=7,
+        label=optional,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(file_proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 class _Task:
@@ -133,8 +176,12 @@ class SignatureBatcher:
         on_batch: called with the number of rows (without padding) of every batch run.
     """
 
-    def __init__(self, run: Callable[[Tensors], dict[str, np.ndarray]], parameters: BatchingParameters,
-                 on_batch: Callable[[int], None] = lambda size: None):
+    def __init__(
+        self,
+        run: Callable[[Tensors], dict[str, np.ndarray]],
+        parameters: BatchingParameters,
+        on_batch: Callable[[int], None] = lambda size: None,
+    ):
         self._run = run
         self._parameters = parameters
         self._on_batch = on_batch
@@ -142,9 +189,12 @@ class SignatureBatcher:
         self._queued_rows = 0
         self._closed = False
         self._condition = threading.Condition()
-        self._threads = [threading.Thread(target=self._work, name=f"{parameters.thread_pool_name}_{index}",
-                                          daemon=True)
-                         for index in range(parameters.num_batch_threads)]
+        self._threads = [
+            threading.Thread(
+                target=self._work, name=f"{parameters.thread_pool_name}_{index}", daemon=True
+            )
+            for index in range(parameters.num_batch_threads)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -154,10 +204,14 @@ class SignatureBatcher:
         sizes = set()
         for array in inputs.values():
             if array.ndim == 0:
-                raise invalid_argument("Batching Run() input tensors must have at least one dimension")
+                raise invalid_argument(
+                    "Batching Run() input tensors must have at least one dimension"
+                )
             sizes.add(array.shape[0])
         if len(sizes) > 1:
-            raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
+            raise invalid_argument(
+                "Batching Run() input tensors must have equal 0th-dimension size"
+            )
         if not inputs or sizes == {0}:
             return self._run(inputs)
         task = _Task(inputs, self._batch_key(inputs), deadline)
@@ -166,8 +220,10 @@ class SignatureBatcher:
             if self._closed:
                 raise ServingError("UNAVAILABLE", "The batch scheduler is shutting down")
             if self._queued_rows + task.size > capacity and self._queue:
-                raise ServingError("UNAVAILABLE",
-                                   "The batch scheduling queue to which this task was submitted is full")
+                raise ServingError(
+                    "UNAVAILABLE",
+                    "The batch scheduling queue to which this task was submitted is full",
+                )
             self._queue.append(task)
             self._queued_rows += task.size
             self._condition.notify()
@@ -198,8 +254,12 @@ class SignatureBatcher:
 
     def _batch_key(self, inputs: Tensors) -> tuple:
         if self._parameters.pad_variable_length_inputs:
-            return tuple((name, array.dtype.str, array.ndim) for name, array in sorted(inputs.items()))
-        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
+            return tuple(
+                (name, array.dtype.str, array.ndim) for name, array in sorted(inputs.items())
+            )
+        return tuple(
+            (name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items())
+        )
 
     def _work(self) -> None:
         while True:
@@ -234,7 +294,9 @@ class SignatureBatcher:
                 self._queued_rows -= task.size
                 task.error = _deadline_exceeded()
                 task.done.set()
-            elif not batch or (task.key == batch[0].key and rows + task.size <= self._parameters.max_batch_size):
+            elif not batch or (
+                task.key == batch[0].key and rows + task.size <= self._parameters.max_batch_size
+            ):
                 batch.append(task)
                 rows += task.size
             else:
@@ -247,17 +309,24 @@ class SignatureBatcher:
         rows = sum(task.size for task in batch)
         try:
             padded_rows = self._padded_size(rows)
-            inputs = {name: self._concatenate([task.inputs[name] for task in batch], padded_rows)
-                      for name in batch[0].inputs}
+            inputs = {
+                name: self._concatenate([task.inputs[name] for task in batch], padded_rows)
+                for name in batch[0].inputs
+            }
             outputs = self._run(inputs)
             for array in outputs.values():
                 if array.ndim == 0 or array.shape[0] != padded_rows:
-                    raise ServingError("INTERNAL", "Batched output tensor's 0th dimension does not equal "
-                                                   "the sum of the 0th dimension sizes of the input tensors")
+                    raise ServingError(
+                        "INTERNAL",
+                        "Batched output tensor's 0th dimension does not equal "
+                        "the sum of the 0th dimension sizes of the input tensors",
+                    )
             self._on_batch(rows)
             start = 0
             for task in batch:
-                task.outputs = {name: array[start:start + task.size] for name, array in outputs.items()}
+                task.outputs = {
+                    name: array[start : start + task.size] for name, array in outputs.items()
+                }
                 start += task.size
         except ServingError as error:
             for task in batch:
@@ -279,9 +348,15 @@ class SignatureBatcher:
         if self._parameters.pad_variable_length_inputs:
             inner = np.max([array.shape[1:] for array in arrays], axis=0)
             fill = b"" if arrays[0].dtype == object else 0
-            arrays = [np.pad(array, [(0, 0)] + [(0, int(size - have)) for size, have in
-                                                zip(inner, array.shape[1:])], constant_values=fill)
-                      for array in arrays]
+            arrays = [
+                np.pad(
+                    array,
+                    [(0, 0)]
+                    + [(0, int(size - have)) for size, have in zip(inner, array.shape[1:])],
+                    constant_values=fill,
+                )
+                for array in arrays
+            ]
         batch = np.concatenate(arrays)
         if padded_rows > len(batch):
             batch = np.concatenate([batch, np.repeat(batch[:1], padded_rows - len(batch), axis=0)])
@@ -289,4 +364,6 @@ class SignatureBatcher:
 
 
 def _deadline_exceeded() -> ServingError:
-    return ServingError("DEADLINE_EXCEEDED", "The request's deadline passed while it waited for a batch")
+    return ServingError(
+        "DEADLINE_EXCEEDED", "The request's deadline passed while it waited for a batch"
+    )

@@ -12,7 +12,7 @@ from kerasnlp_lab.serving.errors import ServingError
 
 class BodyBudget:
     """Args:
-        limit: bytes of request bodies held at once (max_buffered_request_bytes).
+    limit: bytes of request bodies held at once (max_buffered_request_bytes).
     """
 
     def __init__(self, limit: int):
@@ -29,9 +29,11 @@ class BodyBudget:
         """Takes `count` bytes of the budget, or raises RESOURCE_EXHAUSTED."""
         with self._lock:
             if self._held + count > self.limit:
-                raise ServingError("RESOURCE_EXHAUSTED",
-                                   f"The server holds {self._held} bytes of request bodies; {count} more would "
-                                   f"pass its limit (max_buffered_request_bytes={self.limit}); retry later")
+                raise ServingError(
+                    "RESOURCE_EXHAUSTED",
+                    f"The server holds {self._held} bytes of request bodies; {count} more would "
+                    f"pass its limit (max_buffered_request_bytes={self.limit}); retry later",
+                )
             self._held += count
 
     def release(self, count: int) -> None:

@@ -23,13 +23,23 @@ import grpc
 import numpy as np
 import orjson
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import json_codec, messages
 from kerasnlp_lab.serving.errors import HTTP_STATUS, ServingError
-from kerasnlp_lab.serving.tensor_proto import as_string_array, from_tensor_proto, numpy_dtype, to_tensor_proto
+from kerasnlp_lab.serving.tensor_proto import (
+    as_string_array,
+    from_tensor_proto,
+    numpy_dtype,
+    to_tensor_proto,
+)
 
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -46,22 +56,33 @@ class ServingClient:
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "grpc") or not parsed.hostname or parsed.port is None:
-            raise UserError(f"Expected a server URL like http://127.0.0.1:8501 (REST) or "
-                            f"grpc://127.0.0.1:8500 (gRPC), got {url!r}.")
+            raise UserError(
+                f"Expected a server URL like http://127.0.0.1:8501 (REST) or "
+                f"grpc://127.0.0.1:8500 (gRPC), got {url!r}."
+            )
         self.url = url
         self.timeout = timeout
         self._transport = (_RestTransport if parsed.scheme == "http" else _GrpcTransport)(
-            parsed.hostname, parsed.port, timeout)
+            parsed.hostname, parsed.port, timeout
+        )
         self._signatures: dict[tuple, _SignatureTypes] = {}
         self._signatures_lock = threading.Lock()
 
-    def predict(self, model: str, inputs: Mapping[str, Any], signature_name: str = DEFAULT_SIGNATURE,
-                version: int | None = None, label: str | None = None) -> dict[str, np.ndarray]:
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        signature_name: str = DEFAULT_SIGNATURE,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> dict[str, np.ndarray]:
         """Runs a signature on named inputs (array-likes, batch first); returns the named outputs.
         Numeric inputs are cast to the signature's dtypes where NumPy's same-kind casting allows it
         (so Python floats reach a float32 input over gRPC as over REST)."""
         if version is not None and label is not None:
-            raise UserError(f"Expected a version or a label, got both (version {version}, label {label!r}).")
+            raise UserError(
+                f"Expected a version or a label, got both (version {version}, label {label!r})."
+            )
         types = self._signature_types(model, version, label, signature_name)
         arrays = {name: _as_array(value, types.inputs.get(name)) for name, value in inputs.items()}
         return self._transport.predict(model, arrays, signature_name, version, label, types.outputs)
@@ -84,11 +105,20 @@ class ServingClient:
         with self._signatures_lock:
             if key in self._signatures:
                 return self._signatures[key]
-        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
+        signatures = self.metadata(model, version, label)["metadata"]["signature_def"][
+            "signature_def"
+        ]
         signature = signatures.get(signature_name, {})
         types = _SignatureTypes(
-            inputs={name: types_pb2.DataType.Value(info["dtype"]) for name, info in signature.get("inputs", {}).items()},
-            outputs={name: types_pb2.DataType.Value(info["dtype"]) for name, info in signature.get("outputs", {}).items()})
+            inputs={
+                name: types_pb2.DataType.Value(info["dtype"])
+                for name, info in signature.get("inputs", {}).items()
+            },
+            outputs={
+                name: types_pb2.DataType.Value(info["dtype"])
+                for name, info in signature.get("outputs", {}).items()
+            },
+        )
         with self._signatures_lock:
             self._signatures[key] = types
         return types
@@ -128,14 +158,26 @@ class _RestTransport:
         self._local = threading.local()
 
     def predict(self, model, arrays, signature_name, version, label, output_types):
-        body = ('{"signature_name": ' + json.dumps(signature_name) + ', "inputs": {' + ",".join(
-            f"{json.dumps(name)}: {json_codec.encode_tensor(array)}" for name, array in arrays.items()) + "}}")
-        outputs = self._request("POST", _model_path(model, version, label) + ":predict", body.encode())["outputs"]
+        body = (
+            '{"signature_name": '
+            + json.dumps(signature_name)
+            + ', "inputs": {'
+            + ",".join(
+                f"{json.dumps(name)}: {json_codec.encode_tensor(array)}"
+                for name, array in arrays.items()
+            )
+            + "}}"
+        )
+        outputs = self._request(
+            "POST", _model_path(model, version, label) + ":predict", body.encode()
+        )["outputs"]
         if len(output_types) == 1:  # a single output comes without its name
             outputs = {next(iter(output_types)): outputs}
         # Each output holds one dtype, so NumPy may read numeric outputs at once (exact=False).
-        return {name: json_codec.decode_tensor(value, output_types[name], exact=False)
-                for name, value in outputs.items()}
+        return {
+            name: json_codec.decode_tensor(value, output_types[name], exact=False)
+            for name, value in outputs.items()
+        }
 
     def metadata(self, model, version, label):
         return self._request("GET", _model_path(model, version, label) + "/metadata")
@@ -157,26 +199,34 @@ class _RestTransport:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self._local.connection = connection
             try:
-                connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                connection.request(
+                    method, path, body=body, headers={"Content-Type": "application/json"}
+                )
                 response = connection.getresponse()
                 payload = response.read()
             except (ConnectionError, http.client.HTTPException) as error:
                 self.close()
                 if reused and attempt == 0:  # the server closed an idle keep-alive connection
                     continue
-                raise ServingError("UNAVAILABLE", f"Cannot reach the server at http://{self.host}:{self.port}: "
-                                                  f"{error}") from None
+                raise ServingError(
+                    "UNAVAILABLE",
+                    f"Cannot reach the server at http://{self.host}:{self.port}: {error}",
+                ) from None
             except OSError as error:
                 self.close()
-                raise ServingError("UNAVAILABLE", f"Cannot reach the server at http://{self.host}:{self.port}: "
-                                                  f"{error}") from None
+                raise ServingError(
+                    "UNAVAILABLE",
+                    f"Cannot reach the server at http://{self.host}:{self.port}: {error}",
+                ) from None
             if response.will_close:
                 self.close()
             document = _json_or_text(payload)
             if response.status != 200:
                 message = document.get("error") if isinstance(document, dict) else None
-                raise ServingError(_code_for(response.status),
-                                   message or f"HTTP {response.status}: {payload[:200]!r}")
+                raise ServingError(
+                    _code_for(response.status),
+                    message or f"HTTP {response.status}: {payload[:200]!r}",
+                )
             return document
         raise AssertionError("unreachable")
 
@@ -187,8 +237,10 @@ class _GrpcTransport:
     def __init__(self, host: str, port: int, timeout: float):
         self.target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(self.target, options=[("grpc.max_receive_message_length", -1),
-                                                                    ("grpc.max_send_message_length", -1)])
+        self._channel = grpc.insecure_channel(
+            self.target,
+            options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
+        )
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._model = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
@@ -201,7 +253,9 @@ class _GrpcTransport:
         return {name: from_tensor_proto(proto) for name, proto in response.outputs.items()}
 
     def metadata(self, model, version, label):
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[messages.SIGNATURE_DEF_FIELD])
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            metadata_field=[messages.SIGNATURE_DEF_FIELD]
+        )
         _fill_model_spec(request.model_spec, model, version, label)
         return messages.metadata_to_dict(self._call(self._prediction.GetModelMetadata, request))
 
@@ -219,13 +273,17 @@ class _GrpcTransport:
         except grpc.RpcError as error:
             code = error.code().name
             if code == "UNAVAILABLE" and "connect" in (error.details() or "").lower():
-                raise ServingError(code, f"Cannot reach the server at grpc://{self.target}: {error.details()}") \
-                    from None
-            raise ServingError(code if code in HTTP_STATUS and code != "OK" else "UNKNOWN",
-                               error.details() or code) from None
+                raise ServingError(
+                    code, f"Cannot reach the server at grpc://{self.target}: {error.details()}"
+                ) from None
+            raise ServingError(
+                code if code in HTTP_STATUS and code != "OK" else "UNKNOWN", error.details() or code
+            ) from None
 
 
-def _fill_model_spec(spec, model: str, version: int | None, label: str | None, signature_name: str = "") -> None:
+def _fill_model_spec(
+    spec, model: str, version: int | None, label: str | None, signature_name: str = ""
+) -> None:
     spec.name = model
     spec.signature_name = signature_name
     if version is not None:

@@ -15,7 +15,7 @@ import time
 from typing import Callable
 
 import grpc
-from tensorflow_serving.apis import (model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import messages
@@ -41,7 +41,9 @@ def _version_and_label(model_spec) -> tuple[int | None, str | None]:
 
 
 class _Service:
-    def __init__(self, manager: ModelManager, metrics: Metrics, limits: ServingLimits, admission: Admission):
+    def __init__(
+        self, manager: ModelManager, metrics: Metrics, limits: ServingLimits, admission: Admission
+    ):
         self.manager = manager
         self.metrics = metrics
         self.limits = limits
@@ -71,7 +73,9 @@ class PredictionServicer(_Service, prediction_service_pb2_grpc.PredictionService
     """PredictionService.Predict and GetModelMetadata."""
 
     def Predict(self, request, context):
-        return self._answer("predict", request, context, lambda: self._admitted_predict(request, context))
+        return self._answer(
+            "predict", request, context, lambda: self._admitted_predict(request, context)
+        )
 
     def GetModelMetadata(self, request, context):
         return self._answer("metadata", request, context, lambda: self._metadata(request))
@@ -98,22 +102,32 @@ class PredictionServicer(_Service, prediction_service_pb2_grpc.PredictionService
         spec = request.model_spec
         version, label = _version_and_label(spec)
         with self.manager.acquire(spec.name, version, label) as servable:
-            declared = {name: (proto.dtype, declared_shape(proto, name)) for name, proto in request.inputs.items()}
+            declared = {
+                name: (proto.dtype, declared_shape(proto, name))
+                for name, proto in request.inputs.items()
+            }
             servable.check_inputs(spec.signature_name, declared)
             try:
-                inputs = {name: from_tensor_proto(proto, name) for name, proto in request.inputs.items()}
+                inputs = {
+                    name: from_tensor_proto(proto, name) for name, proto in request.inputs.items()
+                }
             except (TypeError, ValueError) as error:
                 raise invalid_argument(f"Cannot read an input TensorProto: {error}") from None
-            signature_name, outputs = servable.predict(spec.signature_name, inputs, request.output_filter, deadline)
+            signature_name, outputs = servable.predict(
+                spec.signature_name, inputs, request.output_filter, deadline
+            )
             response = predict_pb2.PredictResponse(
-                model_spec=messages.model_spec(spec.name, servable.version, signature_name))
+                model_spec=messages.model_spec(spec.name, servable.version, signature_name)
+            )
         for name, array in outputs.items():
             response.outputs[name].CopyFrom(to_tensor_proto(array))
         return response
 
     def _metadata(self, request):
         if not request.metadata_field:
-            raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
         for field in request.metadata_field:
             if field != messages.SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")
@@ -128,22 +142,36 @@ class ModelServicer(_Service, model_service_pb2_grpc.ModelServiceServicer):
         def status():
             version, label = _version_and_label(request.model_spec)
             return self.manager.status(request.model_spec.name, version, label)
+
         return self._answer("status", request, context, status)
 
 
-def create_grpc_server(manager: ModelManager, metrics: Metrics, host: str, port: int, limits: ServingLimits,
-                       admission: Admission) -> tuple[grpc.Server, int]:
+def create_grpc_server(
+    manager: ModelManager,
+    metrics: Metrics,
+    host: str,
+    port: int,
+    limits: ServingLimits,
+    admission: Admission,
+) -> tuple[grpc.Server, int]:
     """A gRPC server bound to host:port (0 picks a free port), not started; returns it and its port."""
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=limits.grpc_max_threads,
-                                                               thread_name_prefix="grpc"),
-                         options=[("grpc.so_reuseport", 0),
-                                  ("grpc.max_receive_message_length", limits.max_request_bytes),
-                                  ("grpc.max_send_message_length", -1)],
-                         maximum_concurrent_rpcs=2 * limits.grpc_max_threads)
+    server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(
+            max_workers=limits.grpc_max_threads, thread_name_prefix="grpc"
+        ),
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", limits.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+        ],
+        maximum_concurrent_rpcs=2 * limits.grpc_max_threads,
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, metrics, limits, admission), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager, metrics, limits, admission),
-                                                              server)
+        PredictionServicer(manager, metrics, limits, admission), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(manager, metrics, limits, admission), server
+    )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)
@@ -154,7 +182,9 @@ def create_grpc_server(manager: ModelManager, metrics: Metrics, host: str, port:
         reason = ""
     if not bound:
         server.stop(None)
-        raise UserError(f"Cannot serve gRPC on {address}: the port is in use or the address is not "
-                        f"local ({reason or 'bind failed'}). Choose another port with --grpc-port or "
-                        "another --host.")
+        raise UserError(
+            f"Cannot serve gRPC on {address}: the port is in use or the address is not "
+            f"local ({reason or 'bind failed'}). Choose another port with --grpc-port or "
+            "another --host."
+        )
     return server, bound

@@ -41,6 +41,8 @@ class TFServingHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         body = json.dumps({"error": self._error or f"Malformed HTTP request: {msg}"}).encode()
-        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                             b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        )
         self.transport.close()

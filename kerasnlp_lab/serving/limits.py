@@ -15,24 +15,24 @@ MIB = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class ServingLimits:
     """Args:
-        max_request_bytes: the largest REST body or gRPC message; larger ones get 413 /
-            RESOURCE_EXHAUSTED, counted while reading whatever the headers say.
-        max_buffered_request_bytes: REST request bodies held at once (read, not yet decoded); a body
-            that would go over gets 429 RESOURCE_EXHAUSTED.
-        max_batch_rows: rows per request with batching off (with batching on, the batching
-            `max_batch_size`); more is INVALID_ARGUMENT "Task size N is larger than maximum input
-            batch size M".
-        max_string_bytes: the longest string element of an input tensor, in bytes.
-        max_concurrent_requests_per_model: predict requests of one model running at once.
-        max_queued_requests_per_model: predict requests of one model waiting for a running slot;
-            beyond, 429 / RESOURCE_EXHAUSTED.
-        rest_api_num_threads: threads decoding and running REST predict requests.
-        grpc_max_threads: threads running gRPC calls; twice as many calls may wait for one, more get
-            RESOURCE_EXHAUSTED.
-        rest_api_timeout_in_ms: a REST request's time limit (504 DEADLINE_EXCEEDED); also the longest
-            wait in a model's queue for a gRPC call without a deadline.
-        unload_timeout_seconds: how long an unload waits for the requests still using a version.
-        max_num_load_retries: failed loads of an unchanged version retried on later polls.
+    max_request_bytes: the largest REST body or gRPC message; larger ones get 413 /
+        RESOURCE_EXHAUSTED, counted while reading whatever the headers say.
+    max_buffered_request_bytes: REST request bodies held at once (read, not yet decoded); a body
+        that would go over gets 429 RESOURCE_EXHAUSTED.
+    max_batch_rows: rows per request with batching off (with batching on, the batching
+        `max_batch_size`); more is INVALID_ARGUMENT "Task size N is larger than maximum input
+        batch size M".
+    max_string_bytes: the longest string element of an input tensor, in bytes.
+    max_concurrent_requests_per_model: predict requests of one model running at once.
+    max_queued_requests_per_model: predict requests of one model waiting for a running slot;
+        beyond, 429 / RESOURCE_EXHAUSTED.
+    rest_api_num_threads: threads decoding and running REST predict requests.
+    grpc_max_threads: threads running gRPC calls; twice as many calls may wait for one, more get
+        RESOURCE_EXHAUSTED.
+    rest_api_timeout_in_ms: a REST request's time limit (504 DEADLINE_EXCEEDED); also the longest
+        wait in a model's queue for a gRPC call without a deadline.
+    unload_timeout_seconds: how long an unload waits for the requests still using a version.
+    max_num_load_retries: failed loads of an unchanged version retried on later polls.
     """
 
     max_request_bytes: int = 4 * MIB
@@ -55,11 +55,15 @@ class ServingLimits:
                 if not value > 0:
                     raise UserError(f"Expected {flag} > 0, got {value}.")
             elif value < (0 if field.name == "max_num_load_retries" else 1):
-                raise UserError(f"Expected {flag} >= {0 if field.name == 'max_num_load_retries' else 1}, "
-                                f"got {value}.")
+                raise UserError(
+                    f"Expected {flag} >= {0 if field.name == 'max_num_load_retries' else 1}, "
+                    f"got {value}."
+                )
         if self.max_buffered_request_bytes < self.max_request_bytes:
-            raise UserError(f"Expected --max-buffered-request-bytes >= --max-request-bytes "
-                            f"({self.max_request_bytes}), got {self.max_buffered_request_bytes}.")
+            raise UserError(
+                f"Expected --max-buffered-request-bytes >= --max-request-bytes "
+                f"({self.max_request_bytes}), got {self.max_buffered_request_bytes}."
+            )
 
     @property
     def rest_api_timeout_seconds(self) -> float:

@@ -16,7 +16,9 @@ def model_spec(name: str, version: int, signature_name: str = "") -> model_pb2.M
     return spec
 
 
-def status_response(entries: list[tuple[int, str, str, str]]) -> get_model_status_pb2.GetModelStatusResponse:
+def status_response(
+    entries: list[tuple[int, str, str, str]],
+) -> get_model_status_pb2.GetModelStatusResponse:
     """A GetModelStatusResponse from (version, state, error code name, error message) entries."""
     response = get_model_status_pb2.GetModelStatusResponse()
     for version, state, error_code, error_message in entries:
@@ -26,8 +28,9 @@ def status_response(entries: list[tuple[int, str, str, str]]) -> get_model_statu
     return response
 
 
-def metadata_response(name: str, version: int, signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
-                      ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def metadata_response(
+    name: str, version: int, signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """A GetModelMetadataResponse carrying the SignatureDefMap, as TF Serving builds it."""
     response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(name, version))
     signature_map = get_model_metadata_pb2.SignatureDefMap()
@@ -48,5 +51,7 @@ def metadata_to_dict(response: get_model_metadata_pb2.GetModelMetadataResponse) 
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
     options = {"always_print_fields_with_no_presence": True, "preserving_proto_field_name": True}
-    return {"model_spec": json_format.MessageToDict(response.model_spec, **options),
-            "metadata": {SIGNATURE_DEF_FIELD: json_format.MessageToDict(signature_map, **options)}}
+    return {
+        "model_spec": json_format.MessageToDict(response.model_spec, **options),
+        "metadata": {SIGNATURE_DEF_FIELD: json_format.MessageToDict(signature_map, **options)},
+    }

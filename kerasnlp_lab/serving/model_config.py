@@ -69,11 +69,15 @@ def models_in_folder(folder: str | Path) -> list[ModelConfig]:
     """Every subfolder of `folder` with a valid model name is a model served with policy latest."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"Expected a folder of models (one subfolder per model), got {str(folder)!r}, "
-                        "which is not a folder.")
-    return [ModelConfig(name=child.name, base_path=child)
-            for child in sorted(folder.iterdir())
-            if child.is_dir() and MODEL_NAME_PATTERN.match(child.name)]
+        raise UserError(
+            f"Expected a folder of models (one subfolder per model), got {str(folder)!r}, "
+            "which is not a folder."
+        )
+    return [
+        ModelConfig(name=child.name, base_path=child)
+        for child in sorted(folder.iterdir())
+        if child.is_dir() and MODEL_NAME_PATTERN.match(child.name)
+    ]
 
 
 def read_model_config_file(path: str | Path) -> list[ModelConfig]:
@@ -82,21 +86,28 @@ def read_model_config_file(path: str | Path) -> list[ModelConfig]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise UserError(f"Cannot read the model config file {str(path)!r}: {error.strerror}.") from error
+        raise UserError(
+            f"Cannot read the model config file {str(path)!r}: {error.strerror}."
+        ) from error
     try:
         config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as error:
-        raise UserError(f"The model config file {str(path)!r} is not a valid ModelServerConfig text "
-                        f"proto: {error}") from error
+        raise UserError(
+            f"The model config file {str(path)!r} is not a valid ModelServerConfig text "
+            f"proto: {error}"
+        ) from error
     if config.WhichOneof("config") != "model_config_list":
-        raise UserError(f"Expected a `model_config_list {{ config {{ ... }} }}` in {str(path)!r}, "
-                        f"got {config.WhichOneof('config') or 'an empty config'}.")
+        raise UserError(
+            f"Expected a `model_config_list {{ config {{ ... }} }}` in {str(path)!r}, "
+            f"got {config.WhichOneof('config') or 'an empty config'}."
+        )
     models = [_model_from_proto(entry, path) for entry in config.model_config_list.config]
     names = [model.name for model in models]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise UserError(f"Illegal to list model {duplicates[0]} multiple times in config list "
-                        f"({str(path)!r}).")
+        raise UserError(
+            f"Illegal to list model {duplicates[0]} multiple times in config list ({str(path)!r})."
+        )
     return models
 
 
@@ -118,22 +129,30 @@ def resolve_base_path(base_path: str, config_folder: Path) -> Path:
 def _model_from_proto(entry: model_server_config_pb2.ModelConfig, path: Path) -> ModelConfig:
     where = f"in the model config file {str(path)!r}"
     if not MODEL_NAME_PATTERN.match(entry.name):
-        raise UserError(f"Expected model names made of letters, digits, '_', '.', '-' {where}, "
-                        f"got {entry.name!r}.")
+        raise UserError(
+            f"Expected model names made of letters, digits, '_', '.', '-' {where}, "
+            f"got {entry.name!r}."
+        )
     if not entry.base_path:
         raise UserError(f"Model {entry.name!r} has no base_path {where}.")
     if entry.model_platform != TENSORFLOW_PLATFORM:
-        raise UserError(f"Expected model_platform: \"{TENSORFLOW_PLATFORM}\" for model {entry.name!r} "
-                        f"{where}, got {entry.model_platform!r}.")
+        raise UserError(
+            f'Expected model_platform: "{TENSORFLOW_PLATFORM}" for model {entry.name!r} '
+            f"{where}, got {entry.model_platform!r}."
+        )
     labels = dict(entry.version_labels)
     for label, version in labels.items():
         if not MODEL_NAME_PATTERN.match(label) or version <= 0:
-            raise UserError(f"Expected version labels like `version_labels {{ key: \"stable\" value: 1 }}` "
-                            f"for model {entry.name!r} {where}, got {label!r} -> {version}.")
-    return ModelConfig(name=entry.name,
-                       base_path=resolve_base_path(entry.base_path, path.parent),
-                       policy=_policy_from_proto(entry, where),
-                       labels=labels)
+            raise UserError(
+                f'Expected version labels like `version_labels {{ key: "stable" value: 1 }}` '
+                f"for model {entry.name!r} {where}, got {label!r} -> {version}."
+            )
+    return ModelConfig(
+        name=entry.name,
+        base_path=resolve_base_path(entry.base_path, path.parent),
+        policy=_policy_from_proto(entry, where),
+        labels=labels,
+    )
 
 
 def _policy_from_proto(entry: model_server_config_pb2.ModelConfig, where: str) -> VersionPolicy:
@@ -147,7 +166,9 @@ def _policy_from_proto(entry: model_server_config_pb2.ModelConfig, where: str) -
         return VersionPolicy("all")
     versions = tuple(policy.specific.versions)
     if not versions:
-        raise UserError(f"Model {entry.name!r} has a `specific` version policy with no versions {where}.")
+        raise UserError(
+            f"Model {entry.name!r} has a `specific` version policy with no versions {where}."
+        )
     return VersionPolicy("specific", versions=versions)
 
 

@@ -46,8 +46,12 @@ def list_versions(base_path: Path) -> dict[int, Path]:
         return {}
     versions = {}
     for child in children:
-        if child.name.isascii() and child.name.isdigit() and 0 < int(child.name) <= _MAX_VERSION \
-                and child.is_dir():
+        if (
+            child.name.isascii()
+            and child.name.isdigit()
+            and 0 < int(child.name) <= _MAX_VERSION
+            and child.is_dir()
+        ):
             versions[int(child.name)] = child
     return versions
 
@@ -77,9 +81,13 @@ class ModelManager:
         limits: rows and string limits of the versions, load retries, unload timeout.
     """
 
-    def __init__(self, list_models: Callable[[], list[ModelConfig]], batching: BatchingParameters | None = None,
-                 on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None,
-                 limits: ServingLimits = ServingLimits()):
+    def __init__(
+        self,
+        list_models: Callable[[], list[ModelConfig]],
+        batching: BatchingParameters | None = None,
+        on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None,
+        limits: ServingLimits = ServingLimits(),
+    ):
         self._list_models = list_models
         self._batching = batching
         self._on_batch = on_batch
@@ -87,8 +95,12 @@ class ModelManager:
         self._condition = threading.Condition()
         self._configs: dict[str, ModelConfig] = {}
         self._servables: dict[str, dict[int, Servable]] = {}
-        self._states: dict[str, dict[int, tuple[str, str, str]]] = {}  # version -> (state, code, message)
-        self._failed: dict[tuple[str, int], tuple[tuple, int]] = {}  # -> (folder fingerprint, failed loads)
+        self._states: dict[
+            str, dict[int, tuple[str, str, str]]
+        ] = {}  # version -> (state, code, message)
+        self._failed: dict[
+            tuple[str, int], tuple[tuple, int]
+        ] = {}  # -> (folder fingerprint, failed loads)
         self._unloading: list[threading.Thread] = []
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
@@ -117,12 +129,14 @@ class ModelManager:
 
     def start_polling(self, seconds: float) -> None:
         """Polls every `seconds` in a background thread until close()."""
+
         def loop():
             while not self._stop.wait(seconds):
                 try:
                     self.poll_once()
                 except Exception:  # the poller must outlive any surprise in one poll
                     logger.exception("Polling the model folders failed")
+
         self._poller = threading.Thread(target=loop, name="model_poller", daemon=True)
         self._poller.start()
 
@@ -148,7 +162,9 @@ class ModelManager:
             return name in self._configs
 
     @contextlib.contextmanager
-    def acquire(self, name: str, version: int | None = None, label: str | None = None) -> Iterator[Servable]:
+    def acquire(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> Iterator[Servable]:
         """The loaded version a request asks for, kept loaded until the block ends."""
         with self._condition:
             if self._closed:
@@ -202,7 +218,11 @@ class ModelManager:
         name = config.name
         on_disk = list_versions(config.base_path)
         while True:
-            loadable = [version for version, folder in on_disk.items() if self._may_load(name, version, folder)]
+            loadable = [
+                version
+                for version, folder in on_disk.items()
+                if self._may_load(name, version, folder)
+            ]
             aspired = config.policy.select(loadable)
             missing = sorted(aspired - set(self._servables.get(name, {})), reverse=True)
             if not missing:
@@ -217,7 +237,9 @@ class ModelManager:
         if failed is None:
             return True
         fingerprint, failures = failed
-        return failures <= self._limits.max_num_load_retries or fingerprint != folder_fingerprint(folder)
+        return failures <= self._limits.max_num_load_retries or fingerprint != folder_fingerprint(
+            folder
+        )
 
     def _load(self, name: str, version: int, folder: Path) -> None:
         fingerprint = folder_fingerprint(folder)
@@ -226,9 +248,15 @@ class ModelManager:
             self._set_state(name, version, "LOADING")
         servable = None
         try:
-            servable = Servable(name, version, folder, self._batching,
-                                lambda signature, rows: self._on_batch(name, signature, rows),
-                                self._limits.max_batch_rows, self._limits.max_string_bytes)
+            servable = Servable(
+                name,
+                version,
+                folder,
+                self._batching,
+                lambda signature, rows: self._on_batch(name, signature, rows),
+                self._limits.max_batch_rows,
+                self._limits.max_string_bytes,
+            )
             warmups = servable.run_warmup()
         except Exception as error:  # any load failure is reported in the status, never raised
             if servable is not None:
@@ -237,14 +265,26 @@ class ModelManager:
             failures = failed[1] + 1 if failed is not None and failed[0] == fingerprint else 1
             self._failed[(name, version)] = (fingerprint, failures)
             self._set_state(name, version, "END", code, message)
-            logger.error("Loading servable: {name: %s version: %d} failed: %s: %s", name, version, code, message)
+            logger.error(
+                "Loading servable: {name: %s version: %d} failed: %s: %s",
+                name,
+                version,
+                code,
+                message,
+            )
             return
         self._failed.pop((name, version), None)
         with self._condition:
             self._servables.setdefault(name, {})[version] = servable
             self._states.setdefault(name, {})[version] = ("AVAILABLE", "OK", "")
-        logger.info("Successfully loaded servable version {name: %s version: %d} from %s (%d warmup "
-                    "requests)", name, version, folder, warmups)
+        logger.info(
+            "Successfully loaded servable version {name: %s version: %d} from %s (%d warmup "
+            "requests)",
+            name,
+            version,
+            folder,
+            warmups,
+        )
 
     def _unload(self, name: str, version: int) -> None:
         """Stops handing out a version now; closes it in the background (see the module docstring)."""
@@ -252,8 +292,12 @@ class ModelManager:
             servable = self._servables[name].pop(version)
             self._states[name][version] = ("UNLOADING", "OK", "")
         self._unloading = [thread for thread in self._unloading if thread.is_alive()]
-        thread = threading.Thread(target=self._finish_unload, args=(name, version, servable),
-                                  name=f"unload_{name}_{version}", daemon=True)
+        thread = threading.Thread(
+            target=self._finish_unload,
+            args=(name, version, servable),
+            name=f"unload_{name}_{version}",
+            daemon=True,
+        )
         self._unloading.append(thread)
         thread.start()
 
@@ -262,15 +306,25 @@ class ModelManager:
         with self._condition:
             idle = self._condition.wait_for(lambda: servable.active_requests == 0, timeout)
         if not idle:
-            logger.warning("Unloading servable version {name: %s version: %d} with %d requests still running "
-                           "after %.0f s (unload_timeout_seconds)", name, version, servable.active_requests, timeout)
+            logger.warning(
+                "Unloading servable version {name: %s version: %d} with %d requests still running "
+                "after %.0f s (unload_timeout_seconds)",
+                name,
+                version,
+                servable.active_requests,
+                timeout,
+            )
         servable.close(timeout)
         with self._condition:
-            if self._states[name].get(version, ("",))[0] == "UNLOADING" and version not in self._servables.get(name, {}):
+            if self._states[name].get(version, ("",))[
+                0
+            ] == "UNLOADING" and version not in self._servables.get(name, {}):
                 self._states[name][version] = ("END", "OK", "")
         logger.info("Unloaded servable version {name: %s version: %d}", name, version)
 
-    def _set_state(self, name: str, version: int, state: str, code: str = "OK", message: str = "") -> None:
+    def _set_state(
+        self, name: str, version: int, state: str, code: str = "OK", message: str = ""
+    ) -> None:
         with self._condition:
             self._states.setdefault(name, {})[version] = (state, code, message)
 

@@ -33,7 +33,9 @@ def predict_in_process(saved_models, model, inputs, signature_name="serving_defa
     return {name: np.asarray(value) for name, value in outputs.items()}
 
 
-def predict(model, inputs, signature_name="serving_default", server=None, saved_models="saved_models"):
+def predict(
+    model, inputs, signature_name="serving_default", server=None, saved_models="saved_models"
+):
     """Through the TF Serving API at `server` (http:// or grpc://), else in-process."""
     if server is None:
         return predict_in_process(saved_models, model, inputs, signature_name)

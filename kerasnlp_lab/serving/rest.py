@@ -52,9 +52,12 @@ from kerasnlp_lab.serving.servable import DEFAULT_SIGNATURE
 logger = logging.getLogger(__name__)
 
 _PREDICT_PATH = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.I)
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    re.I,
+)
 _STATUS_PATH = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I
+)
 _MAX_VERSION = 2**63 - 1
 IDLE_CONNECTION_SECONDS = 60
 LARGE_BODY_BYTES = 1024 * 1024
@@ -97,12 +100,16 @@ class RestApi:
                 raise invalid_argument(f"Failed to convert version: {version_text} to numeric.")
         if method == "POST":
             if verb.lower() != "predict":
-                raise ServingError("UNIMPLEMENTED", f"The {verb.lower()} API is not served by kerasnlp-lab "
-                                                    "serve; use predict.")
+                raise ServingError(
+                    "UNIMPLEMENTED",
+                    f"The {verb.lower()} API is not served by kerasnlp-lab serve; use predict.",
+                )
             return Route("predict", name, version, label)
         if not name:
             raise invalid_argument("Missing model name in request.")
-        return Route("metadata" if verb and verb.lower() == "metadata" else "status", name, version, label)
+        return Route(
+            "metadata" if verb and verb.lower() == "metadata" else "status", name, version, label
+        )
 
     def answer(self, route: Route) -> bytes:
         """The JSON answer of a status or metadata request."""
@@ -112,9 +119,13 @@ class RestApi:
         response = self.manager.status(route.model_name, route.version, route.label)
         return json.dumps(messages.status_to_dict(response), indent=1).encode()
 
-    def predict(self, route: Route, body: "_Body", deadline: float, decode_lock: threading.Lock) -> bytes:
+    def predict(
+        self, route: Route, body: "_Body", deadline: float, decode_lock: threading.Lock
+    ) -> bytes:
         """Decodes a predict body (then gives its bytes back to the budget), runs it, encodes the answer."""
-        one_at_a_time = decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext()
+        one_at_a_time = (
+            decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext()
+        )
         with body:
             with one_at_a_time:
                 document = json_codec.parse_request_body(body.data)
@@ -123,11 +134,17 @@ class RestApi:
             with self.manager.acquire(route.model_name, route.version, route.label) as servable:
                 signature_def = servable.signature_defs.get(signature_name)
                 if signature_def is None:
-                    raise invalid_argument(f'Serving signature name: "{signature_name}" not found in signature def')
+                    raise invalid_argument(
+                        f'Serving signature name: "{signature_name}" not found in signature def'
+                    )
                 if not signature_def.inputs:
-                    raise invalid_argument(f"Failed to get input map for signature: {signature_name}")
+                    raise invalid_argument(
+                        f"Failed to get input map for signature: {signature_name}"
+                    )
                 with one_at_a_time:
-                    inputs, row_format = json_codec.decode_request_tensors(document, signature_def.inputs, exact)
+                    inputs, row_format = json_codec.decode_request_tensors(
+                        document, signature_def.inputs, exact
+                    )
                 del document
                 body.release()
                 _, outputs = servable.predict(signature_name, inputs, deadline=deadline)
@@ -191,8 +208,15 @@ class RestServer:
         admission: the per-model admission shared with the gRPC API.
     """
 
-    def __init__(self, manager: ModelManager, metrics: Metrics, host: str, port: int, limits: ServingLimits,
-                 admission: Admission):
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        limits: ServingLimits,
+        admission: Admission,
+    ):
         self.api = RestApi(manager)
         self.metrics = metrics
         self.limits = limits
@@ -200,14 +224,30 @@ class RestServer:
         self.budget = BodyBudget(limits.max_buffered_request_bytes)
         self._decode_lock = threading.Lock()
         self._socket = _listening_socket(host, port)
-        self._workers = concurrent.futures.ThreadPoolExecutor(limits.rest_api_num_threads, thread_name_prefix="rest")
-        config = uvicorn.Config(self._asgi, interface="asgi3", http=TFServingHttpProtocol, ws="none",
-                                lifespan="off", loop="auto", log_config=None, log_level="warning",
-                                access_log=False, timeout_keep_alive=IDLE_CONNECTION_SECONDS,
-                                limit_concurrency=MAX_CONNECTIONS, backlog=LISTEN_BACKLOG)
+        self._workers = concurrent.futures.ThreadPoolExecutor(
+            limits.rest_api_num_threads, thread_name_prefix="rest"
+        )
+        config = uvicorn.Config(
+            self._asgi,
+            interface="asgi3",
+            http=TFServingHttpProtocol,
+            ws="none",
+            lifespan="off",
+            loop="auto",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=IDLE_CONNECTION_SECONDS,
+            limit_concurrency=MAX_CONNECTIONS,
+            backlog=LISTEN_BACKLOG,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name="rest_server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="rest_server",
+            daemon=True,
+        )
 
     @property
     def port(self) -> int:
@@ -238,8 +278,11 @@ class RestServer:
                 response = Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
             else:
                 route = self.api.route(method, path)
-                answer = await self._predict(request, route, deadline) if route.api == "predict" \
+                answer = (
+                    await self._predict(request, route, deadline)
+                    if route.api == "predict"
                     else self.api.answer(route)
+                )
                 response = Response(answer, media_type="application/json")
         except _BodyRefused as error:
             status = error.code
@@ -256,7 +299,9 @@ class RestServer:
             response = _error_response(500, f"Internal error: {error}", close=False)
         if route is not None:
             known = route.model_name if self.api.manager.is_model(route.model_name) else ""
-            self.metrics.observe_request(known, route.api, "REST", status, time.monotonic() - started)
+            self.metrics.observe_request(
+                known, route.api, "REST", status, time.monotonic() - started
+            )
         if response is not None:
             await response(scope, receive, send)
 
@@ -265,12 +310,15 @@ class RestServer:
         handed_over = False
         try:
             name = route.model_name
-            admitted = self.api.manager.is_model(name)  # unknown names get NOT_FOUND from the worker
+            admitted = self.api.manager.is_model(
+                name
+            )  # unknown names get NOT_FOUND from the worker
             if admitted:
                 await self.admission.enter_async(name, _remaining(deadline))
             try:
                 work = asyncio.get_running_loop().run_in_executor(
-                    self._workers, self.api.predict, route, body, deadline, self._decode_lock)
+                    self._workers, self.api.predict, route, body, deadline, self._decode_lock
+                )
             except BaseException:
                 if admitted:
                     self.admission.leave(name)
@@ -281,9 +329,12 @@ class RestServer:
             try:
                 return await asyncio.wait_for(asyncio.shield(work), _remaining(deadline))
             except asyncio.TimeoutError:
-                raise ServingError("DEADLINE_EXCEEDED", f"Request timed out after "
-                                                        f"{self.limits.rest_api_timeout_in_ms} ms "
-                                                        "(rest_api_timeout_in_ms)") from None
+                raise ServingError(
+                    "DEADLINE_EXCEEDED",
+                    f"Request timed out after "
+                    f"{self.limits.rest_api_timeout_in_ms} ms "
+                    "(rest_api_timeout_in_ms)",
+                ) from None
         finally:
             if not handed_over:
                 body.release()
@@ -292,26 +343,44 @@ class RestServer:
         """The whole body, or _BodyTooLarge as soon as it passes max_request_bytes."""
         limit = self.limits.max_request_bytes
         declared = request.headers.get("content-length")
-        declared = int(declared) if declared is not None else None  # the parser checked it is a number
+        declared = (
+            int(declared) if declared is not None else None
+        )  # the parser checked it is a number
         unknown_rest = declared is None or declared > 2 * limit
         if declared is not None and declared > limit:
-            raise _BodyRefused(413, "RESOURCE_EXHAUSTED", f"Request body of {declared} bytes is larger than the "
-                                                          f"limit of {limit} bytes (max_request_bytes).", unknown_rest)
+            raise _BodyRefused(
+                413,
+                "RESOURCE_EXHAUSTED",
+                f"Request body of {declared} bytes is larger than the "
+                f"limit of {limit} bytes (max_request_bytes).",
+                unknown_rest,
+            )
         body = _Body(self.budget)
 
         async def read() -> None:
             async for chunk in request.stream():
                 if body.size + len(chunk) > limit:
-                    raise _BodyRefused(413, "RESOURCE_EXHAUSTED", "Request body (chunked) is larger than the limit "
-                                                                  f"of {limit} bytes (max_request_bytes).", True)
+                    raise _BodyRefused(
+                        413,
+                        "RESOURCE_EXHAUSTED",
+                        "Request body (chunked) is larger than the limit "
+                        f"of {limit} bytes (max_request_bytes).",
+                        True,
+                    )
                 body.add(chunk)
+
         try:
             await asyncio.wait_for(read(), _remaining(deadline))
         except asyncio.TimeoutError:
             body.release()
-            raise _BodyRefused(504, "DEADLINE_EXCEEDED", f"Request body not received within "
-                                                         f"{self.limits.rest_api_timeout_in_ms} ms "
-                                                         "(rest_api_timeout_in_ms)", True) from None
+            raise _BodyRefused(
+                504,
+                "DEADLINE_EXCEEDED",
+                f"Request body not received within "
+                f"{self.limits.rest_api_timeout_in_ms} ms "
+                "(rest_api_timeout_in_ms)",
+                True,
+            ) from None
         except ServingError as error:  # the body budget is spent
             body.release()
             raise _BodyRefused(error.http_status, error.code, error.message, unknown_rest) from None
@@ -327,8 +396,12 @@ def _remaining(deadline: float) -> float:
 
 def _error_response(status: int, message: str, close: bool) -> Response:
     headers = {"connection": "close"} if close else None
-    return Response(json.dumps({"error": message}), status_code=status, headers=headers,
-                    media_type="application/json")
+    return Response(
+        json.dumps({"error": message}),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -348,7 +421,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 def _bind_error(api: str, host: str, port: int, flag: str, error: OSError) -> UserError:
     if error.errno == errno.EADDRINUSE:
-        return UserError(f"Cannot serve {api} on {host}:{port}: the port is already in use. "
-                         f"Stop the other server or choose another port with {flag}.")
-    return UserError(f"Cannot serve {api} on {host}:{port}: {error.strerror or error}. "
-                     "Expected a local address such as 127.0.0.1 or 0.0.0.0 for --host.")
+        return UserError(
+            f"Cannot serve {api} on {host}:{port}: the port is already in use. "
+            f"Stop the other server or choose another port with {flag}."
+        )
+    return UserError(
+        f"Cannot serve {api} on {host}:{port}: {error.strerror or error}. "
+        "Expected a local address such as 127.0.0.1 or 0.0.0.0 for --host."
+    )

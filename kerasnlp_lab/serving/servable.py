@@ -31,16 +31,23 @@ def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
     if binary.is_file():
         saved_model = saved_model_pb2.SavedModel.FromString(binary.read_bytes())
     elif text.is_file():
-        saved_model = text_format.Parse(text.read_text(encoding="utf-8"), saved_model_pb2.SavedModel())
+        saved_model = text_format.Parse(
+            text.read_text(encoding="utf-8"), saved_model_pb2.SavedModel()
+        )
     else:
-        raise ServingError("NOT_FOUND", "Could not find SavedModel .pb or .pbtxt at supplied export "
-                                        f"directory path: {path}")
+        raise ServingError(
+            "NOT_FOUND",
+            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}",
+        )
     for meta_graph in saved_model.meta_graphs:
         if SERVING_TAG in meta_graph.meta_info_def.tags:
             return dict(meta_graph.signature_def)
-    raise ServingError("NOT_FOUND", f"Could not find meta graph def matching supplied tags: "
-                                    f"{{ {SERVING_TAG} }}. To inspect available tag-sets in the SavedModel, "
-                                    f"please use the SavedModel CLI: `saved_model_cli` ({path})")
+    raise ServingError(
+        "NOT_FOUND",
+        f"Could not find meta graph def matching supplied tags: "
+        f"{{ {SERVING_TAG} }}. To inspect available tag-sets in the SavedModel, "
+        f"please use the SavedModel CLI: `saved_model_cli` ({path})",
+    )
 
 
 class Servable:
@@ -57,10 +64,16 @@ class Servable:
         max_string_bytes: the longest string element of an input, in bytes.
     """
 
-    def __init__(self, name: str, version: int, path: Path, batching: BatchingParameters | None = None,
-                 on_batch: Callable[[str, int], None] = lambda signature, rows: None,
-                 max_rows: int = ServingLimits.max_batch_rows,
-                 max_string_bytes: int = ServingLimits.max_string_bytes):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        batching: BatchingParameters | None = None,
+        on_batch: Callable[[str, int], None] = lambda signature, rows: None,
+        max_rows: int = ServingLimits.max_batch_rows,
+        max_string_bytes: int = ServingLimits.max_string_bytes,
+    ):
         self.name = name
         self.version = version
         self.path = path
@@ -69,23 +82,35 @@ class Servable:
         self.signature_defs = read_signature_defs(path)
         self._model = tf.saved_model.load(str(path), tags=[SERVING_TAG])
         self._functions = dict(self._model.signatures)
-        self._input_specs = {signature: function.structured_input_signature[1]
-                             for signature, function in self._functions.items()}
+        self._input_specs = {
+            signature: function.structured_input_signature[1]
+            for signature, function in self._functions.items()
+        }
         self._batchers: dict[str, SignatureBatcher] = {}
         if batching is not None:
             for signature, function in self._functions.items():
                 if _batchable(function):
                     self._batchers[signature] = SignatureBatcher(
-                        functools.partial(self._call, signature), batching,
-                        functools.partial(on_batch, signature))
+                        functools.partial(self._call, signature),
+                        batching,
+                        functools.partial(on_batch, signature),
+                    )
         self.active_requests = 0  # maintained by the model manager
 
-    def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = (),
-                deadline: float | None = None) -> tuple[str, dict[str, np.ndarray]]:
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Iterable[str] = (),
+        deadline: float | None = None,
+    ) -> tuple[str, dict[str, np.ndarray]]:
         """Runs a signature ("" means serving_default); returns its name and the output arrays.
         `deadline` (time.monotonic()) bounds the wait for a batch; a call already running finishes."""
         signature_name = signature_name or DEFAULT_SIGNATURE
-        self.check_inputs(signature_name, {name: (dtype_enum(array), array.shape) for name, array in inputs.items()})
+        self.check_inputs(
+            signature_name,
+            {name: (dtype_enum(array), array.shape) for name, array in inputs.items()},
+        )
         self._check_strings(inputs)
         outputs_wanted = self._check_output_filter(signature_name, list(output_filter))
         batcher = self._batchers.get(signature_name)
@@ -93,7 +118,9 @@ class Servable:
             outputs = batcher.run(inputs, deadline)
         else:
             if deadline is not None and time.monotonic() > deadline:
-                raise ServingError("DEADLINE_EXCEEDED", "The request's deadline passed before it ran")
+                raise ServingError(
+                    "DEADLINE_EXCEEDED", "The request's deadline passed before it ran"
+                )
             outputs = self._call(signature_name, inputs)
         if outputs_wanted:
             outputs = {name: outputs[name] for name in outputs_wanted}
@@ -108,15 +135,21 @@ class Servable:
         for record in tf.data.TFRecordDataset(str(path)):
             count += 1
             if count > MAX_WARMUP_RECORDS:
-                raise invalid_argument(f"Number of warmup records exceeds the maximum "
-                                       f"({MAX_WARMUP_RECORDS}) at {path}")
+                raise invalid_argument(
+                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
+                )
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             kind = log.WhichOneof("log_type")
             if kind != "predict_log":
-                raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind} (only "
-                                                    f"predict_log is served) in {path}")
+                raise ServingError(
+                    "UNIMPLEMENTED",
+                    f"Unsupported log_type for warmup: {kind} (only "
+                    f"predict_log is served) in {path}",
+                )
             request = log.predict_log.request
-            inputs = {name: from_tensor_proto(proto, name) for name, proto in request.inputs.items()}
+            inputs = {
+                name: from_tensor_proto(proto, name) for name, proto in request.inputs.items()
+            }
             self.predict(request.model_spec.signature_name, inputs, request.output_filter)
         return count
 
@@ -129,18 +162,24 @@ class Servable:
     def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         function, specs = self._functions[signature_name], self._input_specs[signature_name]
         try:
-            tensors = {name: tf.constant(array, dtype=specs[name].dtype) for name, array in inputs.items()}
+            tensors = {
+                name: tf.constant(array, dtype=specs[name].dtype) for name, array in inputs.items()
+            }
             outputs = function(**tensors)
         except tf.errors.OpError as error:
             raise ServingError(code_name(error.error_code), error.message) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
-    def check_inputs(self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
+    def check_inputs(
+        self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]
+    ) -> None:
         """Checks {input name: (DataType, shape)} against the signature and the rows limit, before any
         array is made (gRPC) or run (REST)."""
         specs = self._input_specs.get(signature_name or DEFAULT_SIGNATURE)
         if specs is None:
-            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
+            raise ServingError(
+                "FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.'
+            )
         if set(inputs) != set(specs):
             sent, expected = sorted(inputs), sorted(specs)
             if len(sent) != len(expected):
@@ -148,21 +187,30 @@ class Servable:
                     f"input size does not match signature: {len(sent)}!={len(expected)} "
                     f"len({{{','.join(sent)}}}) != len({{{','.join(expected)}}}). "
                     f"Sent extra: {{{','.join(sorted(set(sent) - set(expected)))}}}. "
-                    f"Missing but required: {{{','.join(sorted(set(expected) - set(sent)))}}}.")
+                    f"Missing but required: {{{','.join(sorted(set(expected) - set(sent)))}}}."
+                )
             unknown = sorted(set(sent) - set(expected))[0]
-            raise invalid_argument(f"input tensor alias not found in signature: {unknown}. "
-                                   f"Inputs expected to be in the set {{{','.join(expected)}}}.")
+            raise invalid_argument(
+                f"input tensor alias not found in signature: {unknown}. "
+                f"Inputs expected to be in the set {{{','.join(expected)}}}."
+            )
         for index, name in enumerate(sorted(specs)):
             spec, (dtype, shape) = specs[name], inputs[name]
             if dtype != spec.dtype.as_datatype_enum:
-                raise invalid_argument(f"Expects arg[{index}] to be {dtype_name(spec.dtype.as_datatype_enum)} "
-                                       f"but {dtype_name(dtype)} is provided")
+                raise invalid_argument(
+                    f"Expects arg[{index}] to be {dtype_name(spec.dtype.as_datatype_enum)} "
+                    f"but {dtype_name(dtype)} is provided"
+                )
             if not spec.shape.is_compatible_with(shape):
-                raise invalid_argument(f"Input '{name}' has shape {_shape_text(shape)}, which does "
-                                       f"not match the signature's shape {_shape_text(spec.shape)}")
+                raise invalid_argument(
+                    f"Input '{name}' has shape {_shape_text(shape)}, which does "
+                    f"not match the signature's shape {_shape_text(spec.shape)}"
+                )
         rows = max((shape[0] for _, shape in inputs.values() if len(shape)), default=0)
         if rows > self.max_rows:
-            raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {self.max_rows}")
+            raise invalid_argument(
+                f"Task size {rows} is larger than maximum input batch size {self.max_rows}"
+            )
 
     def _check_strings(self, inputs: Mapping[str, np.ndarray]) -> None:
         for name, array in sorted(inputs.items()):
@@ -170,16 +218,20 @@ class Servable:
                 continue
             for index, item in enumerate(array.ravel()):
                 if len(item) > self.max_string_bytes:
-                    raise invalid_argument(f"Input '{name}' element {index} is a string of {len(item)} bytes, "
-                                           f"longer than the limit of {self.max_string_bytes} bytes "
-                                           "(max_string_bytes)")
+                    raise invalid_argument(
+                        f"Input '{name}' element {index} is a string of {len(item)} bytes, "
+                        f"longer than the limit of {self.max_string_bytes} bytes "
+                        "(max_string_bytes)"
+                    )
 
     def _check_output_filter(self, signature_name: str, output_filter: list[str]) -> list[str]:
         outputs = self.signature_defs[signature_name].outputs
         for index, alias in enumerate(output_filter):
             if alias not in outputs:
-                raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs "
-                                       f"expected to be in the set {{{','.join(sorted(outputs))}}}.")
+                raise invalid_argument(
+                    f"output tensor alias not found in signature: {alias} Outputs "
+                    f"expected to be in the set {{{','.join(sorted(outputs))}}}."
+                )
             if alias in output_filter[:index]:
                 raise invalid_argument(f"duplicate output tensor alias: {alias}")
         return output_filter
@@ -188,9 +240,12 @@ class Servable:
 def _batchable(function) -> bool:
     """Whether every input and output of a signature has a leading batch dimension of any size."""
     specs = list(function.structured_input_signature[1].values()) + list(
-        tf.nest.flatten(function.structured_outputs))
+        tf.nest.flatten(function.structured_outputs)
+    )
     return all(spec.shape.rank and spec.shape[0] is None for spec in specs)
 
 
 def _shape_text(shape) -> str:
-    return "[" + ",".join("-1" if size is None else str(size) for size in tf.TensorShape(shape)) + "]"
+    return (
+        "[" + ",".join("-1" if size is None else str(size) for size in tf.TensorShape(shape)) + "]"
+    )

@@ -47,10 +47,18 @@ class ModelServer:
         limits: the request limits (ServingLimits' defaults when None).
     """
 
-    def __init__(self, saved_models: str | Path, host: str = "127.0.0.1", rest_port: int = 8501,
-                 grpc_port: int = 8500, model_config_file: str | Path | None = None,
-                 batching_parameters_file: str | Path | None = None, enable_batching: bool = False,
-                 poll_seconds: float = 2.0, limits: ServingLimits | None = None):
+    def __init__(
+        self,
+        saved_models: str | Path,
+        host: str = "127.0.0.1",
+        rest_port: int = 8501,
+        grpc_port: int = 8500,
+        model_config_file: str | Path | None = None,
+        batching_parameters_file: str | Path | None = None,
+        enable_batching: bool = False,
+        poll_seconds: float = 2.0,
+        limits: ServingLimits | None = None,
+    ):
         for name, port in (("rest_port", rest_port), ("grpc_port", grpc_port)):
             if not 0 <= port <= 65535:
                 raise UserError(f"Expected {name} between 0 and 65535, got {port}.")
@@ -77,21 +85,32 @@ class ModelServer:
         """Binds, loads the models, serves; returns (rest_port, grpc_port). Bad settings raise UserError."""
         batching = None
         if self.enable_batching:
-            batching = (read_batching_parameters(self.batching_parameters_file)
-                        if self.batching_parameters_file else BatchingParameters())
+            batching = (
+                read_batching_parameters(self.batching_parameters_file)
+                if self.batching_parameters_file
+                else BatchingParameters()
+            )
         if self.model_config_file is not None:
             list_models = ConfigFileWatcher(self.model_config_file, on_error=logger.error)
         else:
-            models_in_folder(self.saved_models)  # fails now, with a clear message, if it is not a folder
+            models_in_folder(
+                self.saved_models
+            )  # fails now, with a clear message, if it is not a folder
             list_models = functools.partial(models_in_folder, self.saved_models)
-        self.manager = ModelManager(list_models, batching, on_batch=self.metrics.observe_batch, limits=self.limits)
-        admission = self.admission = Admission(self.limits.max_concurrent_requests_per_model,
-                                               self.limits.max_queued_requests_per_model)
+        self.manager = ModelManager(
+            list_models, batching, on_batch=self.metrics.observe_batch, limits=self.limits
+        )
+        admission = self.admission = Admission(
+            self.limits.max_concurrent_requests_per_model, self.limits.max_queued_requests_per_model
+        )
         self.metrics.watch_predict_requests(admission.snapshot)
         try:
-            self._rest = RestServer(self.manager, self.metrics, self.host, self.rest_port, self.limits, admission)
-            self._grpc, self.grpc_port = create_grpc_server(self.manager, self.metrics, self.host,
-                                                            self.grpc_port, self.limits, admission)
+            self._rest = RestServer(
+                self.manager, self.metrics, self.host, self.rest_port, self.limits, admission
+            )
+            self._grpc, self.grpc_port = create_grpc_server(
+                self.manager, self.metrics, self.host, self.grpc_port, self.limits, admission
+            )
             self.rest_port = self._rest.port
             self.manager.poll_once()
             self._rest.start()
@@ -121,23 +140,44 @@ class ModelServer:
         self.stop()
 
 
-def serve_forever(saved_models: str, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
-                  model_config_file: str | None = None, batching_parameters_file: str | None = None,
-                  enable_batching: bool = False, poll_seconds: float = 2.0,
-                  limits: ServingLimits | None = None) -> None:
+def serve_forever(
+    saved_models: str,
+    host: str = "127.0.0.1",
+    rest_port: int = 8501,
+    grpc_port: int = 8500,
+    model_config_file: str | None = None,
+    batching_parameters_file: str | None = None,
+    enable_batching: bool = False,
+    poll_seconds: float = 2.0,
+    limits: ServingLimits | None = None,
+) -> None:
     """Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down cleanly. Bad settings raise UserError."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = ModelServer(saved_models, host, rest_port, grpc_port, model_config_file,
-                         batching_parameters_file, enable_batching, poll_seconds, limits)
+    server = ModelServer(
+        saved_models,
+        host,
+        rest_port,
+        grpc_port,
+        model_config_file,
+        batching_parameters_file,
+        enable_batching,
+        poll_seconds,
+        limits,
+    )
     stop_requested = threading.Event()
-    previous = {number: signal.signal(number, lambda *args: stop_requested.set())
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        number: signal.signal(number, lambda *args: stop_requested.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         rest, grpc = server.start()
         shown_host = f"[{host}]" if ":" in host else host
-        print(f"Serving REST on http://{shown_host}:{rest}/v1/models/<name> and gRPC on {shown_host}:{grpc} "
-              f"(metrics at http://{shown_host}:{rest}{PROMETHEUS_PATH}). Ctrl-C stops.", flush=True)
+        print(
+            f"Serving REST on http://{shown_host}:{rest}/v1/models/<name> and gRPC on {shown_host}:{grpc} "
+            f"(metrics at http://{shown_host}:{rest}{PROMETHEUS_PATH}). Ctrl-C stops.",
+            flush=True,
+        )
         while not stop_requested.wait(0.5):
             pass
         print("Shutting down...", flush=True)
@@ -145,8 +185,10 @@ def serve_forever(saved_models: str, host: str = "127.0.0.1", rest_port: int = 8
         running = sum(running for running, _ in server.admission.snapshot().values())
         if running:
             # Python waits for every worker thread at exit, and a TensorFlow call cannot be interrupted.
-            print(f"{running} requests still running in TensorFlow after the grace period; exiting without them.",
-                  flush=True)
+            print(
+                f"{running} requests still running in TensorFlow after the grace period; exiting without them.",
+                flush=True,
+            )
             os._exit(0)
     finally:
         for number, handler in previous.items():

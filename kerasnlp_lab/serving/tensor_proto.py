@@ -60,7 +60,9 @@ def numpy_dtype(enum: int) -> np.dtype:
 
 def as_string_array(array: np.ndarray) -> np.ndarray:
     """An object array of bytes from an array of str or bytes (str is UTF-8 encoded)."""
-    flat = [item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel()]
+    flat = [
+        item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel()
+    ]
     result = np.empty(len(flat), dtype=object)
     result[:] = flat
     return result.reshape(array.shape)
@@ -73,7 +75,9 @@ def to_tensor_proto(array) -> tensor_pb2.TensorProto:
     proto = tensor_pb2.TensorProto(
         dtype=enum,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape]))
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape]
+        ),
+    )
     if enum == types_pb2.DT_STRING:
         proto.string_val.extend(as_string_array(array).ravel().tolist())
     elif enum == types_pb2.DT_HALF:
@@ -107,13 +111,19 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto, name: str = "tensor") -> np
             raise _parsing_error(name, "DT_STRING values must be in string_val, not tensor_content")
         expected = elements * numpy_dtype(proto.dtype).itemsize
         if len(proto.tensor_content) != expected:
-            raise _parsing_error(name, f"its shape {_shape_text(shape)} needs {expected} bytes of tensor_content, "
-                                       f"got {len(proto.tensor_content)}")
+            raise _parsing_error(
+                name,
+                f"its shape {_shape_text(shape)} needs {expected} bytes of tensor_content, "
+                f"got {len(proto.tensor_content)}",
+            )
     else:
         sent = len(getattr(proto, field)) // (2 if proto.dtype in _PAIRED_FIELDS else 1)
         if sent != elements:
-            raise _parsing_error(name, f"its shape {_shape_text(shape)} has {elements} elements, got {sent} "
-                                       f"values in {field}")
+            raise _parsing_error(
+                name,
+                f"its shape {_shape_text(shape)} has {elements} elements, got {sent} "
+                f"values in {field}",
+            )
     return tf.make_ndarray(proto)
 
 

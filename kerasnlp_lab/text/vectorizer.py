@@ -113,8 +113,9 @@ class WordVectorizer(tf.Module):
         )
 
     @classmethod
-    def from_dataset(cls, texts, vocab_size, batch_size=1024, lowercase=True,
-                     name="word_vectorizer"):
+    def from_dataset(
+        cls, texts, vocab_size, batch_size=1024, lowercase=True, name="word_vectorizer"
+    ):
         """Learns the vocabulary from `texts` (the training split only).
 
         Args:

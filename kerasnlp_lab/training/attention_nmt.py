@@ -25,9 +25,11 @@ def plateau_callbacks(config, examples):
     """ReduceLROnPlateau when the config asks for it."""
     if config.lr_plateau_factor >= 1:
         return []
-    return [keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
-    )]
+    return [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
+        )
+    ]
 
 
 def train(
@@ -40,8 +42,15 @@ def train(
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
     model, _ = translation.train_translator(
-        attention_nmt, build_for_run, preset=preset, dataset=dataset, epochs=epochs,
-        workdir=workdir, resume=resume, seed=seed, callbacks=plateau_callbacks,
+        attention_nmt,
+        build_for_run,
+        preset=preset,
+        dataset=dataset,
+        epochs=epochs,
+        workdir=workdir,
+        resume=resume,
+        seed=seed,
+        callbacks=plateau_callbacks,
     )
     workdir_lib.save_model(workdir, model)
     return model

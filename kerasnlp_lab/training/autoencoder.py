@@ -60,11 +60,22 @@ def train(
 ):
     """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`."""
     preset, dataset, config, seed = workdir_lib.resolve_run(
-        workdir, model=autoencoder, kind="images", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, seed=seed, noise_std=noise,
+        workdir,
+        model=autoencoder,
+        kind="images",
+        preset=preset,
+        dataset=dataset,
+        epochs=epochs,
+        resume=resume,
+        seed=seed,
+        noise_std=noise,
     )
     workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        workdir,
+        model_name=MODEL_NAME,
+        preset=preset,
+        dataset=dataset,
+        config=config,
         seed=seed,
     )
     train_split, validation_split = image_splits(config)

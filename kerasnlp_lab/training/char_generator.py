@@ -101,10 +101,18 @@ def training_batches(examples, count, config, seed, first_epoch, epochs, steps):
     """
 
     def one_epoch(epoch):
-        return seeded_epochs(
-            examples, num_examples=count, batch_size=config.batch_size, seed=seed,
-            first_epoch=epoch, epochs=epoch + 1,
-        ).repeat().take(steps)
+        return (
+            seeded_epochs(
+                examples,
+                num_examples=count,
+                batch_size=config.batch_size,
+                seed=seed,
+                first_epoch=epoch,
+                epochs=epoch + 1,
+            )
+            .repeat()
+            .take(steps)
+        )
 
     return functools.reduce(
         lambda stream, epoch: stream.concatenate(one_epoch(epoch)),
@@ -128,14 +136,26 @@ def train(
 ):
     """Trains the character generator; writes the model, vocabulary, checkpoints and logs."""
     preset, dataset, config, seed = workdir_lib.resolve_run(
-        workdir, model=char_generator, kind="text", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, seed=seed,
+        workdir,
+        model=char_generator,
+        kind="text",
+        preset=preset,
+        dataset=dataset,
+        epochs=epochs,
+        resume=resume,
+        seed=seed,
     )
     keras.utils.set_random_seed(seed)
     text = read_text(dataset, "train", config.train_chars)
-    vocabulary = load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)
+    vocabulary = (
+        load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)
+    )
     workdir_lib.save_run_description(
-        workdir, model_name=MODEL_NAME, preset=preset, dataset=dataset, config=config,
+        workdir,
+        model_name=MODEL_NAME,
+        preset=preset,
+        dataset=dataset,
+        config=config,
         seed=seed,
     )
     vocabulary.save(vocabulary_path(workdir))

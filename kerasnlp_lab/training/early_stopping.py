@@ -63,8 +63,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 np.savez(partial, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
                 os.replace(partial, weights_path)
         state = {
-            "best": None if self.best is None else float(self.best), "wait": self.wait,
-            "best_epoch": self.best_epoch, "best_weights": weights_name,
+            "best": None if self.best is None else float(self.best),
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "best_weights": weights_name,
         }
         partial = os.path.join(self.directory, "partial-early_stopping.json")
         with open(partial, "w") as file:

@@ -35,7 +35,9 @@ def machine_description():
     cpu = platform.processor() or platform.machine()
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as file:
-            names = [line.split(":", 1)[1].strip() for line in file if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip() for line in file if line.startswith("model name")
+            ]
         cpu = names[0] if names else cpu
     memory_gib = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
@@ -78,8 +80,13 @@ def training_record(workdir, run, model):
         "epochs": epochs_run,
         "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
         "kept_weights": kept,
-        "final_validation": {key: round(float(value), 5) for key, value in history[-1].items()
-                             if key.startswith("val_")} if history else {},
+        "final_validation": {
+            key: round(float(value), 5)
+            for key, value in history[-1].items()
+            if key.startswith("val_")
+        }
+        if history
+        else {},
         "wall_time_minutes": round((finished - started).total_seconds() / 60, 1),
         "finished": finished.isoformat(timespec="seconds"),
     }
@@ -88,8 +95,11 @@ def training_record(workdir, run, model):
 def config_overrides(module, preset, config_values):
     """The config fields of a run that differ from its named preset."""
     base = dataclasses.asdict(module.get_config(preset))
-    return {name: value for name, value in config_values.items()
-            if json.loads(json.dumps(base.get(name))) != value}
+    return {
+        name: value
+        for name, value in config_values.items()
+        if json.loads(json.dumps(base.get(name))) != value
+    }
 
 
 def write_preset(workdir, preset_dir, model_name, command, extra=None):

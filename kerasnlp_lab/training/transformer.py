@@ -53,11 +53,13 @@ class TokenThroughput(keras.callbacks.Callback):
         seconds = (self._end or time.perf_counter()) - self._start
         epochs = read_throughput(os.path.dirname(self.path))
         epochs = [entry for entry in epochs if entry["epoch"] < epoch]
-        epochs.append({
-            "epoch": epoch,
-            "seconds": round(seconds, 2),
-            "tokens_per_second": round(self.tokens_per_epoch / seconds, 1),
-        })
+        epochs.append(
+            {
+                "epoch": epoch,
+                "seconds": round(seconds, 2),
+                "tokens_per_second": round(self.tokens_per_epoch / seconds, 1),
+            }
+        )
         with open(self.path, "w") as file:
             json.dump(epochs, file, indent=2)
 
@@ -109,8 +111,15 @@ def train(
     `backbone` is "ours" (default) or "keras_hub" (a reference that cannot be exported).
     """
     model, _ = translation.train_translator(
-        transformer, build_for_run, preset=preset, dataset=dataset, epochs=epochs,
-        workdir=workdir, resume=resume, seed=seed, options={"backbone": backbone},
+        transformer,
+        build_for_run,
+        preset=preset,
+        dataset=dataset,
+        epochs=epochs,
+        workdir=workdir,
+        resume=resume,
+        seed=seed,
+        options={"backbone": backbone},
         callbacks=throughput_callbacks(workdir),
     )
     workdir_lib.save_model(workdir, model)

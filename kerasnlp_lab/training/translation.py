@@ -44,7 +44,11 @@ def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, se
             train_pairs, config.source_vocab_size, config.target_vocab_size
         )
     workdir_lib.save_run_description(
-        workdir, model_name=model_name, preset=preset, dataset=dataset, config=config,
+        workdir,
+        model_name=model_name,
+        preset=preset,
+        dataset=dataset,
+        config=config,
         seed=seed,
     )
     pipeline.save_vectorizers(workdir, *vectorizers)
@@ -64,7 +68,9 @@ def evaluation_batches(examples, config):
     Their number is stated on the dataset, so Keras knows where an evaluation ends.
     """
     batches = pipeline.bucketed_batches(
-        examples, config.batch_size, max(config.max_source_length, config.max_target_length),
+        examples,
+        config.batch_size,
+        max(config.max_source_length, config.max_target_length),
         config.bucket_width,
     )
     count = pipeline.count_batches(batches)
@@ -90,8 +96,19 @@ def measure_token_efficiency(examples, count, config, seed=0):
     }
 
 
-def train_translator(model_module, build_for_run, *, preset, dataset, epochs, workdir, resume,
-                     seed, options=None, callbacks=None):
+def train_translator(
+    model_module,
+    build_for_run,
+    *,
+    preset,
+    dataset,
+    epochs,
+    workdir,
+    resume,
+    seed,
+    options=None,
+    callbacks=None,
+):
     """Trains a translator on bucketed batches with early stopping; returns (model, config).
 
     With `config.average_checkpoints` > 1 the final weights are the average of the last
@@ -106,13 +123,25 @@ def train_translator(model_module, build_for_run, *, preset, dataset, epochs, wo
     """
     name = model_module.MODEL_NAME
     preset, dataset, config, seed = workdir_lib.resolve_run(
-        workdir, model=model_module, kind="parallel", preset=preset, dataset=dataset,
-        epochs=epochs, resume=resume, seed=seed, **(options or {}),
+        workdir,
+        model=model_module,
+        kind="parallel",
+        preset=preset,
+        dataset=dataset,
+        epochs=epochs,
+        resume=resume,
+        seed=seed,
+        **(options or {}),
     )
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
-        workdir, model_name=name, preset=preset, dataset=dataset, config=config,
-        resume=resume, seed=seed,
+        workdir,
+        model_name=name,
+        preset=preset,
+        dataset=dataset,
+        config=config,
+        resume=resume,
+        seed=seed,
     )
     max_length = max(config.max_source_length, config.max_target_length)
     steps = pipeline.count_batches(
@@ -130,8 +159,13 @@ def train_translator(model_module, build_for_run, *, preset, dataset, epochs, wo
     model = fit.fit_resumable(
         lambda: build_for_run(config, workdir),
         lambda first_epoch: pipeline.seeded_bucketed_epochs(
-            examples, num_examples=count, batch_size=config.batch_size, max_length=max_length,
-            bucket_width=config.bucket_width, seed=seed, first_epoch=first_epoch,
+            examples,
+            num_examples=count,
+            batch_size=config.batch_size,
+            max_length=max_length,
+            bucket_width=config.bucket_width,
+            seed=seed,
+            first_epoch=first_epoch,
             epochs=config.epochs,
         ),
         epochs=config.epochs,
@@ -141,7 +175,9 @@ def train_translator(model_module, build_for_run, *, preset, dataset, epochs, wo
         validation_data=evaluation_batches(validation, config),
         callbacks=[
             ResumableEarlyStopping(
-                workdir, monitor="val_loss", patience=config.early_stopping_patience,
+                workdir,
+                monitor="val_loss",
+                patience=config.early_stopping_patience,
                 restore_best_weights=True,
             ),
             *(callbacks(config, examples) if callbacks else ()),

@@ -30,8 +30,12 @@ def git_commit():
     """The commit of the code this package runs from, or None outside a git checkout."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(__file__), capture_output=True,
-            text=True, check=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=os.path.dirname(__file__),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -90,7 +94,9 @@ def load_preset(preset_dir, model_name):
     """(run description, compiled model with the preset's weights) of a release preset."""
     metadata = _read_json(os.path.join(preset_dir, PRESET_METADATA_FILE))
     if metadata.get("model") != model_name:
-        raise UserError(f"{preset_dir} holds a {metadata.get('model')!r} preset, not {model_name!r}.")
+        raise UserError(
+            f"{preset_dir} holds a {metadata.get('model')!r} preset, not {model_name!r}."
+        )
     run = {
         "model": model_name,
         "preset": metadata.get("preset"),
@@ -130,9 +136,7 @@ def load_run(workdir, model_name):
     with open(run_path) as file:
         run = json.load(file)
     if run.get("model") != model_name:
-        raise UserError(
-            f"{workdir} holds a {run.get('model')!r} run, not {model_name!r}."
-        )
+        raise UserError(f"{workdir} holds a {run.get('model')!r} run, not {model_name!r}.")
     try:
         model = keras.saving.load_model(model_path)
     except Exception as error:  # A damaged file can fail in many ways inside Keras.

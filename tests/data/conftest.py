@@ -7,7 +7,12 @@ import tensorflow_datasets as tfds
 
 from kerasnlp_lab.data import catalog
 
-OFFLINE_BUILDERS = ("sword_text/kjv", "sword_text/web", "sword_parallel/spa_eng", "local_fashion_mnist")
+OFFLINE_BUILDERS = (
+    "sword_text/kjv",
+    "sword_text/web",
+    "sword_parallel/spa_eng",
+    "local_fashion_mnist",
+)
 
 
 def prepare_all(data_dir):

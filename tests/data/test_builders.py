@@ -28,7 +28,12 @@ def split_counts(name, data_dir):
 
 def read_all(name, data_dir, split):
     """Every example of a split as a list of dicts of NumPy values (read in batches: fast)."""
-    batches = tfds.builder(name, data_dir=data_dir).as_dataset(split=split).batch(4096).as_numpy_iterator()
+    batches = (
+        tfds.builder(name, data_dir=data_dir)
+        .as_dataset(split=split)
+        .batch(4096)
+        .as_numpy_iterator()
+    )
     return [
         {key: values[index] for key, values in batch.items()}
         for batch in batches
@@ -39,13 +44,19 @@ def read_all(name, data_dir, split):
 @pytest.fixture(scope="module")
 def parallel_examples(prepared_dir):
     """{split: [example, ...]} of sword_parallel/spa_eng."""
-    return {split: read_all("sword_parallel/spa_eng", prepared_dir, split) for split in ("train", "validation", "test")}
+    return {
+        split: read_all("sword_parallel/spa_eng", prepared_dir, split)
+        for split in ("train", "validation", "test")
+    }
 
 
 def shard_digests(name, data_dir):
     """{file name: sha256} of the prepared record files of a dataset."""
     version_dir = pathlib.Path(tfds.builder(name, data_dir=data_dir).data_dir)
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in version_dir.glob("*.tfrecord*")}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in version_dir.glob("*.tfrecord*")
+    }
 
 
 @pytest.mark.parametrize("name", OFFLINE_BUILDERS)
@@ -69,7 +80,10 @@ def test_parallel_pairs_and_dropped_count(prepared_dir, parallel_examples):
     assert builder.info.metadata["aligned_pairs"] == ALIGNED_REFERENCES
     assert builder.info.metadata["dropped_pairs"] == DROPPED_PAIRS
     assert len(builder.info.metadata["dropped_references"]) == DROPPED_PAIRS
-    assert sum(EXPECTED_COUNTS["sword_parallel/spa_eng"].values()) == ALIGNED_REFERENCES - DROPPED_PAIRS
+    assert (
+        sum(EXPECTED_COUNTS["sword_parallel/spa_eng"].values())
+        == ALIGNED_REFERENCES - DROPPED_PAIRS
+    )
     pairs = {
         example["reference"].decode(): (example["es"].decode(), example["en"].decode())
         for examples in parallel_examples.values()
@@ -79,21 +93,30 @@ def test_parallel_pairs_and_dropped_count(prepared_dir, parallel_examples):
         "EN el principio crió Dios los cielos y la tierra.",
         "In the beginning, God created the heavens and the earth.",
     )
-    assert pairs["Rev 22:21"][1] == "The grace of the Lord Jesus Christ be with all the saints. Amen."
-    assert "Job 39:30" not in pairs  # RV1909's verse holds five more than WEB's: dropped as misaligned
+    assert (
+        pairs["Rev 22:21"][1] == "The grace of the Lord Jesus Christ be with all the saints. Amen."
+    )
+    assert (
+        "Job 39:30" not in pairs
+    )  # RV1909's verse holds five more than WEB's: dropped as misaligned
     assert all(es.strip() and en.strip() and "¶" not in es + en for es, en in pairs.values())
 
 
 def test_parallel_split_is_by_reference_and_stable(parallel_examples):
     by_split = {
-        split: {example["reference"].decode() for example in examples} for split, examples in parallel_examples.items()
+        split: {example["reference"].decode() for example in examples}
+        for split, examples in parallel_examples.items()
     }
-    assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["validation"])
+    assert not (by_split["train"] & by_split["test"]) and not (
+        by_split["train"] & by_split["validation"]
+    )
     # Pinned members: the split of a reference must never change for version 1.0.0.
     assert "Gen 1:1" in by_split["train"]
     assert sorted(by_split["test"])[:3] == ["1Chr 10:8", "1Chr 14:14", "1Chr 14:3"]
     assert sorted(by_split["validation"])[:3] == ["1Chr 10:9", "1Chr 11:41", "1Chr 11:8"]
-    assert all(hash_split(reference) == split for split, refs in by_split.items() for reference in refs)
+    assert all(
+        hash_split(reference) == split for split, refs in by_split.items() for reference in refs
+    )
 
 
 @pytest.mark.parametrize("config", ["kjv", "web"])
@@ -125,7 +148,9 @@ def test_text_chapter_joins_verses_by_newline(prepared_dir):
 
 def test_local_fashion_mnist_features_match_tfds_fashion_mnist(prepared_dir):
     ours = tfds.builder("local_fashion_mnist", data_dir=prepared_dir).info
-    theirs = tfds.builder("fashion_mnist", data_dir=prepared_dir).info  # info from code, no download
+    theirs = tfds.builder(
+        "fashion_mnist", data_dir=prepared_dir
+    ).info  # info from code, no download
     assert repr(ours.features) == repr(theirs.features)
     assert ours.supervised_keys == theirs.supervised_keys
     example = next(iter(read_all("local_fashion_mnist", prepared_dir, "test[:1]")))

@@ -23,7 +23,10 @@ def no_debian_files(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tsv_file(tmp_path):
-    lines = [f"frase {i}\tsentence {i}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}" for i in range(300)]
+    lines = [
+        f"frase {i}\tsentence {i}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}"
+        for i in range(300)
+    ]
     lines += ["", "only one column", "\tno source", "frase 0\tanother translation of frase 0"]
     path = tmp_path / "spa.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -64,13 +67,20 @@ def test_explicit_offline_name_without_its_package_names_the_package(no_debian_f
 
 
 def test_unknown_and_mismatched_names_and_missing_files_are_clear_errors(tmp_path):
-    with pytest.raises(DataUnavailableError, match="Unknown dataset 'imagenet'. Expected one of: images: auto, "):
+    with pytest.raises(
+        DataUnavailableError, match="Unknown dataset 'imagenet'. Expected one of: images: auto, "
+    ):
         catalog.resolve("images", "imagenet")
-    with pytest.raises(DataUnavailableError, match="Expected a dataset of kind images .* got 'sword_text/kjv'"):
+    with pytest.raises(
+        DataUnavailableError, match="Expected a dataset of kind images .* got 'sword_text/kjv'"
+    ):
         catalog.resolve("images", "sword_text/kjv")
     with pytest.raises(DataUnavailableError, match="does not exist"):
         catalog.resolve("parallel", f"tsv:{tmp_path / 'missing.tsv'}")
-    with pytest.raises(DataUnavailableError, match=r"Expected a dataset of kind text \(auto, .*textfile:PATH\), got 'tsv:x'"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=r"Expected a dataset of kind text \(auto, .*textfile:PATH\), got 'tsv:x'",
+    ):
         catalog.resolve("text", "tsv:x")
     with pytest.raises(UserError, match="Expected a dataset kind"):
         catalog.resolve("audio")
@@ -102,7 +112,9 @@ def test_offline_loaders_give_the_documented_elements(prepared_dir):
 
 
 def test_a_split_that_does_not_exist_is_a_user_error(prepared_dir, tsv_file):
-    with pytest.raises(UserError, match=r"local_fashion_mnist: expected a split of train, test .* got 'validation'"):
+    with pytest.raises(
+        UserError, match=r"local_fashion_mnist: expected a split of train, test .* got 'validation'"
+    ):
         catalog.load_images("local_fashion_mnist", "validation", data_dir=prepared_dir)
     with pytest.raises(UserError, match="expected a split of train, validation, test, got 'dev'"):
         catalog.load_pairs(f"tsv:{tsv_file}", "dev")
@@ -124,9 +136,13 @@ def test_a_failed_download_is_a_clear_error_naming_the_offline_corpus(tmp_path, 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_online_images_through_mock_data(name, tmp_path):
     with tfds.testing.mock_data(num_examples=4):
-        images = list(catalog.load_images(name, "train", data_dir=str(tmp_path)).as_numpy_iterator())
+        images = list(
+            catalog.load_images(name, "train", data_dir=str(tmp_path)).as_numpy_iterator()
+        )
     assert len(images) == 4
-    assert all(image["image"].shape == (28, 28) and image["image"].dtype == "uint8" for image in images)
+    assert all(
+        image["image"].shape == (28, 28) and image["image"].dtype == "uint8" for image in images
+    )
     assert all(0 <= image["label"] < 10 for image in images)
 
 
@@ -146,14 +162,22 @@ def test_online_pairs_through_mock_data(tmp_path):
 
 def test_tsv_pairs_use_the_first_two_columns_and_split_by_source(tsv_file):
     splits = {
-        split: [(s.decode(), t.decode()) for s, t in catalog.load_pairs(f"tsv:{tsv_file}", split).as_numpy_iterator()]
+        split: [
+            (s.decode(), t.decode())
+            for s, t in catalog.load_pairs(f"tsv:{tsv_file}", split).as_numpy_iterator()
+        ]
         for split in ("train", "validation", "test")
     }
     assert sum(len(pairs) for pairs in splits.values()) == 301
-    assert all(hash_split(source) == split for split, pairs in splits.items() for source, _ in pairs)
+    assert all(
+        hash_split(source) == split for split, pairs in splits.items() for source, _ in pairs
+    )
     assert {len(splits["validation"]), len(splits["test"])} <= set(range(3, 20))
     frase_0 = [pair for pairs in splits.values() for pair in pairs if pair[0] == "frase 0"]
-    assert sorted(frase_0) == [("frase 0", "another translation of frase 0"), ("frase 0", "sentence 0")]
+    assert sorted(frase_0) == [
+        ("frase 0", "another translation of frase 0"),
+        ("frase 0", "sentence 0"),
+    ]
     assert catalog.load_pairs(f"tsv:{tsv_file}", "test").element_spec == (
         tf.TensorSpec((), tf.string),
         tf.TensorSpec((), tf.string),
@@ -163,7 +187,9 @@ def test_tsv_pairs_use_the_first_two_columns_and_split_by_source(tsv_file):
 def test_tsv_without_pairs_is_a_clear_error(tmp_path):
     path = tmp_path / "empty.tsv"
     path.write_text("no tab here\n", encoding="utf-8")
-    with pytest.raises(DataUnavailableError, match="expected lines of source<TAB>target, found none"):
+    with pytest.raises(
+        DataUnavailableError, match="expected lines of source<TAB>target, found none"
+    ):
         catalog.prepare(f"tsv:{path}")
 
 
@@ -172,12 +198,16 @@ def test_textfile_splits_cover_the_file_at_line_boundaries(tmp_path):
     text = "".join(f"line {i:02d}\n" for i in range(100))  # 8 characters a line
     path.write_text(text, encoding="utf-8")
     parts = {
-        split: [t.decode() for t in catalog.load_text(f"textfile:{path}", split).as_numpy_iterator()]
+        split: [
+            t.decode() for t in catalog.load_text(f"textfile:{path}", split).as_numpy_iterator()
+        ]
         for split in ("train", "validation", "test")
     }
     assert [len(chunks) for chunks in parts.values()] == [1, 1, 1]
     assert parts["train"][0] + parts["validation"][0] + parts["test"][0] == text
-    assert parts["validation"][0].startswith("line 90\n") and parts["validation"][0].endswith("line 94\n")
+    assert parts["validation"][0].startswith("line 90\n") and parts["validation"][0].endswith(
+        "line 94\n"
+    )
     assert parts["test"][0].startswith("line 95\n")
 
 
@@ -211,6 +241,8 @@ def test_preparing_offline_data_never_opens_a_socket(offline_files_present, tmp_
         print(catalog.load_text("sword_text/kjv", "validation", data_dir={str(tmp_path)!r}).cardinality().numpy())
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "41"

@@ -11,8 +11,12 @@ COUNT, BATCH = 10, 4
 def epochs(first_epoch, seed=0, transform=None):
     values = np.arange(COUNT)
     stream = seeded_tensor_epochs(
-        (values, values * 10), batch_size=BATCH, seed=seed, first_epoch=first_epoch,
-        epochs=3, transform=transform,
+        (values, values * 10),
+        batch_size=BATCH,
+        seed=seed,
+        first_epoch=first_epoch,
+        epochs=3,
+        transform=transform,
     )
     return [tuple(part.tolist() for part in batch) for batch in stream.as_numpy_iterator()]
 

@@ -49,7 +49,7 @@ def test_note_before_closing_punctuation_leaves_no_space():
 def test_titles_speakers_milestones_and_pilcrows_are_dropped():
     raw = (
         '<div type="x-milestone" subType="x-preverse" sID="pv1"/><title type="section">A heading</title>'
-        "<speaker>Beloved</speaker> <l level=\"1\"/>¶ Let him kiss me<l eID=\"x\"/><l/>with kisses."
+        '<speaker>Beloved</speaker> <l level="1"/>¶ Let him kiss me<l eID="x"/><l/>with kisses.'
     )
     assert clean_osis(raw) == "Let him kiss me with kisses."
 
@@ -78,7 +78,9 @@ def test_entities_are_unescaped_and_whitespace_folded():
 
 
 def test_known_verses_are_cleaned_exactly(verses):
-    texts = {(module, verse.reference): verse.text for module, items in verses.items() for verse in items}
+    texts = {
+        (module, verse.reference): verse.text for module, items in verses.items() for verse in items
+    }
     for key, expected in KNOWN_VERSES.items():
         assert texts[key] == expected, key
 
@@ -110,7 +112,10 @@ def test_no_pilcrow_or_markup_left_in_any_module(verses):
 
 def test_web_last_verse_has_no_glossary(verses):
     last = verses["engWEB2015eb"][-1]
-    assert (last.reference, last.text) == ("Rev 22:21", "The grace of the Lord Jesus Christ be with all the saints. Amen.")
+    assert (last.reference, last.text) == (
+        "Rev 22:21",
+        "The grace of the Lord Jesus Christ be with all the saints. Amen.",
+    )
 
 
 def test_missing_module_names_its_package(tmp_path, monkeypatch):

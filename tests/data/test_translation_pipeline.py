@@ -14,9 +14,21 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.text.vectorizer import END_ID, START_ID
 
 TOY_WORDS = {
-    "el": "the", "perro": "dog", "gato": "cat", "come": "eats", "ve": "sees", "pan": "bread",
-    "agua": "water", "hombre": "man", "niño": "child", "grande": "big", "y": "and",
-    "rey": "king", "casa": "house", "bebe": "drinks", "pequeño": "small",
+    "el": "the",
+    "perro": "dog",
+    "gato": "cat",
+    "come": "eats",
+    "ve": "sees",
+    "pan": "bread",
+    "agua": "water",
+    "hombre": "man",
+    "niño": "child",
+    "grande": "big",
+    "y": "and",
+    "rey": "king",
+    "casa": "house",
+    "bebe": "drinks",
+    "pequeño": "small",
 }
 
 
@@ -49,7 +61,10 @@ def as_dataset(pairs):
 def id_examples(lengths):
     """(source, target) examples of non-zero ids with the given (source, target) lengths."""
     return tf.data.Dataset.from_generator(
-        lambda: ((np.arange(1, s + 1, dtype=np.int32), np.arange(1, t + 1, dtype=np.int32)) for s, t in lengths),
+        lambda: (
+            (np.arange(1, s + 1, dtype=np.int32), np.arange(1, t + 1, dtype=np.int32))
+            for s, t in lengths
+        ),
         output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)),
     )
 
@@ -79,7 +94,9 @@ def test_missing_vocabulary_is_a_user_error(tmp_path):
 
 
 def test_vectorized_pairs_have_start_and_end_and_are_cut(vectorizers):
-    pairs = as_dataset([("El perro come pan.", "The dog eats bread."), ("El gato " * 10, "The cat " * 10)])
+    pairs = as_dataset(
+        [("El perro come pan.", "The dog eats bread."), ("El gato " * 10, "The cat " * 10)]
+    )
     examples = list(pipeline.vectorize_pairs(pairs, *vectorizers, 8, 7).as_numpy_iterator())
     source, target = examples[0]
     assert len(source) == 7 and len(target) == 7  # [START] 4 words . [END]
@@ -129,8 +146,14 @@ def test_seeded_epochs_replay_exactly_from_any_epoch():
 
     def epochs(first_epoch, seed=0):
         stream = pipeline.seeded_bucketed_epochs(
-            examples, num_examples=100, batch_size=8, max_length=16, bucket_width=4,
-            seed=seed, first_epoch=first_epoch, epochs=3,
+            examples,
+            num_examples=100,
+            batch_size=8,
+            max_length=16,
+            bucket_width=4,
+            seed=seed,
+            first_epoch=first_epoch,
+            epochs=3,
         )
         return [inputs["source"].tolist() for inputs, _ in stream.as_numpy_iterator()]
 

@@ -75,8 +75,13 @@ def test_beam_search_agrees_with_keras_hub_beam_sampler(beam_size):
     # kind (some rows end at once, others run to max_length, greedy differs from beam).
     tables = [MARKOV_LOGITS] + [random_markov_logits(seed) for seed in range(7)]
     ours, _ = beam_search(
-        per_row_markov_fn(tables), tf.range(len(tables)), len(tables), START, END,
-        max_length=6, beam_size=beam_size,
+        per_row_markov_fn(tables),
+        tf.range(len(tables)),
+        len(tables),
+        START,
+        END,
+        max_length=6,
+        beam_size=beam_size,
     )
     theirs = keras_hub_beam_search(tables, max_length=6, beam_size=beam_size)
     assert ours.numpy()[0].tolist() == padded(BEST_SEQUENCE, 6)
@@ -93,8 +98,9 @@ def test_beam_size_one_is_never_worse_than_greedy(seed):
     greedy_sequence = [token for token in greedy.numpy()[0].tolist() if token != PAD]
     beam_sequence = [token for token in beam.numpy()[0].tolist() if token != PAD]
     assert beam.numpy().tolist() == [beam.numpy()[0].tolist()] * 3
-    np.testing.assert_allclose(scores.numpy(), [markov_log_prob(logits, beam_sequence)] * 3,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        scores.numpy(), [markov_log_prob(logits, beam_sequence)] * 3, rtol=1e-5
+    )
     assert scores.numpy()[0] >= markov_log_prob(logits, greedy_sequence) - 1e-5
     if beam_sequence != greedy_sequence:  # an ending greedy passed by, one step off its path
         assert beam_sequence[-1] == END
@@ -123,7 +129,13 @@ def test_a_beam_wide_enough_to_keep_every_hypothesis_is_exact(seed, alpha):
     max_length, vocab_size = 4, 5
     logits = random_markov_logits(seed, vocab_size=vocab_size, scale=1.5)
     tokens, scores = beam_search(
-        markov_fn(logits), (), 1, START, END, max_length, beam_size=vocab_size ** (max_length - 1),
+        markov_fn(logits),
+        (),
+        1,
+        START,
+        END,
+        max_length,
+        beam_size=vocab_size ** (max_length - 1),
         length_penalty_alpha=alpha,
     )
     best_score, best_sequence = brute_force_best(logits, max_length, alpha)
@@ -133,7 +145,7 @@ def test_a_beam_wide_enough_to_keep_every_hypothesis_is_exact(seed, alpha):
 
 def test_length_penalty_is_gnmt():
     np.testing.assert_allclose(length_penalty(1, 1.0).numpy(), 1.0)
-    np.testing.assert_allclose(length_penalty(7, 0.6).numpy(), 2.0 ** 0.6, rtol=1e-6)
+    np.testing.assert_allclose(length_penalty(7, 0.6).numpy(), 2.0**0.6, rtol=1e-6)
     np.testing.assert_allclose(length_penalty([3, 9], 0.0).numpy(), [1.0, 1.0])
 
 
@@ -175,8 +187,14 @@ def test_search_stops_once_no_alive_hypothesis_can_win(alpha, steps, expected):
     logits[END, PAD] = logits[PAD, PAD] = 0.0
     calls = []
     tokens, _ = beam_search(
-        step_counting(markov_fn(logits), calls), (), 1, START, END, 10,
-        beam_size=2, length_penalty_alpha=alpha,
+        step_counting(markov_fn(logits), calls),
+        (),
+        1,
+        START,
+        END,
+        10,
+        beam_size=2,
+        length_penalty_alpha=alpha,
     )
     assert tokens.numpy().tolist() == [expected]
     assert calls == list(range(steps))
@@ -238,8 +256,10 @@ def test_rows_finish_at_different_steps():
 
 
 def test_greedy_state_follows_the_rows():
-    state = {"inner": {"length": tf.constant([0, 2, 4], tf.int32)},
-             "history": tf.zeros([3, 7], tf.int32)}
+    state = {
+        "inner": {"length": tf.constant([0, 2, 4], tf.int32)},
+        "history": tf.zeros([3, 7], tf.int32),
+    }
     greedy, final_state = greedy_search(
         recording(countdown_next_token), state, 3, START, END, 6, return_state=True
     )
@@ -335,8 +355,14 @@ class Decoder(tf.Module):
         batch_size = tf.shape(lengths)[0]
         state = {"length": lengths}
         tokens, scores = beam_search(
-            countdown_next_token, state, batch_size, START, END, self.max_length,
-            beam_size=3, length_penalty_alpha=0.6,
+            countdown_next_token,
+            state,
+            batch_size,
+            START,
+            END,
+            self.max_length,
+            beam_size=3,
+            length_penalty_alpha=0.6,
         )
         return {"tokens": tokens, "scores": scores}
 

@@ -23,9 +23,13 @@ def test_bleu_of_a_partial_match_by_hand():
 
 def test_signatures_say_how_each_score_was_computed():
     scores = translation.corpus_scores(["a b c d"], ["a b c d"])
-    assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert scores["bleu_signature"].startswith(
+        "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:"
+    )
     assert scores["bleu_lowercase_signature"].startswith("nrefs:1|case:lc|")
-    assert scores["chrf_signature"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:")
+    assert scores["chrf_signature"].startswith(
+        "nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:"
+    )
 
 
 def test_lowercase_bleu_forgives_case_only():
@@ -35,15 +39,20 @@ def test_lowercase_bleu_forgives_case_only():
 
 
 def test_one_hypothesis_per_reference():
-    with pytest.raises(ValueError, match="Expected one hypothesis per reference, got 1 hypotheses and 2"):
+    with pytest.raises(
+        ValueError, match="Expected one hypothesis per reference, got 1 hypotheses and 2"
+    ):
         translation.corpus_scores(["a"], ["a", "b"])
 
 
 def test_attention_heatmap_is_a_png(tmp_path):
     weights = np.eye(4, 5, dtype=np.float32)
     path = translation.plot_attention(
-        weights, ["[START]", "el", "perro", ".", "[END]"], ["the", "dog", ".", "[END]"],
-        str(tmp_path / "attention.png"), title="El perro.",
+        weights,
+        ["[START]", "el", "perro", ".", "[END]"],
+        ["the", "dog", ".", "[END]"],
+        str(tmp_path / "attention.png"),
+        title="El perro.",
     )
     with open(path, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"

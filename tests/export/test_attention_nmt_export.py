@@ -61,7 +61,11 @@ def test_signatures_have_the_contract_names_dtypes_and_shapes(exported):
     for name in ("serving_default", "beam_search", "attention"):
         signature = loaded.signatures[name]
         [text_spec] = signature.structured_input_signature[1].values()
-        assert (text_spec.name, text_spec.dtype, text_spec.shape.as_list()) == ("text", tf.string, [None])
+        assert (text_spec.name, text_spec.dtype, text_spec.shape.as_list()) == (
+            "text",
+            tf.string,
+            [None],
+        )
         outputs = signature.structured_outputs
         assert outputs["translation"].dtype == tf.string
         assert outputs["translation"].shape.as_list() == [None]
@@ -102,6 +106,8 @@ def test_output_never_exceeds_the_maximum_length(serving):
 
 def test_warmup_requests_cover_every_signature_at_two_batch_sizes(exported):
     requests = warmup.read_warmup_requests(exported)
-    assert sorted(r.model_spec.signature_name for r in requests) == sorted(exporter.SIGNATURE_NAMES * 2)
+    assert sorted(r.model_spec.signature_name for r in requests) == sorted(
+        exporter.SIGNATURE_NAMES * 2
+    )
     assert {r.model_spec.name for r in requests} == {"attention_nmt"}
     assert sorted(r.inputs["text"].tensor_shape.dim[0].size for r in requests) == [1, 1, 1, 3, 3, 3]

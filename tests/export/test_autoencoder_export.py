@@ -78,7 +78,9 @@ def test_fresh_tensorflow_process_takes_a_relative_path(exported, model, monkeyp
     [outputs] = export_checks.run_signatures_in_fresh_tensorflow(
         os.path.join("autoencoder", "1"), [("serving_default", {"images": images})]
     )
-    np.testing.assert_allclose(outputs["reconstructions"], model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        outputs["reconstructions"], model.predict(images, verbose=0), atol=1e-5
+    )
 
 
 def test_saved_model_cli_lists_the_three_signatures(exported):
@@ -97,9 +99,19 @@ def test_saved_model_cli_lists_the_three_signatures(exported):
         "decode": ("codes", "(-1, 32)", "reconstructions", "(-1, 28, 28)"),
     }
     for signature, (input_name, input_shape, output_name, output_shape) in expected.items():
-        inputs, outputs = blocks[signature].split("The given SavedModel SignatureDef contains the following output(s):")
-        assert re.search(rf"inputs\['{input_name}'\].*?dtype: DT_FLOAT\s+shape: {re.escape(input_shape)}", inputs, re.S)
-        assert re.search(rf"outputs\['{output_name}'\].*?dtype: DT_FLOAT\s+shape: {re.escape(output_shape)}", outputs, re.S)
+        inputs, outputs = blocks[signature].split(
+            "The given SavedModel SignatureDef contains the following output(s):"
+        )
+        assert re.search(
+            rf"inputs\['{input_name}'\].*?dtype: DT_FLOAT\s+shape: {re.escape(input_shape)}",
+            inputs,
+            re.S,
+        )
+        assert re.search(
+            rf"outputs\['{output_name}'\].*?dtype: DT_FLOAT\s+shape: {re.escape(output_shape)}",
+            outputs,
+            re.S,
+        )
 
 
 def test_warmup_requests_cover_every_signature(exported):
@@ -109,8 +121,11 @@ def test_warmup_requests_cover_every_signature(exported):
         ["serving_default", "encode", "decode"] * 2
     )
     assert {r.model_spec.name for r in requests} == {"autoencoder"}
-    shapes = sorted(tuple(d.size for d in r.inputs["images"].tensor_shape.dim)
-                    for r in requests if "images" in r.inputs)
+    shapes = sorted(
+        tuple(d.size for d in r.inputs["images"].tensor_shape.dim)
+        for r in requests
+        if "images" in r.inputs
+    )
     assert shapes == [(1, 28, 28)] * 2 + [(8, 28, 28)] * 2
 
 

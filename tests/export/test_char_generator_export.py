@@ -32,8 +32,10 @@ def request(prompts, num_chars, temperature=1.0, seed=0):
 def as_numpy(inputs):
     """Request tensors as NumPy arrays (strings as fixed-width bytes, as np.savez needs)."""
     arrays = {name: value.numpy() for name, value in inputs.items()}
-    return {name: value.astype(np.bytes_) if value.dtype == object else value
-            for name, value in arrays.items()}
+    return {
+        name: value.astype(np.bytes_) if value.dtype == object else value
+        for name, value in arrays.items()
+    }
 
 
 def texts(outputs):
@@ -68,15 +70,21 @@ def keras_greedy(model, prompt, num_chars):
     generator = char_generator.build_generation_model(
         char_generator.get_config("tiny"), VOCABULARY.vocab_size, weights_from=model
     )
-    logits = generator({"chars": np.array([ids], np.int32), "previous_chars": np.array([previous], np.int32)})
+    logits = generator(
+        {"chars": np.array([ids], np.int32), "previous_chars": np.array([previous], np.int32)}
+    )
     text = ""
     for _ in range(num_chars):
         scores = np.array(logits)[0, -1]
         scores[[chars.PAD_ID, chars.OOV_ID]] = -np.inf  # never sampled
         next_id = int(np.argmax(scores))
         text += VOCABULARY.chars[next_id - chars.NUM_RESERVED_IDS]
-        logits = generator({"chars": np.array([[next_id]], np.int32),
-                            "previous_chars": np.array([[ids[-1]]], np.int32)})
+        logits = generator(
+            {
+                "chars": np.array([[next_id]], np.int32),
+                "previous_chars": np.array([[ids[-1]]], np.int32),
+            }
+        )
         ids.append(next_id)
     return text
 
@@ -99,7 +107,9 @@ def test_same_request_same_text_and_rows_independent_of_the_batch(serving):
 
 
 def test_lengths_zero_negative_and_above_the_cap(serving):
-    outputs = texts(serving.generate(**request(["a", "b", "c"], [0, -5, exporter.MAX_NUM_CHARS + 500])))
+    outputs = texts(
+        serving.generate(**request(["a", "b", "c"], [0, -5, exporter.MAX_NUM_CHARS + 500]))
+    )
     assert outputs[:2] == ["", ""]
     assert len(outputs[2]) == exporter.MAX_NUM_CHARS
     assert texts(serving.generate(**request([], 10))) == []
@@ -108,13 +118,17 @@ def test_lengths_zero_negative_and_above_the_cap(serving):
 def test_padding_and_oov_are_never_sampled_even_when_the_model_prefers_it(model):
     rng = np.random.default_rng(1)
     weights = model.get_weights()
-    favoured = char_generator.build_training_model(char_generator.get_config("tiny"), VOCABULARY.vocab_size)
+    favoured = char_generator.build_training_model(
+        char_generator.get_config("tiny"), VOCABULARY.vocab_size
+    )
     favoured.set_weights(weights)
     favoured.get_layer("head").logits_bias.assign(
         np.where(np.arange(VOCABULARY.vocab_size) < chars.NUM_RESERVED_IDS, 50.0, 0.0)
     )
     serving = exporter.CharGeneratorServing(favoured, VOCABULARY)
-    [text] = texts(serving.generate(**request(["é"], 300, temperature=3.0, seed=int(rng.integers(1000)))))
+    [text] = texts(
+        serving.generate(**request(["é"], 300, temperature=3.0, seed=int(rng.integers(1000))))
+    )
     assert len(text) == 300 and OOV not in text and set(text) <= set(VOCABULARY.chars)
 
 
@@ -122,7 +136,9 @@ def test_unknown_chars_and_invalid_utf8_read_as_oov(serving):
     invalid = b"the \xff\xfe"
     as_oov = "the " + OOV  # U+FFFD, then one more U+FFFD: both outside the vocabulary
     unknown = "the ZQ"
-    outputs = texts(serving.generate(**request([invalid, as_oov + OOV, unknown], 30, temperature=0.0)))
+    outputs = texts(
+        serving.generate(**request([invalid, as_oov + OOV, unknown], 30, temperature=0.0))
+    )
     assert outputs[0] == outputs[1] == outputs[2]
 
 
@@ -141,9 +157,17 @@ def test_export_uses_core_tensorflow_ops_only(exported):
 def test_fresh_tensorflow_process_gives_the_same_texts(exported, serving):
     calls = [
         ("serving_default", as_numpy(request(["in the"], 50, temperature=0.8, seed=1))),
-        ("serving_default", as_numpy(request(
-            ["", "hello é", b"\xff bad bytes"], [10, 30, 0], temperature=[1.0, 0.0, 1.0], seed=[3, 4, 5]
-        ))),
+        (
+            "serving_default",
+            as_numpy(
+                request(
+                    ["", "hello é", b"\xff bad bytes"],
+                    [10, 30, 0],
+                    temperature=[1.0, 0.0, 1.0],
+                    seed=[3, 4, 5],
+                )
+            ),
+        ),
     ]
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
     for (_, inputs), result in zip(calls, outputs):
@@ -156,8 +180,10 @@ def test_signature_of_design(exported):
     signature = tf.saved_model.load(exported).signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
-        "prompt": (tf.string, [None]), "num_chars": (tf.int32, [None]),
-        "temperature": (tf.float32, [None]), "seed": (tf.int64, [None]),
+        "prompt": (tf.string, [None]),
+        "num_chars": (tf.int32, [None]),
+        "temperature": (tf.float32, [None]),
+        "seed": (tf.int64, [None]),
     }
     outputs = signature.structured_outputs
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in outputs.items()} == {
@@ -188,8 +214,12 @@ def test_the_embedded_server_gives_the_same_texts_over_rest_and_grpc(exported, s
     from kerasnlp_lab.serving.client import ServingClient
     from kerasnlp_lab.serving.server import ModelServer
 
-    inputs = as_numpy(request(["in the", "", "é"], [30, 12, 0], temperature=[0.9, 1.0, 0.0], seed=[1, 2, 3]))
-    expected = texts(serving.generate(**{name: tf.constant(value) for name, value in inputs.items()}))
+    inputs = as_numpy(
+        request(["in the", "", "é"], [30, 12, 0], temperature=[0.9, 1.0, 0.0], seed=[1, 2, 3])
+    )
+    expected = texts(
+        serving.generate(**{name: tf.constant(value) for name, value in inputs.items()})
+    )
     saved_models = os.path.dirname(os.path.dirname(exported))
     with ModelServer(saved_models, rest_port=0, grpc_port=0) as server:
         for url in (f"http://127.0.0.1:{server.rest_port}", f"grpc://127.0.0.1:{server.grpc_port}"):
@@ -200,6 +230,6 @@ def test_the_embedded_server_gives_the_same_texts_over_rest_and_grpc(exported, s
 def test_the_graph_reads_only_the_last_characters_of_a_long_prompt(serving):
     tail = "in the beginning " * 70  # 1,190 characters
     long_prompt = "x" * 300_000 + tail
-    cut = tail[-exporter.MAX_PROMPT_CHARS:]
+    cut = tail[-exporter.MAX_PROMPT_CHARS :]
     [from_long, from_cut] = texts(serving.generate(**request([long_prompt, cut], 30, 0.8, 3)))
     assert from_long == from_cut

@@ -82,24 +82,29 @@ def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(expor
         np.testing.assert_array_equal(result["translation"], expected.astype(np.bytes_))
     # The export's cached decoding says what the uncached decoder says, word for word.
     uncached = translator_lib.TranslatorServing(
-        transformer.UncachedTranslator(serving.model), serving.source_vectorizer,
-        serving.target_vectorizer, max_source_length=serving.max_source_length,
-        max_output_length=serving.max_output_length, beam_size=serving.beam_size,
+        transformer.UncachedTranslator(serving.model),
+        serving.source_vectorizer,
+        serving.target_vectorizer,
+        max_source_length=serving.max_source_length,
+        max_output_length=serving.max_output_length,
+        beam_size=serving.beam_size,
         length_penalty=serving.length_penalty,
     )
     texts = tf.constant(TEXTS)
     np.testing.assert_array_equal(
-        outputs[2]["translation"], uncached.greedy(texts)["translation"].numpy().astype(np.bytes_))
+        outputs[2]["translation"], uncached.greedy(texts)["translation"].numpy().astype(np.bytes_)
+    )
     np.testing.assert_array_equal(
-        outputs[3]["translation"], uncached.beam(texts)["translation"].numpy().astype(np.bytes_))
+        outputs[3]["translation"], uncached.beam(texts)["translation"].numpy().astype(np.bytes_)
+    )
     assert len(set(outputs[2]["translation"])) > 1
 
 
 def test_warmup_requests_cover_both_signatures_at_two_batch_sizes(exported):
     requests = warmup.read_warmup_requests(exported[1])
-    assert sorted((r.model_spec.signature_name, r.inputs["text"].tensor_shape.dim[0].size)
-                  for r in requests) == [("beam_search", 1), ("beam_search", 3),
-                                         ("serving_default", 1), ("serving_default", 3)]
+    assert sorted(
+        (r.model_spec.signature_name, r.inputs["text"].tensor_shape.dim[0].size) for r in requests
+    ) == [("beam_search", 1), ("beam_search", 3), ("serving_default", 1), ("serving_default", 3)]
     assert {r.model_spec.name for r in requests} == {"transformer_translator"}
 
 

@@ -29,9 +29,7 @@ def numpy_bahdanau(query, values, mask, values_kernel, query_kernel, bias, score
 def make_layer(rng, units, query_dim, values_dim):
     layer = BahdanauAttention(units)
     layer.build((None, query_dim), (None, None, values_dim))
-    layer.set_weights(
-        [rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()]
-    )
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
     return layer
 
 

@@ -44,9 +44,7 @@ def test_self_attention_equals_keras_mha(rng, padded, causal):
     x = rng.normal(size=(3, 7, MODEL_DIM)).astype("float32")
     mask = random_mask(rng, 3, 7) if padded else np.ones((3, 7), bool)
 
-    output, scores = ours(
-        x, query_mask=mask, use_causal_mask=causal, return_attention_scores=True
-    )
+    output, scores = ours(x, query_mask=mask, use_causal_mask=causal, return_attention_scores=True)
     expected, expected_scores = reference(
         x,
         x,
@@ -137,9 +135,7 @@ def test_cached_decoding_equals_one_causal_pass(rng):
 def as_keras_hub_cache(cache):
     """Our keys `(B, H, K, S)` and values `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
     keys, values = cache
-    return np.stack(
-        [np.transpose(keys, (0, 3, 1, 2)), np.transpose(values, (0, 2, 1, 3))], axis=1
-    )
+    return np.stack([np.transpose(keys, (0, 3, 1, 2)), np.transpose(values, (0, 2, 1, 3))], axis=1)
 
 
 def test_cached_decoding_equals_keras_hub_cached_mha(rng):

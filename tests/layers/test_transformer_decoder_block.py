@@ -22,8 +22,12 @@ def attention_map(ours, theirs):
     """Our attention's weights -> keras_hub's (kernels (D, H, K) and (H, K, D) on both sides)."""
     return {
         f"{ours}/{part}_{kind}": f"{theirs}/{their_part}/{kind}"
-        for part, their_part in [("query", "query"), ("key", "key"), ("value", "value"),
-                                 ("output", "attention_output")]
+        for part, their_part in [
+            ("query", "query"),
+            ("key", "key"),
+            ("value", "value"),
+            ("output", "attention_output"),
+        ]
         for kind in ("kernel", "bias")
     }
 
@@ -52,19 +56,25 @@ def weights_by_path(layer):
 
 def our_block(rng, norm_first):
     """A built decoder block whose every weight (biases and norms too) is random."""
-    block = TransformerDecoderBlock(HEADS, FEED_FORWARD_DIM, norm_first=norm_first,
-                                    layer_norm_epsilon=EPSILON)
+    block = TransformerDecoderBlock(
+        HEADS, FEED_FORWARD_DIM, norm_first=norm_first, layer_norm_epsilon=EPSILON
+    )
     block.build((None, None, MODEL_DIM))
-    block.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32")
-                       for w in block.get_weights()])
+    block.set_weights(
+        [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in block.get_weights()]
+    )
     return block
 
 
 def keras_hub_copy(block):
     """keras_hub's decoder with the settings and the weights of `block`."""
     reference = keras_hub.layers.TransformerDecoder(
-        FEED_FORWARD_DIM, HEADS, dropout=0.0, activation="relu",
-        layer_norm_epsilon=EPSILON, normalize_first=block.norm_first,
+        FEED_FORWARD_DIM,
+        HEADS,
+        dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=EPSILON,
+        normalize_first=block.norm_first,
     )
     reference.build((None, None, MODEL_DIM), (None, None, MODEL_DIM))
     theirs = weights_by_path(reference)
@@ -96,10 +106,14 @@ def test_teacher_forcing_equals_keras_hub_transformer_decoder(norm_first, target
     x, encoder_outputs, source_mask = inputs(rng)
     target_mask = padding_mask(target_lengths, 6)
 
-    output = np.asarray(block(x, encoder_outputs, padding_mask=target_mask,
-                              encoder_padding_mask=source_mask))
-    expected = np.asarray(reference(x, encoder_outputs, decoder_padding_mask=target_mask,
-                                    encoder_padding_mask=source_mask))
+    output = np.asarray(
+        block(x, encoder_outputs, padding_mask=target_mask, encoder_padding_mask=source_mask)
+    )
+    expected = np.asarray(
+        reference(
+            x, encoder_outputs, decoder_padding_mask=target_mask, encoder_padding_mask=source_mask
+        )
+    )
     assert output.shape == (3, 6, MODEL_DIM)
     # Padded target rows differ by design (zero attention weights here, uniform in
     # keras_hub): compare the valid steps.
@@ -125,8 +139,13 @@ def our_cached_decoding(block, x, encoder_outputs, source_mask, chunks, max_leng
     cross_cache = block.compute_cross_cache(encoder_outputs)
     outputs, start = [], 0
     for size in chunks:
-        output, cache = block(x[:, start:start + size], encoder_padding_mask=source_mask,
-                              self_cache=cache, cache_index=start, cross_cache=cross_cache)
+        output, cache = block(
+            x[:, start : start + size],
+            encoder_padding_mask=source_mask,
+            self_cache=cache,
+            cache_index=start,
+            cross_cache=cross_cache,
+        )
         outputs.append(np.asarray(output))
         start += size
     return np.concatenate(outputs, axis=1)
@@ -141,8 +160,11 @@ def keras_hub_cached_decoding(reference, x, encoder_outputs, source_mask, chunks
     outputs, start = [], 0
     for size in chunks:
         output, cache, cross_cache = reference(
-            x[:, start:start + size], encoder_outputs, encoder_padding_mask=source_mask,
-            self_attention_cache=cache, self_attention_cache_update_index=start,
+            x[:, start : start + size],
+            encoder_outputs,
+            encoder_padding_mask=source_mask,
+            self_attention_cache=cache,
+            self_attention_cache_update_index=start,
             cross_attention_cache=cross_cache,
             cross_attention_cache_update_index=0 if start == 0 else None,
         )
@@ -161,8 +183,9 @@ def test_cached_decoding_equals_teacher_forcing_and_keras_hub_cached(norm_first,
     full = np.asarray(block(x, encoder_outputs, encoder_padding_mask=source_mask))
 
     ours = our_cached_decoding(block, x, encoder_outputs, source_mask, chunks, max_length=9)
-    theirs = keras_hub_cached_decoding(reference, x, encoder_outputs, source_mask, chunks,
-                                       max_length=9)
+    theirs = keras_hub_cached_decoding(
+        reference, x, encoder_outputs, source_mask, chunks, max_length=9
+    )
     np.testing.assert_allclose(ours, full, atol=ATOL)
     np.testing.assert_allclose(theirs, full, atol=ATOL)
     np.testing.assert_allclose(ours, theirs, atol=ATOL)
@@ -174,13 +197,21 @@ def test_cache_shapes_and_returned_values():
     x, encoder_outputs, source_mask = inputs(rng, target_length=1)
     keys, values = block.empty_self_cache(3, 9)
     assert (tuple(keys.shape), tuple(values.shape)) == (
-        (3, HEADS, KEY_DIM, 9), (3, HEADS, 9, KEY_DIM))
+        (3, HEADS, KEY_DIM, 9),
+        (3, HEADS, 9, KEY_DIM),
+    )
     cross_keys, cross_values = block.compute_cross_cache(encoder_outputs)
     assert (tuple(cross_keys.shape), tuple(cross_values.shape)) == (
-        (3, HEADS, KEY_DIM, 8), (3, HEADS, 8, KEY_DIM))
+        (3, HEADS, KEY_DIM, 8),
+        (3, HEADS, 8, KEY_DIM),
+    )
     output, scores, (new_keys, new_values) = block(
-        x, encoder_padding_mask=source_mask, self_cache=(keys, values), cache_index=2,
-        cross_cache=(cross_keys, cross_values), return_attention_scores=True,
+        x,
+        encoder_padding_mask=source_mask,
+        self_cache=(keys, values),
+        cache_index=2,
+        cross_cache=(cross_keys, cross_values),
+        return_attention_scores=True,
     )
     assert output.shape == (3, 1, MODEL_DIM) and scores.shape == (3, HEADS, 1, 8)
     written = np.abs(np.asarray(new_values)).sum(axis=(0, 1, 3))  # per cache position
@@ -192,22 +223,32 @@ def test_self_cache_without_index_is_refused():
     rng = np.random.default_rng(SEED)
     block = our_block(rng, norm_first=True)
     x, encoder_outputs, _ = inputs(rng, target_length=1)
-    with pytest.raises(ValueError, match="expected a cache_index with the self_cache, "
-                                         "received cache_index=None"):
-        block(x, self_cache=block.empty_self_cache(3, 4),
-              cross_cache=block.compute_cross_cache(encoder_outputs))
+    with pytest.raises(
+        ValueError, match="expected a cache_index with the self_cache, received cache_index=None"
+    ):
+        block(
+            x,
+            self_cache=block.empty_self_cache(3, 4),
+            cross_cache=block.compute_cross_cache(encoder_outputs),
+        )
 
 
 def test_get_config_holds_every_argument_and_rebuilds_the_block():
     rng = np.random.default_rng(SEED)
-    block = TransformerDecoderBlock(2, 12, dropout=0.25, norm_first=False,
-                                    layer_norm_epsilon=1e-6, name="decoder")
+    block = TransformerDecoderBlock(
+        2, 12, dropout=0.25, norm_first=False, layer_norm_epsilon=1e-6, name="decoder"
+    )
     block.build((None, None, 8))
     config = block.get_config()
     arguments = set(inspect.signature(TransformerDecoderBlock.__init__).parameters)
     assert arguments - {"self", "kwargs"} <= set(config)
-    assert (config["num_heads"], config["feed_forward_dim"], config["dropout"],
-            config["norm_first"], config["layer_norm_epsilon"]) == (2, 12, 0.25, False, 1e-6)
+    assert (
+        config["num_heads"],
+        config["feed_forward_dim"],
+        config["dropout"],
+        config["norm_first"],
+        config["layer_norm_epsilon"],
+    ) == (2, 12, 0.25, False, 1e-6)
     clone = TransformerDecoderBlock.from_config(config)
     clone.build((None, None, 8))
     clone.set_weights(block.get_weights())
@@ -223,8 +264,9 @@ def test_keras_file_round_trip(tmp_path):
     target = keras.Input((None, MODEL_DIM))
     source = keras.Input((None, MODEL_DIM))
     source_mask = keras.Input((None,), dtype="bool")
-    model = keras.Model([target, source, source_mask],
-                        block(target, source, encoder_padding_mask=source_mask))
+    model = keras.Model(
+        [target, source, source_mask], block(target, source, encoder_padding_mask=source_mask)
+    )
     path = str(tmp_path / "decoder.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
@@ -232,5 +274,6 @@ def test_keras_file_round_trip(tmp_path):
     x, encoder_outputs, mask = inputs(rng)
     assert isinstance(reloaded.layers[-1], TransformerDecoderBlock)
     assert reloaded.layers[-1].get_config() == block.get_config()
-    np.testing.assert_array_equal(reloaded([x, encoder_outputs, mask]),
-                                  model([x, encoder_outputs, mask]))
+    np.testing.assert_array_equal(
+        reloaded([x, encoder_outputs, mask]), model([x, encoder_outputs, mask])
+    )

@@ -43,19 +43,25 @@ def weights_by_path(layer):
 
 def our_block(rng, norm_first):
     """A built encoder block whose every weight (biases and norms too) is random."""
-    block = TransformerEncoderBlock(HEADS, FEED_FORWARD_DIM, norm_first=norm_first,
-                                    layer_norm_epsilon=EPSILON)
+    block = TransformerEncoderBlock(
+        HEADS, FEED_FORWARD_DIM, norm_first=norm_first, layer_norm_epsilon=EPSILON
+    )
     block.build((None, None, MODEL_DIM))
-    block.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32")
-                       for w in block.get_weights()])
+    block.set_weights(
+        [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in block.get_weights()]
+    )
     return block
 
 
 def keras_hub_copy(block):
     """keras_hub's encoder with the settings and the weights of `block`."""
     reference = keras_hub.layers.TransformerEncoder(
-        FEED_FORWARD_DIM, HEADS, dropout=0.0, activation="relu",
-        layer_norm_epsilon=EPSILON, normalize_first=block.norm_first,
+        FEED_FORWARD_DIM,
+        HEADS,
+        dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=EPSILON,
+        normalize_first=block.norm_first,
     )
     reference.build((None, None, MODEL_DIM))
     theirs = weights_by_path(reference)
@@ -105,14 +111,20 @@ def test_attention_scores_skip_padding():
 
 def test_get_config_holds_every_argument_and_rebuilds_the_block():
     rng = np.random.default_rng(SEED)
-    block = TransformerEncoderBlock(2, 12, dropout=0.25, norm_first=False,
-                                    layer_norm_epsilon=1e-6, name="encoder")
+    block = TransformerEncoderBlock(
+        2, 12, dropout=0.25, norm_first=False, layer_norm_epsilon=1e-6, name="encoder"
+    )
     block.build((None, None, 8))
     config = block.get_config()
     arguments = set(inspect.signature(TransformerEncoderBlock.__init__).parameters)
     assert arguments - {"self", "kwargs"} <= set(config)
-    assert (config["num_heads"], config["feed_forward_dim"], config["dropout"],
-            config["norm_first"], config["layer_norm_epsilon"]) == (2, 12, 0.25, False, 1e-6)
+    assert (
+        config["num_heads"],
+        config["feed_forward_dim"],
+        config["dropout"],
+        config["norm_first"],
+        config["layer_norm_epsilon"],
+    ) == (2, 12, 0.25, False, 1e-6)
     clone = TransformerEncoderBlock.from_config(config)
     clone.build((None, None, 8))
     clone.set_weights(block.get_weights())

@@ -107,7 +107,7 @@ def test_each_step_depends_only_on_its_own_features_and_ids(rng):
     ids = rng.integers(0, NUM_IDS, size=(2, 5, 2))
     logits = head(deep_features, ids).numpy()
     for step in range(5):  # one step alone gives the same logits as inside the sequence
-        alone = head(deep_features[:, step:step + 1], ids[:, step:step + 1]).numpy()[:, 0]
+        alone = head(deep_features[:, step : step + 1], ids[:, step : step + 1]).numpy()[:, 0]
         np.testing.assert_allclose(logits[:, step], alone, rtol=1e-6, atol=1e-6)
     changed_features, changed_ids = deep_features.copy(), ids.copy()
     changed_features[:, 3:] = 1e3
@@ -119,8 +119,15 @@ def test_each_step_depends_only_on_its_own_features_and_ids(rng):
 
 def test_config_round_trip_and_every_argument_in_config(rng):
     head = WideAndDeepHead(
-        4, num_ids=5, num_hash_bins=9, deep_units=(3,), activation="tanh",
-        dropout=0.2, kernel_initializer="he_normal", wide_initializer="ones", name="head",
+        4,
+        num_ids=5,
+        num_hash_bins=9,
+        deep_units=(3,),
+        activation="tanh",
+        dropout=0.2,
+        kernel_initializer="he_normal",
+        wide_initializer="ones",
+        name="head",
     )
     deep_features = rng.normal(size=(2, 3, 6)).astype("float32")
     ids = rng.integers(0, 5, size=(2, 3, 2))

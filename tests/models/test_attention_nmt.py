@@ -14,7 +14,10 @@ from kerasnlp_lab.metrics import MaskedAccuracy
 
 VOCAB_SIZE = 20
 CONFIG = attention_nmt.get_config(
-    "tiny", source_vocab_size=VOCAB_SIZE, target_vocab_size=VOCAB_SIZE, max_source_length=10,
+    "tiny",
+    source_vocab_size=VOCAB_SIZE,
+    target_vocab_size=VOCAB_SIZE,
+    max_source_length=10,
     max_target_length=7,
 )
 SOURCE = np.array([[2, 5, 6, 7, 3, 0, 0], [2, 8, 9, 10, 11, 12, 3]], np.int32)
@@ -41,7 +44,9 @@ def test_presets_have_the_documented_sizes():
     small, full = attention_nmt.get_config("small"), attention_nmt.get_config("full")
     assert (small.units, small.embedding_dim) == (256, 128)
     assert (full.units, full.embedding_dim) == (1024, 256)
-    with pytest.raises(UserError, match="Unknown attention_nmt preset 'huge': expected one of tiny, small, full"):
+    with pytest.raises(
+        UserError, match="Unknown attention_nmt preset 'huge': expected one of tiny, small, full"
+    ):
         attention_nmt.get_config("huge")
 
 
@@ -80,8 +85,11 @@ def test_greedy_translation_equals_a_naive_loop_over_the_keras_model(model):
     vocabulary = list(RESERVED_TOKENS) + [f"w{index}" for index in range(VOCAB_SIZE - 4)]
     vectorizer = WordVectorizer(vocabulary)
     serving = TranslatorServing(
-        attention_nmt.AttentionTranslator(model), vectorizer, vectorizer,
-        max_source_length=CONFIG.max_source_length, max_output_length=6,
+        attention_nmt.AttentionTranslator(model),
+        vectorizer,
+        vectorizer,
+        max_source_length=CONFIG.max_source_length,
+        max_output_length=6,
     )
     generated = serving.translate_ids(tf.constant(SOURCE)).numpy()
     assert vectorizer.oov_id not in generated
@@ -103,9 +111,13 @@ def test_masked_loss_and_accuracy_against_numpy():
     labels = np.array([[1, 4, 0], [2, 0, 0]], np.int32)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     picked = [-log_probs[b, t, labels[b, t]] for b, t in [(0, 0), (0, 1), (1, 0)]]
-    assert float(MaskedSparseCrossentropy()(labels, logits)) == pytest.approx(np.mean(picked), rel=1e-5)
-    smoothed = [0.9 * -log_probs[b, t, labels[b, t]] + 0.1 * -log_probs[b, t].mean()
-                for b, t in [(0, 0), (0, 1), (1, 0)]]
+    assert float(MaskedSparseCrossentropy()(labels, logits)) == pytest.approx(
+        np.mean(picked), rel=1e-5
+    )
+    smoothed = [
+        0.9 * -log_probs[b, t, labels[b, t]] + 0.1 * -log_probs[b, t].mean()
+        for b, t in [(0, 0), (0, 1), (1, 0)]
+    ]
     assert float(MaskedSparseCrossentropy(label_smoothing=0.1)(labels, logits)) == pytest.approx(
         np.mean(smoothed), rel=1e-5
     )

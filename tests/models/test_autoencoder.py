@@ -11,7 +11,12 @@ from kerasnlp_lab.models import autoencoder
 
 def test_classic_preset_is_784_32_784():
     model = autoencoder.build_autoencoder(autoencoder.get_config("classic"))
-    dense = [layer for sub in model.layers[1:] for layer in sub.layers if isinstance(layer, keras.layers.Dense)]
+    dense = [
+        layer
+        for sub in model.layers[1:]
+        for layer in sub.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
     assert [layer.units for layer in dense] == [32, 784]
     # 784*32+32 + 32*784+784
     assert model.count_params() == 50_992
@@ -19,7 +24,12 @@ def test_classic_preset_is_784_32_784():
 
 def test_deep_preset_is_symmetric():
     model = autoencoder.build_autoencoder(autoencoder.get_config("deep"))
-    dense = [layer for sub in model.layers[1:] for layer in sub.layers if isinstance(layer, keras.layers.Dense)]
+    dense = [
+        layer
+        for sub in model.layers[1:]
+        for layer in sub.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
     assert [layer.units for layer in dense] == [256, 64, 32, 64, 256, 784]
 
 
@@ -42,8 +52,9 @@ def test_encoder_and_decoder_share_the_autoencoder_weights():
     pixels.kernel.assign(np.zeros(pixels.kernel.shape, "float32"))
     pixels.bias.assign(np.linspace(-2, 2, 784).astype("float32"))
     expected = 1 / (1 + np.exp(-np.linspace(-2, 2, 784))).reshape(28, 28)
-    np.testing.assert_allclose(model(images).numpy(), np.broadcast_to(expected, (5, 28, 28)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model(images).numpy(), np.broadcast_to(expected, (5, 28, 28)), rtol=1e-5
+    )
 
 
 def test_keras_round_trip_keeps_outputs(tmp_path):
@@ -53,11 +64,15 @@ def test_keras_round_trip_keeps_outputs(tmp_path):
     reloaded = keras.saving.load_model(path)
     images = np.random.default_rng(4).uniform(0, 1, (3, 28, 28)).astype("float32")
     np.testing.assert_array_equal(reloaded(images), model(images))
-    np.testing.assert_array_equal(autoencoder.encoder_of(reloaded)(images), autoencoder.encoder_of(model)(images))
+    np.testing.assert_array_equal(
+        autoencoder.encoder_of(reloaded)(images), autoencoder.encoder_of(model)(images)
+    )
 
 
 def test_overrides_and_unknown_preset():
     config = autoencoder.get_config("classic", epochs=3, noise_std=0.2, batch_size=None)
     assert (config.epochs, config.noise_std, config.batch_size) == (3, 0.2, 256)
-    with pytest.raises(UserError, match=r"Unknown autoencoder preset 'huge': expected one of tiny, classic, deep"):
+    with pytest.raises(
+        UserError, match=r"Unknown autoencoder preset 'huge': expected one of tiny, classic, deep"
+    ):
         autoencoder.get_config("huge")

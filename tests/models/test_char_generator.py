@@ -31,11 +31,18 @@ def trained():
 
 def test_presets_and_their_sizes():
     assert set(char_generator.PRESETS) == {
-        "tiny", "small", "small_dense", "release", "full", "full_dense"
+        "tiny",
+        "small",
+        "small_dense",
+        "release",
+        "full",
+        "full_dense",
     }
     release = char_generator.get_config("release")
     assert (release.embedding_dim, release.gru_units, release.epochs * release.steps_per_epoch) == (
-        128, 512, 4000
+        128,
+        512,
+        4000,
     )
     full = char_generator.get_config("full")
     assert (full.embedding_dim, full.gru_units, full.sequence_length) == (256, 1024, 100)
@@ -45,7 +52,9 @@ def test_presets_and_their_sizes():
 
 
 def test_unknown_preset_and_head_are_user_errors():
-    with pytest.raises(UserError, match="Unknown char_generator preset 'huge': expected one of tiny"):
+    with pytest.raises(
+        UserError, match="Unknown char_generator preset 'huge': expected one of tiny"
+    ):
         char_generator.get_config("huge")
     with pytest.raises(UserError, match="Unknown head 'cnn': expected one of wide_and_deep, dense"):
         char_generator.get_config("tiny", head="cnn")
@@ -55,7 +64,9 @@ def test_logits_shape_and_heads(trained):
     logits = trained(text_ids(3, 17))
     assert logits.shape == (3, 17, VOCAB)
     assert isinstance(trained.get_layer("head"), WideAndDeepHead)
-    dense = char_generator.build_training_model(char_generator.get_config("small_dense", gru_units=8), VOCAB)
+    dense = char_generator.build_training_model(
+        char_generator.get_config("small_dense", gru_units=8), VOCAB
+    )
     assert isinstance(dense.get_layer("head"), keras.layers.Dense)
     assert dense(text_ids(2, 5)).shape == (2, 5, VOCAB)
     assert char_generator.vocab_size_of(dense) == VOCAB
@@ -80,7 +91,9 @@ def test_stateful_chunks_give_the_logits_of_one_pass(trained):
     config = char_generator.get_config("tiny")
     inputs = text_ids(2, 60, seed=5)
     one_pass = np.asarray(trained(inputs))
-    generator = char_generator.build_generation_model(config, VOCAB, batch_size=2, weights_from=trained)
+    generator = char_generator.build_generation_model(
+        config, VOCAB, batch_size=2, weights_from=trained
+    )
     chunks = []
     for start, stop in [(0, 1), (1, 25), (25, 26), (26, 60)]:
         chunk = {name: value[:, start:stop] for name, value in inputs.items()}
@@ -98,8 +111,12 @@ def test_one_char_at_a_time_matches_one_pass_with_batch_of_one(trained):
     config = char_generator.get_config("tiny")
     inputs = text_ids(1, 20, seed=9)
     generator = char_generator.build_generation_model(config, VOCAB, weights_from=trained)
-    steps = [np.asarray(generator({n: v[:, t : t + 1] for n, v in inputs.items()})) for t in range(20)]
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), np.asarray(trained(inputs)), atol=1e-5)
+    steps = [
+        np.asarray(generator({n: v[:, t : t + 1] for n, v in inputs.items()})) for t in range(20)
+    ]
+    np.testing.assert_allclose(
+        np.concatenate(steps, axis=1), np.asarray(trained(inputs)), atol=1e-5
+    )
 
 
 def test_keras_file_round_trip(trained, tmp_path):

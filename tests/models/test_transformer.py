@@ -48,10 +48,19 @@ def random_ids(rng, shape, vocab, lengths=None):
 
 def test_presets_have_the_documented_sizes():
     small, base = transformer.get_config("small"), transformer.get_config("base")
-    assert (small.num_layers, small.model_dim, small.feed_forward_dim, small.num_heads,
-            small.dropout) == (4, 128, 512, 8, 0.1)
+    assert (
+        small.num_layers,
+        small.model_dim,
+        small.feed_forward_dim,
+        small.num_heads,
+        small.dropout,
+    ) == (4, 128, 512, 8, 0.1)
     assert (base.num_layers, base.model_dim, base.feed_forward_dim, base.num_heads) == (
-        6, 512, 2048, 8)
+        6,
+        512,
+        2048,
+        8,
+    )
     assert transformer.get_config().backbone == "ours"
     assert transformer.get_config("tiny", epochs=5).epochs == 5
 
@@ -69,8 +78,12 @@ def test_bad_preset_backbone_and_head_count_are_user_errors():
 def test_logits_shape_and_dtype(fixture, request):
     model = request.getfixturevalue(fixture)
     rng = np.random.default_rng(0)
-    logits = model({"source": random_ids(rng, (3, 9), SOURCE_VOCAB),
-                    "target_in": random_ids(rng, (3, 7), TARGET_VOCAB)})
+    logits = model(
+        {
+            "source": random_ids(rng, (3, 9), SOURCE_VOCAB),
+            "target_in": random_ids(rng, (3, 7), TARGET_VOCAB),
+        }
+    )
     assert logits.shape == (3, 7, TARGET_VOCAB)
     assert logits.dtype == tf.float32
 
@@ -88,7 +101,9 @@ def test_source_padding_changes_nothing(model):
     padded = np.concatenate([source, np.zeros((2, 4), "int32")], axis=1)
     np.testing.assert_allclose(
         model({"source": padded, "target_in": target}),
-        model({"source": source, "target_in": target}), atol=1e-5)
+        model({"source": source, "target_in": target}),
+        atol=1e-5,
+    )
 
 
 def test_decoder_is_causal_and_ignores_target_padding(model):
@@ -103,7 +118,8 @@ def test_decoder_is_causal_and_ignores_target_padding(model):
     assert np.abs(after[:, 4:] - before[:, 4:]).max() > 1e-3
     padded = np.concatenate([target, np.zeros((2, 3), "int32")], axis=1)
     np.testing.assert_allclose(
-        model({"source": source, "target_in": padded})[:, :6], before, atol=1e-5)
+        model({"source": source, "target_in": padded})[:, :6], before, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("fixture", ["model", "hub_model"])
@@ -135,8 +151,9 @@ def test_cached_greedy_gives_exactly_the_uncached_tokens(norm_first):
     rng = np.random.default_rng(4)
     source = random_ids(rng, (5, 9), SOURCE_VOCAB, lengths=[9, 7, 4, 2, 9])
     decode = tf.function(
-        lambda source, cached: transformer.generate(model, source, 11, START_ID, END_ID,
-                                                    cached=cached),
+        lambda source, cached: transformer.generate(
+            model, source, 11, START_ID, END_ID, cached=cached
+        ),
         reduce_retracing=True,
     )
     cached = decode(source, True).numpy()
@@ -149,9 +166,12 @@ def test_cached_greedy_gives_exactly_the_uncached_tokens(norm_first):
 def test_cached_beam_search_gives_exactly_the_uncached_tokens(model):
     rng = np.random.default_rng(5)
     source = random_ids(rng, (3, 7), SOURCE_VOCAB, lengths=[7, 3, 5])
-    beams = [transformer.generate(model, source, 8, START_ID, END_ID, beam_size=3,
-                                  length_penalty_alpha=0.6, cached=cached).numpy()
-             for cached in (True, False)]
+    beams = [
+        transformer.generate(
+            model, source, 8, START_ID, END_ID, beam_size=3, length_penalty_alpha=0.6, cached=cached
+        ).numpy()
+        for cached in (True, False)
+    ]
     assert beams[0].shape == (3, 8)
     np.testing.assert_array_equal(beams[0], beams[1])
 
@@ -163,8 +183,10 @@ def test_build_model_returns_the_class_of_the_backbone(model, hub_model):
 
 def test_keras_round_trip_keeps_weights_backbone_and_optimizer(model, hub_model, tmp_path):
     rng = np.random.default_rng(6)
-    inputs = {"source": random_ids(rng, (2, 5), SOURCE_VOCAB),
-              "target_in": random_ids(rng, (2, 4), TARGET_VOCAB)}
+    inputs = {
+        "source": random_ids(rng, (2, 5), SOURCE_VOCAB),
+        "target_in": random_ids(rng, (2, 4), TARGET_VOCAB),
+    }
     for original in (model, hub_model):
         path = str(tmp_path / f"{original.backbone}.keras")
         original.save(path)
@@ -186,9 +208,11 @@ def as_one_class_keras_file(path, legacy_path, backbone):
             data = source.read(item)
             if item.filename == "config.json":
                 config = json.loads(data)
-                config.update(module="kerasnlp_lab.models.transformer",
-                              class_name="TransformerTranslator",
-                              registered_name="kerasnlp_lab>TransformerTranslator")
+                config.update(
+                    module="kerasnlp_lab.models.transformer",
+                    class_name="TransformerTranslator",
+                    registered_name="kerasnlp_lab>TransformerTranslator",
+                )
                 config["config"]["backbone"] = backbone
                 data = json.dumps(config)
             target.writestr(item, data)
@@ -196,8 +220,10 @@ def as_one_class_keras_file(path, legacy_path, backbone):
 
 def test_keras_files_of_the_one_class_translator_still_load(model, hub_model, tmp_path):
     rng = np.random.default_rng(9)
-    inputs = {"source": random_ids(rng, (2, 5), SOURCE_VOCAB),
-              "target_in": random_ids(rng, (2, 4), TARGET_VOCAB)}
+    inputs = {
+        "source": random_ids(rng, (2, 5), SOURCE_VOCAB),
+        "target_in": random_ids(rng, (2, 4), TARGET_VOCAB),
+    }
     for original in (model, hub_model):
         path, legacy_path = (str(tmp_path / f"{name}.keras") for name in ("new", "legacy"))
         original.save(path)
@@ -222,23 +248,34 @@ def test_weights_file_keeps_the_layout_of_the_release_checkpoints(tmp_path):
         )
     encoder = "encoder_layers/transformer_encoder_block/"
     decoder = "decoder_layers/transformer_decoder_block/"
-    blocks = {"self_attention": 8, "self_attention_norm": 2, "feed_forward_inner": 2,
-              "feed_forward_outer": 2, "feed_forward_norm": 2}
+    blocks = {
+        "self_attention": 8,
+        "self_attention_norm": 2,
+        "feed_forward_inner": 2,
+        "feed_forward_outer": 2,
+        "feed_forward_norm": 2,
+    }
     assert collections.Counter(name.rsplit("/vars/", 1)[0] for name in datasets) == {
         **{encoder + name: count for name, count in blocks.items()},
         **{decoder + name: count for name, count in blocks.items()},
-        decoder + "cross_attention": 8, decoder + "cross_attention_norm": 2,
-        "encoder_norm": 2, "decoder_norm": 2,
+        decoder + "cross_attention": 8,
+        decoder + "cross_attention_norm": 2,
+        "encoder_norm": 2,
+        "decoder_norm": 2,
         # source embedding, target embedding, logits
-        "layers/embedding": 1, "layers/embedding_1": 1, "layers/dense": 2,
+        "layers/embedding": 1,
+        "layers/embedding_1": 1,
+        "layers/dense": 2,
         "optimizer": 1,
     }
     keras.utils.set_random_seed(11)
     fresh = transformer.build_model(config, SOURCE_VOCAB, TARGET_VOCAB)
     fresh.load_weights(path)
     rng = np.random.default_rng(10)
-    inputs = {"source": random_ids(rng, (2, 5), SOURCE_VOCAB),
-              "target_in": random_ids(rng, (2, 4), TARGET_VOCAB)}
+    inputs = {
+        "source": random_ids(rng, (2, 5), SOURCE_VOCAB),
+        "target_in": random_ids(rng, (2, 4), TARGET_VOCAB),
+    }
     np.testing.assert_array_equal(fresh(inputs), model(inputs))
 
 

@@ -10,14 +10,19 @@ import pytest
 
 from tests.serving import saved_model_factory as factory
 
-WAIT_SECONDS = 60.0  # upper bound of every polling wait; the conditions usually hold in well under 1 s
+WAIT_SECONDS = (
+    60.0  # upper bound of every polling wait; the conditions usually hold in well under 1 s
+)
 
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> dict[str, Path]:
     """One SavedModel of each kind, to be copied in as versions: affine1..3, text, multi, counting, gate."""
     root = tmp_path_factory.mktemp("templates")
-    built = {f"affine{version}": factory.save_affine(root / f"affine{version}", version) for version in (1, 2, 3)}
+    built = {
+        f"affine{version}": factory.save_affine(root / f"affine{version}", version)
+        for version in (1, 2, 3)
+    }
     built["text"] = factory.save_text(root / "text")
     built["multi"] = factory.save_multi_input(root / "multi")
     built["counting"] = factory.save_counting(root / "counting")
@@ -34,14 +39,20 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S
         time.sleep(0.02)
 
 
-def http_request(port: int, method: str, path: str, body: bytes | str | None = None,
-                 headers: dict | None = None) -> tuple[int, object]:
+def http_request(
+    port: int, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None
+) -> tuple[int, object]:
     """(HTTP status, parsed JSON body) of one request on a fresh connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         headers = headers or {}
-        connection.request(method, path, body=body.encode() if isinstance(body, str) else body,
-                           headers=headers, encode_chunked="Transfer-Encoding" in headers)
+        connection.request(
+            method,
+            path,
+            body=body.encode() if isinstance(body, str) else body,
+            headers=headers,
+            encode_chunked="Transfer-Encoding" in headers,
+        )
         response = connection.getresponse()
         payload = response.read()
     finally:
@@ -87,8 +98,13 @@ def api_server(tmp_path_factory, templates):
     factory.install_version(templates["text"], root / "text", 1)
     factory.install_version(templates["multi"], root / "multi", 1)
     (root / "models.config").write_text(API_MODELS_CONFIG)
-    server = ModelServer(root, rest_port=0, grpc_port=0, model_config_file=root / "models.config",
-                         limits=ServingLimits(max_request_bytes=API_MAX_REQUEST_BYTES))
+    server = ModelServer(
+        root,
+        rest_port=0,
+        grpc_port=0,
+        model_config_file=root / "models.config",
+        limits=ServingLimits(max_request_bytes=API_MAX_REQUEST_BYTES),
+    )
     server.start()
     yield server
     server.stop()

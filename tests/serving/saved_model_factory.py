@@ -37,9 +37,13 @@ class MultiInputModel(tf.Module):
     """serving_default: a float32 [-1, 2], b int64 [-1], flag bool [-1] ->
     total float32 [-1] = +-(a0 + a1 + b) (sign from flag), doubled int64 [-1] = 2 b."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a"),
-                                  tf.TensorSpec([None], tf.int64, name="b"),
-                                  tf.TensorSpec([None], tf.bool, name="flag")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 2], tf.float32, name="a"),
+            tf.TensorSpec([None], tf.int64, name="b"),
+            tf.TensorSpec([None], tf.bool, name="flag"),
+        ]
+    )
     def combine(self, a, b, flag):
         total = tf.reduce_sum(a, axis=1) + tf.cast(b, tf.float32)
         return {"total": tf.where(flag, total, -total), "doubled": b * 2}
@@ -64,12 +68,19 @@ class GateModel(tf.Module):
     Writes the file named by entered[0] (so a test knows the call is running), then waits until a file
     named by gate[0] exists (so a test decides when the call ends), polling the file system."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="entered"),
-                                  tf.TensorSpec([None], tf.string, name="gate")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="entered"),
+            tf.TensorSpec([None], tf.string, name="gate"),
+        ]
+    )
     def wait(self, entered, gate):
         with tf.control_dependencies([tf.io.write_file(entered[0], "")]):
-            polls, = tf.while_loop(lambda count: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
-                                  lambda count: count + 1, [tf.constant(0)])
+            (polls,) = tf.while_loop(
+                lambda count: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
+                lambda count: count + 1,
+                [tf.constant(0)],
+            )
         return {"opened": tf.fill(tf.shape(gate), 1) + 0 * polls}
 
 
@@ -85,7 +96,9 @@ def save_affine(path: Path, version: int) -> Path:
 
 def save_text(path: Path) -> Path:
     model = TextModel()
-    tf.saved_model.save(model, str(path), signatures={"serving_default": model.upper, "raw": model.raw})
+    tf.saved_model.save(
+        model, str(path), signatures={"serving_default": model.upper, "raw": model.raw}
+    )
     return path
 
 
@@ -107,17 +120,22 @@ def save_counting(path: Path) -> Path:
     return path
 
 
-def write_warmup_requests(version_folder: Path, model_name: str, requests: list[dict[str, np.ndarray]]) -> None:
+def write_warmup_requests(
+    version_folder: Path, model_name: str, requests: list[dict[str, np.ndarray]]
+) -> None:
     """Writes assets.extra/tf_serving_warmup_requests: one PredictionLog per request."""
     folder = version_folder / "assets.extra"
     folder.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(folder / "tf_serving_warmup_requests")) as writer:
         for inputs in requests:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default")
+            )
             for name, array in inputs.items():
                 request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
             writer.write(log.SerializeToString())
 
 

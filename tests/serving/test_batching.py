@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.serving.batching import BatchingParameters, SignatureBatcher, read_batching_parameters
+from kerasnlp_lab.serving.batching import (
+    BatchingParameters,
+    SignatureBatcher,
+    read_batching_parameters,
+)
 from kerasnlp_lab.serving.errors import ServingError
 
 
@@ -48,6 +52,7 @@ def run_concurrently(batcher, requests):
             results[index] = batcher.run(requests[index])
         except Exception as error:  # collected and asserted on below
             errors.append(error)
+
     threads = [threading.Thread(target=client, args=(index,)) for index in range(len(requests))]
     for thread in threads:
         thread.start()
@@ -71,22 +76,33 @@ def test_parameters_file_like_tf_serving(tmp_path):
         pad_variable_length_inputs: true
     """)
     assert read_batching_parameters(path) == BatchingParameters(
-        max_batch_size=8, batch_timeout_micros=2000, max_enqueued_batches=100, num_batch_threads=3,
-        thread_pool_name="my_batch_threads", allowed_batch_sizes=(2, 4, 8), pad_variable_length_inputs=True)
+        max_batch_size=8,
+        batch_timeout_micros=2000,
+        max_enqueued_batches=100,
+        num_batch_threads=3,
+        thread_pool_name="my_batch_threads",
+        allowed_batch_sizes=(2, 4, 8),
+        pad_variable_length_inputs=True,
+    )
     path.write_text("max_batch_size { value: 4 }")
     parameters = read_batching_parameters(path)
     assert parameters.max_batch_size == 4 and parameters.batch_timeout_micros == 0
     assert parameters.max_enqueued_batches == 10
 
 
-@pytest.mark.parametrize("text, message", [
-    ("max_batch_size: 8", "not a valid BatchingParameters text proto"),
-    ("max_batch_sise { value: 8 }", "not a valid BatchingParameters text proto"),
-    ("max_batch_size { value: 0 }", "max_batch_size >= 1"),
-    ("max_batch_size { value: 8 } allowed_batch_sizes: 4", "last one equal to max_batch_size"),
-    ("max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8",
-     "increasing order"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_batch_size: 8", "not a valid BatchingParameters text proto"),
+        ("max_batch_sise { value: 8 }", "not a valid BatchingParameters text proto"),
+        ("max_batch_size { value: 0 }", "max_batch_size >= 1"),
+        ("max_batch_size { value: 8 } allowed_batch_sizes: 4", "last one equal to max_batch_size"),
+        (
+            "max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8",
+            "increasing order",
+        ),
+    ],
+)
 def test_bad_parameters_files(tmp_path, text, message):
     path = tmp_path / "batching_parameters.txt"
     path.write_text(text)
@@ -98,10 +114,14 @@ def test_bad_parameters_files(tmp_path, text, message):
 
 def test_concurrent_requests_are_batched_and_split_back_exactly():
     model = RecordingModel()
-    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=8, batch_timeout_micros=50_000,
-                                                         num_batch_threads=1))
+    batcher = SignatureBatcher(
+        model,
+        BatchingParameters(max_batch_size=8, batch_timeout_micros=50_000, num_batch_threads=1),
+    )
     rng = np.random.default_rng(0)
-    requests = [{"x": rng.normal(size=(1 + index % 3, 4)).astype(np.float32)} for index in range(24)]
+    requests = [
+        {"x": rng.normal(size=(1 + index % 3, 4)).astype(np.float32)} for index in range(24)
+    ]
     try:
         results, errors = run_concurrently(batcher, requests)
     finally:
@@ -117,8 +137,15 @@ def test_concurrent_requests_are_batched_and_split_back_exactly():
 
 def test_allowed_batch_sizes_pad_and_outputs_are_trimmed():
     model = RecordingModel()
-    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=8, batch_timeout_micros=10_000,
-                                                         num_batch_threads=1, allowed_batch_sizes=(4, 8)))
+    batcher = SignatureBatcher(
+        model,
+        BatchingParameters(
+            max_batch_size=8,
+            batch_timeout_micros=10_000,
+            num_batch_threads=1,
+            allowed_batch_sizes=(4, 8),
+        ),
+    )
     requests = [{"x": np.full((1, 2), index, np.float32)} for index in range(5)]
     try:
         results, errors = run_concurrently(batcher, requests)
@@ -132,10 +159,15 @@ def test_allowed_batch_sizes_pad_and_outputs_are_trimmed():
 
 def test_mixed_shapes_do_not_share_batches():
     model = RecordingModel()
-    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=4, batch_timeout_micros=20_000,
-                                                         num_batch_threads=1))
-    requests = [{"x": np.ones((2, 3), np.float32)}, {"x": np.ones((1, 5), np.float32)},
-                {"x": np.ones((1, 3), np.float32)}]
+    batcher = SignatureBatcher(
+        model,
+        BatchingParameters(max_batch_size=4, batch_timeout_micros=20_000, num_batch_threads=1),
+    )
+    requests = [
+        {"x": np.ones((2, 3), np.float32)},
+        {"x": np.ones((1, 5), np.float32)},
+        {"x": np.ones((1, 3), np.float32)},
+    ]
     try:
         results, errors = run_concurrently(batcher, requests)
     finally:
@@ -157,7 +189,9 @@ def test_a_request_whose_deadline_passes_in_the_queue_leaves_it():
         with pytest.raises(ServingError) as caught:
             batcher.run(one_row, deadline=time.monotonic())
         assert (caught.value.code, caught.value.message) == (
-            "DEADLINE_EXCEEDED", "The request's deadline passed while it waited for a batch")
+            "DEADLINE_EXCEEDED",
+            "The request's deadline passed while it waited for a batch",
+        )
         assert batcher.queued_rows == 0
     finally:
         gate.set()
@@ -168,8 +202,15 @@ def test_a_request_whose_deadline_passes_in_the_queue_leaves_it():
 
 def test_pad_variable_length_inputs():
     model = RecordingModel()
-    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000,
-                                                         num_batch_threads=1, pad_variable_length_inputs=True))
+    batcher = SignatureBatcher(
+        model,
+        BatchingParameters(
+            max_batch_size=4,
+            batch_timeout_micros=50_000,
+            num_batch_threads=1,
+            pad_variable_length_inputs=True,
+        ),
+    )
     requests = [{"x": np.ones((1, 2), np.float32)}, {"x": np.ones((1, 3), np.float32)}]
     try:
         results, errors = run_concurrently(batcher, requests)
@@ -183,8 +224,9 @@ def test_pad_variable_length_inputs():
 def test_queue_full_is_unavailable():
     gate = threading.Event()
     model = RecordingModel(gate)
-    batcher = SignatureBatcher(model, BatchingParameters(max_batch_size=1, max_enqueued_batches=1,
-                                                         num_batch_threads=1))
+    batcher = SignatureBatcher(
+        model, BatchingParameters(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1)
+    )
     one_row = {"x": np.ones((1, 1), np.float32)}
     running = threading.Thread(target=batcher.run, args=(one_row,))
     queued = threading.Thread(target=batcher.run, args=(one_row,))
@@ -196,7 +238,10 @@ def test_queue_full_is_unavailable():
         with pytest.raises(ServingError) as caught:
             batcher.run(one_row)
         assert caught.value.code == "UNAVAILABLE"
-        assert caught.value.message == "The batch scheduling queue to which this task was submitted is full"
+        assert (
+            caught.value.message
+            == "The batch scheduling queue to which this task was submitted is full"
+        )
     finally:
         gate.set()
         running.join(30)
@@ -208,6 +253,7 @@ def test_queue_full_is_unavailable():
 def test_input_checks_and_errors():
     def failing(inputs):
         raise ServingError("INVALID_ARGUMENT", "the model refused")
+
     batcher = SignatureBatcher(failing, BatchingParameters(num_batch_threads=1))
     try:
         with pytest.raises(ServingError, match="must have at least one dimension"):
@@ -225,13 +271,20 @@ def test_input_checks_and_errors():
 def test_a_request_larger_than_max_batch_size_is_refused_like_tf_serving(templates):
     from kerasnlp_lab.serving.servable import Servable
 
-    servable = Servable("affine", 1, templates["affine1"], BatchingParameters(max_batch_size=4, num_batch_threads=1),
-                        max_rows=100)
+    servable = Servable(
+        "affine",
+        1,
+        templates["affine1"],
+        BatchingParameters(max_batch_size=4, num_batch_threads=1),
+        max_rows=100,
+    )
     try:
         assert servable.predict("", {"x": np.ones((4, 3), np.float32)})[1]["y"].shape == (4, 3)
         with pytest.raises(ServingError) as caught:
             servable.predict("", {"x": np.ones((5, 3), np.float32)})
         assert (caught.value.code, caught.value.message) == (
-            "INVALID_ARGUMENT", "Task size 5 is larger than maximum input batch size 4")
+            "INVALID_ARGUMENT",
+            "Task size 5 is larger than maximum input batch size 4",
+        )
     finally:
         servable.close()

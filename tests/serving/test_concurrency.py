@@ -24,10 +24,13 @@ num_batch_threads { value: 2 }
 
 
 def batch_metric(metrics_text: str, suffix: str) -> float:
-    prefix = (":tensorflow:serving:batching_session:processed_batch_size_" + suffix +
-              '{model_name="affine",signature_name="serving_default"} ')
+    prefix = (
+        ":tensorflow:serving:batching_session:processed_batch_size_"
+        + suffix
+        + '{model_name="affine",signature_name="serving_default"} '
+    )
     (line,) = [line for line in metrics_text.splitlines() if line.startswith(prefix)]
-    return float(line[len(prefix):])
+    return float(line[len(prefix) :])
 
 
 def no_deadline_predict(grpc_port: int) -> np.ndarray:
@@ -44,7 +47,9 @@ def test_32_concurrent_clients_get_exactly_their_own_results(tmp_path, templates
     install_version(templates["affine2"], tmp_path / "models" / "affine", 2)
     parameters = tmp_path / "batching_parameters.txt"
     parameters.write_text(BATCHING_PARAMETERS)
-    server = ModelServer(tmp_path / "models", rest_port=0, grpc_port=0, batching_parameters_file=parameters)
+    server = ModelServer(
+        tmp_path / "models", rest_port=0, grpc_port=0, batching_parameters_file=parameters
+    )
     server.start()
     urls = [f"http://127.0.0.1:{server.rest_port}", f"grpc://127.0.0.1:{server.grpc_port}"]
     barrier = threading.Barrier(CLIENTS)
@@ -56,14 +61,18 @@ def test_32_concurrent_clients_get_exactly_their_own_results(tmp_path, templates
             barrier.wait(timeout=60)
             for request in range(REQUESTS_PER_CLIENT):
                 # Unique values per client and request, so a mixed-up split cannot go unnoticed.
-                x = (rng.normal(size=(1 + (index + request) % 3, 3)) + 100 * index).astype(np.float32)
+                x = (rng.normal(size=(1 + (index + request) % 3, 3)) + 100 * index).astype(
+                    np.float32
+                )
                 try:
                     y = own.predict("affine", {"x": x})["y"]
                 except Exception as error:  # every failure is a test failure, reported below
                     failures.append(f"client {index}: {error!r}")
                     return
                 if not np.array_equal(y, affine_expected(x, 2)):
-                    failures.append(f"client {index} request {request}: got {y.tolist()} for {x.tolist()}")
+                    failures.append(
+                        f"client {index} request {request}: got {y.tolist()} for {x.tolist()}"
+                    )
                 rows_sent.append(len(x))
 
     threads = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]

@@ -23,15 +23,26 @@ from tests.serving.conftest import WAIT_SECONDS, http_request, wait_until
 from tests.serving.saved_model_factory import affine_expected, install_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVE = ("import json, sys; from kerasnlp_lab.serving.limits import ServingLimits; "
-         "from kerasnlp_lab.serving.server import serve_forever; "
-         "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, limits=ServingLimits(**json.loads(sys.argv[2])))")
+SERVE = (
+    "import json, sys; from kerasnlp_lab.serving.limits import ServingLimits; "
+    "from kerasnlp_lab.serving.server import serve_forever; "
+    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, limits=ServingLimits(**json.loads(sys.argv[2])))"
+)
 MIB = 1024 * 1024
 RSS_ALLOWANCE = 256 * MIB
-LIMITS = {"max_request_bytes": MIB, "max_buffered_request_bytes": 8 * MIB, "max_batch_rows": 8,
-          "max_string_bytes": 1024, "max_concurrent_requests_per_model": 2, "max_queued_requests_per_model": 64}
-GATED_LIMITS = {"max_concurrent_requests_per_model": 1, "max_queued_requests_per_model": 1,
-                "rest_api_timeout_in_ms": 1000}
+LIMITS = {
+    "max_request_bytes": MIB,
+    "max_buffered_request_bytes": 8 * MIB,
+    "max_batch_rows": 8,
+    "max_string_bytes": 1024,
+    "max_concurrent_requests_per_model": 2,
+    "max_queued_requests_per_model": 64,
+}
+GATED_LIMITS = {
+    "max_concurrent_requests_per_model": 1,
+    "max_queued_requests_per_model": 1,
+    "rest_api_timeout_in_ms": 1000,
+}
 X = [[1.0, 2.0, 3.0]]
 
 
@@ -45,22 +56,32 @@ class ServerProcess:
     """`serve_forever` over a folder in a child process: its ports, pid and RSS after start-up."""
 
     def __init__(self, folder: Path, limits: dict):
-        self.process = subprocess.Popen([sys.executable, "-c", SERVE, str(folder), json.dumps(limits)],
-                                        cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(folder), json.dumps(limits)],
+            cwd=REPO_ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout] + [lines.put(None)],
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: [lines.put(line) for line in self.process.stdout] + [lines.put(None)],
+            daemon=True,
+        ).start()
         printed = []
         while True:
             line = lines.get(timeout=WAIT_SECONDS)
             assert line is not None, "the server exited early:\n" + "".join(printed)
             printed.append(line)
-            match = re.search(r"REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line)
+            match = re.search(
+                r"REST on http://127\.0\.0\.1:(\d+)/\S+ and gRPC on 127\.0\.0\.1:(\d+)", line
+            )
             if match:
                 break
         self.rest_port, self.grpc_port = int(match.group(1)), int(match.group(2))
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}",
-                                             options=[("grpc.max_send_message_length", -1)])
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.grpc_port}", options=[("grpc.max_send_message_length", -1)]
+        )
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.baseline_rss = 0
 
@@ -68,8 +89,9 @@ class ServerProcess:
         assert self.process.poll() is None, "the server process died"
         assert http_request(self.rest_port, "GET", "/v1/models/affine")[0] == 200
         peak = rss_bytes(self.process.pid, "VmHWM")
-        assert peak <= self.baseline_rss + RSS_ALLOWANCE, \
+        assert peak <= self.baseline_rss + RSS_ALLOWANCE, (
             f"peak RSS {peak / MIB:.0f} MiB, RSS after start-up {self.baseline_rss / MIB:.0f} MiB"
+        )
 
     def stop(self) -> None:
         self.channel.close()
@@ -82,8 +104,16 @@ def start_server(folder: Path, templates: dict, limits: dict) -> ServerProcess:
         install_version(templates[name], folder / name.rstrip("1"), 1)
     server = ServerProcess(folder, limits)
     # Every model has answered once before the baseline is taken.
-    assert http_request(server.rest_port, "POST", "/v1/models/affine:predict", json.dumps({"instances": X}))[0] == 200
-    assert http_request(server.rest_port, "POST", "/v1/models/text:predict", '{"instances": ["a"]}')[0] == 200
+    assert (
+        http_request(
+            server.rest_port, "POST", "/v1/models/affine:predict", json.dumps({"instances": X})
+        )[0]
+        == 200
+    )
+    assert (
+        http_request(server.rest_port, "POST", "/v1/models/text:predict", '{"instances": ["a"]}')[0]
+        == 200
+    )
     open_gate = str(folder / "open")
     Path(open_gate).write_text("")
     gate_request = json.dumps({"instances": [{"entered": str(folder / "warm"), "gate": open_gate}]})
@@ -128,7 +158,9 @@ def raw_http(port: int, data: bytes, then_send: int = 0) -> tuple[bytes, int]:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(data)
         answer = b""
-        while b"\r\n\r\n" not in answer or len(answer) < answer.index(b"\r\n\r\n") + 4 + _length(answer):
+        while b"\r\n\r\n" not in answer or len(answer) < answer.index(b"\r\n\r\n") + 4 + _length(
+            answer
+        ):
             piece = connection.recv(65536)
             if not piece:
                 break
@@ -161,7 +193,9 @@ def test_a_string_tensor_declaring_a_billion_rows_is_refused_before_allocation(s
     proto.tensor_shape.dim[0].size = 10**9
     assert len(predict_request("text", text=proto).SerializeToString()) < 100
     assert rpc_error(server, predict_request("text", text=proto)) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Task size 1000000000 is larger than maximum input batch size 8")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Task size 1000000000 is larger than maximum input batch size 8",
+    )
 
 
 def with_shape(proto, *sizes: int):
@@ -172,45 +206,77 @@ def with_shape(proto, *sizes: int):
     return proto
 
 
-@pytest.mark.parametrize("model, name, proto, message", [
-    ("text", "text", with_shape(tf.make_tensor_proto(np.array([b"x"], dtype=object)), 4),
-     "tensor parsing error: text (its shape [4] has 4 elements, got 1 values in string_val)"),
-    ("affine", "x", with_shape(tf.make_tensor_proto(np.zeros((1, 3), np.float32)), 2, 3),
-     "tensor parsing error: x (its shape [2,3] needs 24 bytes of tensor_content, got 12)"),
-    ("affine", "x", with_shape(tf.make_tensor_proto(np.zeros((1, 3), np.float32)), -5, 3),
-     "tensor parsing error: x (its shape [-5,3] has a negative size)"),
-])
+@pytest.mark.parametrize(
+    "model, name, proto, message",
+    [
+        (
+            "text",
+            "text",
+            with_shape(tf.make_tensor_proto(np.array([b"x"], dtype=object)), 4),
+            "tensor parsing error: text (its shape [4] has 4 elements, got 1 values in string_val)",
+        ),
+        (
+            "affine",
+            "x",
+            with_shape(tf.make_tensor_proto(np.zeros((1, 3), np.float32)), 2, 3),
+            "tensor parsing error: x (its shape [2,3] needs 24 bytes of tensor_content, got 12)",
+        ),
+        (
+            "affine",
+            "x",
+            with_shape(tf.make_tensor_proto(np.zeros((1, 3), np.float32)), -5, 3),
+            "tensor parsing error: x (its shape [-5,3] has a negative size)",
+        ),
+    ],
+)
 def test_values_sent_must_match_the_declared_shape(server, model, name, proto, message):
-    assert rpc_error(server, predict_request(model, **{name: proto})) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    assert rpc_error(server, predict_request(model, **{name: proto})) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        message,
+    )
 
 
 # ------------------------------------------------------------------------------------ rows and strings
 def test_more_rows_than_allowed(server):
-    assert http_request(server.rest_port, "POST", "/v1/models/affine:predict", json.dumps({"instances": X * 9})) == (
-        400, {"error": "Task size 9 is larger than maximum input batch size 8"})
+    assert http_request(
+        server.rest_port, "POST", "/v1/models/affine:predict", json.dumps({"instances": X * 9})
+    ) == (400, {"error": "Task size 9 is larger than maximum input batch size 8"})
     many_sentences = json.dumps({"instances": [""] * 200_000})  # 0.8 MB, under the 1 MiB body limit
     assert http_request(server.rest_port, "POST", "/v1/models/text:predict", many_sentences) == (
-        400, {"error": "Task size 200000 is larger than maximum input batch size 8"})
+        400,
+        {"error": "Task size 200000 is larger than maximum input batch size 8"},
+    )
     proto = tf.make_tensor_proto(np.zeros((9, 3), np.float32))
     assert rpc_error(server, predict_request("affine", x=proto)) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Task size 9 is larger than maximum input batch size 8")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Task size 9 is larger than maximum input batch size 8",
+    )
 
 
 def test_strings_longer_than_allowed(server):
     message = "Input 'text' element 1 is a string of {} bytes, longer than the limit of 1024 bytes (max_string_bytes)"
     long_text = "é" * 450_000  # 900,000 bytes of UTF-8, under the 1 MiB body limit
-    assert http_request(server.rest_port, "POST", "/v1/models/text:predict",
-                        json.dumps({"instances": ["ok", long_text]}, ensure_ascii=False)) == (
-        400, {"error": message.format(900_000)})
+    assert http_request(
+        server.rest_port,
+        "POST",
+        "/v1/models/text:predict",
+        json.dumps({"instances": ["ok", long_text]}, ensure_ascii=False),
+    ) == (400, {"error": message.format(900_000)})
     encoded = base64.b64encode(b"\0" * 1025).decode()
-    assert http_request(server.rest_port, "POST", "/v1/models/text:predict",
-                        json.dumps({"inputs": ["ok", {"b64": encoded}]})) == (400, {"error": message.format(1025)})
+    assert http_request(
+        server.rest_port,
+        "POST",
+        "/v1/models/text:predict",
+        json.dumps({"inputs": ["ok", {"b64": encoded}]}),
+    ) == (400, {"error": message.format(1025)})
     proto = tf.make_tensor_proto(np.array([b"ok", b"y" * 1025], dtype=object))
     assert rpc_error(server, predict_request("text", text=proto)) == (
-        grpc.StatusCode.INVALID_ARGUMENT, message.format(1025))
-    assert http_request(server.rest_port, "POST", "/v1/models/text:predict",
-                        json.dumps({"instances": ["y" * 1024]})) == (200, {"predictions": [
-                            {"length": 1024, "upper": "Y" * 1024}]})
+        grpc.StatusCode.INVALID_ARGUMENT,
+        message.format(1025),
+    )
+    assert http_request(
+        server.rest_port, "POST", "/v1/models/text:predict", json.dumps({"instances": ["y" * 1024]})
+    ) == (200, {"predictions": [{"length": 1024, "upper": "Y" * 1024}]})
 
 
 # ------------------------------------------------------------------------------------------- HTTP
@@ -218,61 +284,111 @@ def test_content_length_minus_one_then_a_long_stream(server):
     head = b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"
     answer, taken = raw_http(server.rest_port, head, then_send=200 * MIB)
     status, headers, body = split_answer(answer)
-    assert (status, headers["connection"], body) == (400, "close", {
-        "error": "Malformed HTTP request: Invalid HTTP request received."})
+    assert (status, headers["connection"], body) == (
+        400,
+        "close",
+        {"error": "Malformed HTTP request: Invalid HTTP request received."},
+    )
     assert taken < 200 * MIB
 
 
 @pytest.mark.parametrize("size", [b"-10", b"zz"])
 def test_bad_chunk_sizes(server, size):
-    head = b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     answer, _ = raw_http(server.rest_port, head + size + b"\r\n")
-    assert split_answer(answer)[::2] == (400, {"error": "Malformed HTTP request: Invalid HTTP request received."})
+    assert split_answer(answer)[::2] == (
+        400,
+        {"error": "Malformed HTTP request: Invalid HTTP request received."},
+    )
 
 
 def test_declared_and_streamed_bodies_over_the_limit(server):
-    head = b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"
+    head = (
+        b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"
+    )
     answer, taken = raw_http(server.rest_port, head, then_send=200 * MIB)
     status, headers, body = split_answer(answer)
-    assert (status, headers["connection"], body) == (413, "close", {
-        "error": "Request body of 1073741824 bytes is larger than the limit of 1048576 bytes (max_request_bytes)."})
+    assert (status, headers["connection"], body) == (
+        413,
+        "close",
+        {
+            "error": "Request body of 1073741824 bytes is larger than the limit of 1048576 bytes (max_request_bytes)."
+        },
+    )
     assert taken < 200 * MIB
-    chunked = b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked = (
+        b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     # 1 MiB, then 100 bytes more (no last chunk: the server has read all that was sent when it answers)
     pieces = b"100000\r\n" + b" " * 0x100000 + b"\r\n64\r\n" + b" " * 100 + b"\r\n"
     answer, _ = raw_http(server.rest_port, chunked + pieces)
     status, headers, body = split_answer(answer)
-    assert (status, headers["connection"], body) == (413, "close", {
-        "error": "Request body (chunked) is larger than the limit of 1048576 bytes (max_request_bytes)."})
+    assert (status, headers["connection"], body) == (
+        413,
+        "close",
+        {
+            "error": "Request body (chunked) is larger than the limit of 1048576 bytes (max_request_bytes)."
+        },
+    )
 
 
 def test_endless_headers(server):
-    answer, _ = raw_http(server.rest_port, b"GET /v1/models/affine HTTP/1.1\r\nX-Long: " + b"a" * 70_000,
-                         then_send=200 * MIB)  # a header that never ends
+    answer, _ = raw_http(
+        server.rest_port,
+        b"GET /v1/models/affine HTTP/1.1\r\nX-Long: " + b"a" * 70_000,
+        then_send=200 * MIB,
+    )  # a header that never ends
     assert split_answer(answer)[::2] == (
-        400, {"error": "Request line and headers are larger than the limit of 65536 bytes"})
+        400,
+        {"error": "Request line and headers are larger than the limit of 65536 bytes"},
+    )
 
 
 # -------------------------------------------------------------------------------------------- JSON
-@pytest.mark.parametrize("body, error", [
-    ("[" * 200_000, "JSON Parse error: The document nests deeper than 1024 levels"),
-    ('{"inputs": ' + "[" * 2000 + "1" + "]" * 2000 + "}", "JSON Parse error: The document nests deeper than 1024 "
-                                                           "levels"),
-    ('{"instances": [' + "7" * 5000 + "]}", "JSON Parse error: Number too big to be stored in double. at offset: 15"),
-    ('{"instances": [[1e999, 1, 2]]}', "JSON Parse error: Number too big to be stored in double. at offset: 16"),
-    ('{"instances": [[NaN, 1, 2]], "x": -1e400}', "JSON Parse error: Number too big to be stored in double. "
-                                                  "at offset: 34"),
-])
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ("[" * 200_000, "JSON Parse error: The document nests deeper than 1024 levels"),
+        (
+            '{"inputs": ' + "[" * 2000 + "1" + "]" * 2000 + "}",
+            "JSON Parse error: The document nests deeper than 1024 levels",
+        ),
+        (
+            '{"instances": [' + "7" * 5000 + "]}",
+            "JSON Parse error: Number too big to be stored in double. at offset: 15",
+        ),
+        (
+            '{"instances": [[1e999, 1, 2]]}',
+            "JSON Parse error: Number too big to be stored in double. at offset: 16",
+        ),
+        (
+            '{"instances": [[NaN, 1, 2]], "x": -1e400}',
+            "JSON Parse error: Number too big to be stored in double. at offset: 34",
+        ),
+    ],
+)
 def test_json_nesting_and_number_limits(server, body, error):
-    assert http_request(server.rest_port, "POST", "/v1/models/affine:predict", body) == (400, {"error": error})
+    assert http_request(server.rest_port, "POST", "/v1/models/affine:predict", body) == (
+        400,
+        {"error": error},
+    )
 
 
 def test_non_finite_numbers_where_tf_serving_refuses_them(server):
-    assert http_request(server.rest_port, "POST", "/v1/models/text:predict", '{"instances": [NaN]}') == (
-        400, {"error": "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: NaN "
-                       "Type: Number is not of expected type: string"})
-    status, body = http_request(server.rest_port, "POST", "/v1/models/affine:predict",
-                                '{"instances": [[NaN, Infinity, 1]]}')  # TF Serving takes these for floats
+    assert http_request(
+        server.rest_port, "POST", "/v1/models/text:predict", '{"instances": [NaN]}'
+    ) == (
+        400,
+        {
+            "error": "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: NaN "
+            "Type: Number is not of expected type: string"
+        },
+    )
+    status, body = http_request(
+        server.rest_port, "POST", "/v1/models/affine:predict", '{"instances": [[NaN, Infinity, 1]]}'
+    )  # TF Serving takes these for floats
     assert status == 200 and body["predictions"][0][2] == 2.0
 
 
@@ -284,8 +400,18 @@ def test_32_concurrent_clients_each_on_a_new_connection(server):
         barrier.wait(timeout=WAIT_SECONDS)
         for request in range(5):
             x = [[float(index), float(request), 1.0]]
-            results.append((x, http_request(server.rest_port, "POST", "/v1/models/affine:predict",
-                                            json.dumps({"instances": x}))))
+            results.append(
+                (
+                    x,
+                    http_request(
+                        server.rest_port,
+                        "POST",
+                        "/v1/models/affine:predict",
+                        json.dumps({"instances": x}),
+                    ),
+                )
+            )
+
     threads = [threading.Thread(target=client, args=(index,)) for index in range(32)]
     for thread in threads:
         thread.start()
@@ -294,7 +420,9 @@ def test_32_concurrent_clients_each_on_a_new_connection(server):
     assert len(results) == 160
     for x, (status, body) in results:
         assert status == 200, body
-        np.testing.assert_array_equal(np.array(body["predictions"], np.float32), affine_expected(x, 1))
+        np.testing.assert_array_equal(
+            np.array(body["predictions"], np.float32), affine_expected(x, 1)
+        )
 
 
 # ---------------------------------------------------------------------- queues and time (gated model)
@@ -308,7 +436,9 @@ def gated_server(tmp_path_factory, templates):
 def gate_requests(server: ServerProcess) -> dict[str, float]:
     """{"running": n, "queued": n} of the gate model, from the server's metrics."""
     text = http_request(server.rest_port, "GET", "/monitoring/prometheus/metrics")[1]
-    found = re.findall(r':kerasnlp_lab:serving:predict_requests\{model_name="gate",state="(\w+)"\} (\d+)', text)
+    found = re.findall(
+        r':kerasnlp_lab:serving:predict_requests\{model_name="gate",state="(\w+)"\} (\d+)', text
+    )
     return {state: float(count) for state, count in found} or {"queued": 0.0, "running": 0.0}
 
 
@@ -318,8 +448,11 @@ def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
 
     def rest_gate(name: str) -> threading.Thread:
         body = json.dumps({"instances": [{"entered": str(tmp_path / name), "gate": gate}]})
-        thread = threading.Thread(target=lambda: answers.__setitem__(
-            name, http_request(port, "POST", "/v1/models/gate:predict", body)))
+        thread = threading.Thread(
+            target=lambda: answers.__setitem__(
+                name, http_request(port, "POST", "/v1/models/gate:predict", body)
+            )
+        )
         thread.start()
         return thread
 
@@ -330,26 +463,51 @@ def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
         # would wait there until the first request ends, which is when the gate opens, at the end).
         entered = tf.make_tensor_proto(np.array([str(tmp_path / "b").encode()], dtype=object))
         opened = tf.make_tensor_proto(np.array([gate.encode()], dtype=object))
-        code, _ = rpc_error(gated_server, predict_request("gate", entered=entered, gate=opened), timeout=0.3)
+        code, _ = rpc_error(
+            gated_server, predict_request("gate", entered=entered, gate=opened), timeout=0.3
+        )
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
-        wait_until(lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 1.0},
-                   "the gRPC call to leave the queue at its deadline")
+        wait_until(
+            lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 1.0},
+            "the gRPC call to leave the queue at its deadline",
+        )
         queued = rest_gate("c")
-        wait_until(lambda: gate_requests(gated_server) == {"queued": 1.0, "running": 1.0}, "a request in the queue")
+        wait_until(
+            lambda: gate_requests(gated_server) == {"queued": 1.0, "running": 1.0},
+            "a request in the queue",
+        )
         body = json.dumps({"instances": [{"entered": str(tmp_path / "d"), "gate": gate}]})
         assert http_request(port, "POST", "/v1/models/gate:predict", body) == (
-            429, {"error": "Model gate has 1 requests running and 1 waiting, its limits "
-                           "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); retry later"})
+            429,
+            {
+                "error": "Model gate has 1 requests running and 1 waiting, its limits "
+                "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); retry later"
+            },
+        )
         for thread in (running, queued):
             thread.join(WAIT_SECONDS)
-        assert answers["a"] == (504, {"error": "Request timed out after 1000 ms (rest_api_timeout_in_ms)"})
-        assert answers["c"] == (504, {"error": "Timed out waiting for a running slot of model gate (the request's "
-                                               "time limit passed in the queue)"})
+        assert answers["a"] == (
+            504,
+            {"error": "Request timed out after 1000 ms (rest_api_timeout_in_ms)"},
+        )
+        assert answers["c"] == (
+            504,
+            {
+                "error": "Timed out waiting for a running slot of model gate (the request's "
+                "time limit passed in the queue)"
+            },
+        )
         assert [name for name in "bcd" if (tmp_path / name).exists()] == []
         # The first call keeps its slot until its work ends, timed out or not.
         assert gate_requests(gated_server) == {"queued": 0.0, "running": 1.0}
     finally:  # lets the first call end, whatever happened above
         Path(gate).write_text("")
-    wait_until(lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 0.0}, "the first call to end")
+    wait_until(
+        lambda: gate_requests(gated_server) == {"queued": 0.0, "running": 0.0},
+        "the first call to end",
+    )
     body = json.dumps({"instances": [{"entered": str(tmp_path / "e"), "gate": gate}]})
-    assert http_request(port, "POST", "/v1/models/gate:predict", body) == (200, {"predictions": [1]})
+    assert http_request(port, "POST", "/v1/models/gate:predict", body) == (
+        200,
+        {"predictions": [1]},
+    )

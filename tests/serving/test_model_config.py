@@ -6,8 +6,12 @@ import re
 import pytest
 
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.serving.model_config import (ConfigFileWatcher, VersionPolicy, models_in_folder,
-                                               read_model_config_file)
+from kerasnlp_lab.serving.model_config import (
+    ConfigFileWatcher,
+    VersionPolicy,
+    models_in_folder,
+    read_model_config_file,
+)
 
 CONFIG = """
 # The file `kerasnlp-lab export` writes, with policies and labels added.
@@ -60,8 +64,10 @@ def test_existing_absolute_base_path_is_used_as_is(tmp_path):
     model_folder.mkdir(parents=True)
     path = tmp_path / "config" / "models.config"
     path.parent.mkdir()
-    path.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{model_folder}" '
-                    'model_platform: "tensorflow" } }')
+    path.write_text(
+        f'model_config_list {{ config {{ name: "m" base_path: "{model_folder}" '
+        'model_platform: "tensorflow" } }'
+    )
     assert read_model_config_file(path)[0].base_path == model_folder
 
 
@@ -69,35 +75,59 @@ def test_longer_suffix_wins_when_it_exists(tmp_path):
     (tmp_path / "models" / "a").mkdir(parents=True)
     (tmp_path / "a").mkdir()
     path = tmp_path / "models.config"
-    path.write_text('model_config_list { config { name: "a" base_path: "/models/a" model_platform: "tensorflow" } }')
+    path.write_text(
+        'model_config_list { config { name: "a" base_path: "/models/a" model_platform: "tensorflow" } }'
+    )
     assert read_model_config_file(path)[0].base_path == tmp_path / "models" / "a"
 
 
-@pytest.mark.parametrize("policy, present, selected", [
-    (VersionPolicy(), [1, 2, 10], {10}),
-    (VersionPolicy("latest", num_versions=2), [1, 2, 10], {2, 10}),
-    (VersionPolicy("all"), [1, 2, 10], {1, 2, 10}),
-    (VersionPolicy("specific", versions=(1, 3)), [1, 2, 10], {1}),
-    (VersionPolicy(), [], set()),
-])
+@pytest.mark.parametrize(
+    "policy, present, selected",
+    [
+        (VersionPolicy(), [1, 2, 10], {10}),
+        (VersionPolicy("latest", num_versions=2), [1, 2, 10], {2, 10}),
+        (VersionPolicy("all"), [1, 2, 10], {1, 2, 10}),
+        (VersionPolicy("specific", versions=(1, 3)), [1, 2, 10], {1}),
+        (VersionPolicy(), [], set()),
+    ],
+)
 def test_version_policies(policy, present, selected):
     assert policy.select(present) == selected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("model_config_list { config { name: ", "is not a valid ModelServerConfig text proto"),
-    ("model_config_list { config { nme: \"a\" } }", "is not a valid ModelServerConfig text proto"),
-    ("", "Expected a `model_config_list"),
-    ('model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" } '
-     'config { name: "a" base_path: "/b" model_platform: "tensorflow" } }',
-     "Illegal to list model a multiple times in config list"),
-    ('model_config_list { config { name: "a" base_path: "/a" } }', 'Expected model_platform: "tensorflow"'),
-    ('model_config_list { config { name: "../x" base_path: "/a" model_platform: "tensorflow" } }',
-     "Expected model names made of letters"),
-    ('model_config_list { config { name: "a" model_platform: "tensorflow" } }', "has no base_path"),
-    ('model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
-     'model_version_policy { specific { } } } }', "`specific` version policy with no versions"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model_config_list { config { name: ", "is not a valid ModelServerConfig text proto"),
+        (
+            'model_config_list { config { nme: "a" } }',
+            "is not a valid ModelServerConfig text proto",
+        ),
+        ("", "Expected a `model_config_list"),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" } '
+            'config { name: "a" base_path: "/b" model_platform: "tensorflow" } }',
+            "Illegal to list model a multiple times in config list",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" } }',
+            'Expected model_platform: "tensorflow"',
+        ),
+        (
+            'model_config_list { config { name: "../x" base_path: "/a" model_platform: "tensorflow" } }',
+            "Expected model names made of letters",
+        ),
+        (
+            'model_config_list { config { name: "a" model_platform: "tensorflow" } }',
+            "has no base_path",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+            "model_version_policy { specific { } } } }",
+            "`specific` version policy with no versions",
+        ),
+    ],
+)
 def test_bad_config_files_raise_user_errors(tmp_path, text, message):
     path = tmp_path / "models.config"
     path.write_text(text)
@@ -121,11 +151,15 @@ def test_models_in_folder_skips_hidden_and_files(tmp_path):
 
 def test_config_watcher_rereads_changes_and_keeps_the_last_good_config(tmp_path):
     path = tmp_path / "models.config"
-    path.write_text('model_config_list { config { name: "a" base_path: "a" model_platform: "tensorflow" } }')
+    path.write_text(
+        'model_config_list { config { name: "a" base_path: "a" model_platform: "tensorflow" } }'
+    )
     errors = []
     watcher = ConfigFileWatcher(path, on_error=errors.append)
     assert [model.name for model in watcher()] == ["a"]
-    path.write_text('model_config_list { config { name: "b" base_path: "b" model_platform: "tensorflow" } }')
+    path.write_text(
+        'model_config_list { config { name: "b" base_path: "b" model_platform: "tensorflow" } }'
+    )
     os.utime(path, ns=(1, 1))
     assert [model.name for model in watcher()] == ["b"]
     path.write_text("model_config_list { oops")

@@ -18,8 +18,10 @@ from tests.serving.conftest import WAIT_SECONDS, http_request
 from tests.serving.saved_model_factory import install_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVE = "import sys; from kerasnlp_lab.serving.server import serve_forever; " \
-        "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, enable_batching=True)"
+SERVE = (
+    "import sys; from kerasnlp_lab.serving.server import serve_forever; "
+    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, enable_batching=True)"
+)
 
 
 def lines_of(stream) -> queue.Queue:
@@ -30,6 +32,7 @@ def lines_of(stream) -> queue.Queue:
         for line in stream:
             lines.put(line)
         lines.put(None)
+
     threading.Thread(target=pump, daemon=True).start()
     return lines
 
@@ -37,8 +40,13 @@ def lines_of(stream) -> queue.Queue:
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_serve_forever_shuts_down_cleanly_on_a_signal(tmp_path, templates, signal_number):
     install_version(templates["affine1"], tmp_path / "affine", 1)
-    process = subprocess.Popen([sys.executable, "-c", SERVE, str(tmp_path)], cwd=REPO_ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(tmp_path)],
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         output = lines_of(process.stdout)
         printed = []
@@ -46,7 +54,9 @@ def test_serve_forever_shuts_down_cleanly_on_a_signal(tmp_path, templates, signa
             line = output.get(timeout=WAIT_SECONDS)
             assert line is not None, "the server exited early:\n" + "".join(printed)
             printed.append(line)
-            match = re.search(r"Serving REST on http://127\.0\.0\.1:(\d+)/v1/models/<name> and gRPC", line)
+            match = re.search(
+                r"Serving REST on http://127\.0\.0\.1:(\d+)/v1/models/<name> and gRPC", line
+            )
             if match:
                 break
         port = int(match.group(1))
@@ -68,10 +78,15 @@ def test_port_in_use_is_a_user_error(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(UserError, match=rf"Cannot serve REST on 127\.0\.0\.1:{port}: the port is already "
-                                            r"in use\. Stop the other server or choose another port with --rest-port"):
+        with pytest.raises(
+            UserError,
+            match=rf"Cannot serve REST on 127\.0\.0\.1:{port}: the port is already "
+            r"in use\. Stop the other server or choose another port with --rest-port",
+        ):
             ModelServer(tmp_path, rest_port=port, grpc_port=0).start()
-        with pytest.raises(UserError, match=rf"Cannot serve gRPC on 127\.0\.0\.1:{port}.*--grpc-port"):
+        with pytest.raises(
+            UserError, match=rf"Cannot serve gRPC on 127\.0\.0\.1:{port}.*--grpc-port"
+        ):
             ModelServer(tmp_path, rest_port=0, grpc_port=port).start()
 
 
@@ -85,17 +100,24 @@ def test_bad_settings_are_user_errors(tmp_path):
     bad_batching = tmp_path / "batching.txt"
     bad_batching.write_text("max_batch_size: 4")
     with pytest.raises(UserError, match="is not a valid BatchingParameters text proto"):
-        ModelServer(tmp_path, rest_port=0, grpc_port=0, batching_parameters_file=bad_batching).start()
+        ModelServer(
+            tmp_path, rest_port=0, grpc_port=0, batching_parameters_file=bad_batching
+        ).start()
     with pytest.raises(UserError, match="Expected rest_port between 0 and 65535, got 70000"):
         ModelServer(tmp_path, rest_port=70000)
-    with pytest.raises(UserError, match="Expected different REST and gRPC ports, got 8600 for both"):
+    with pytest.raises(
+        UserError, match="Expected different REST and gRPC ports, got 8600 for both"
+    ):
         ModelServer(tmp_path, rest_port=8600, grpc_port=8600)
     with pytest.raises(UserError, match=r"^Expected --max-batch-rows >= 1, got 0\.$"):
         ServingLimits(max_batch_rows=0)
     with pytest.raises(UserError, match=r"^Expected --unload-timeout-seconds > 0, got 0\.$"):
         ServingLimits(unload_timeout_seconds=0)
-    with pytest.raises(UserError, match=r"^Expected --max-buffered-request-bytes >= --max-request-bytes \(1024\), "
-                                        r"got 512\.$"):
+    with pytest.raises(
+        UserError,
+        match=r"^Expected --max-buffered-request-bytes >= --max-request-bytes \(1024\), "
+        r"got 512\.$",
+    ):
         ServingLimits(max_request_bytes=1024, max_buffered_request_bytes=512)
     with pytest.raises(UserError, match="Cannot serve REST on 203.0.113.7:0"):
         ModelServer(tmp_path, host="203.0.113.7", rest_port=0, grpc_port=0).start()
@@ -104,4 +126,6 @@ def test_bad_settings_are_user_errors(tmp_path):
 def test_an_empty_folder_serves_and_reports_unknown_models(tmp_path):
     with ModelServer(tmp_path, rest_port=0, grpc_port=0) as server:
         assert http_request(server.rest_port, "GET", "/v1/models/anything") == (
-            404, {"error": "Could not find any versions of model anything"})
+            404,
+            {"error": "Could not find any versions of model anything"},
+        )

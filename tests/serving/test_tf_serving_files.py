@@ -10,8 +10,11 @@ SERVING_FOLDER = Path(__file__).resolve().parents[2] / "serving"
 
 
 def test_batching_parameters_file_parses():
-    assert read_batching_parameters(SERVING_FOLDER / "batching_parameters.txt") == BatchingParameters(
-        max_batch_size=32, batch_timeout_micros=1000, max_enqueued_batches=100, num_batch_threads=2)
+    assert read_batching_parameters(
+        SERVING_FOLDER / "batching_parameters.txt"
+    ) == BatchingParameters(
+        max_batch_size=32, batch_timeout_micros=1000, max_enqueued_batches=100, num_batch_threads=2
+    )
 
 
 def test_monitoring_config_serves_prometheus_where_the_embedded_server_does():
@@ -23,8 +26,11 @@ def test_monitoring_config_serves_prometheus_where_the_embedded_server_does():
 def test_compose_mounts_every_file_it_names():
     compose = (SERVING_FOLDER / "docker-compose.yml").read_text()
     mounted = dict(re.findall(r"-\s+\.{1,2}/(\S+):(/\S+?)(?::ro)?\s*$", compose, flags=re.M))
-    assert mounted == {"saved_models": "/models", "batching_parameters.txt": "/config/batching_parameters.txt",
-                       "monitoring.config": "/config/monitoring.config"}
+    assert mounted == {
+        "saved_models": "/models",
+        "batching_parameters.txt": "/config/batching_parameters.txt",
+        "monitoring.config": "/config/monitoring.config",
+    }
     flags = dict(re.findall(r"-\s+--(\w+)=(\S+)", compose))
     assert flags["model_config_file"] == "/models/models.config"
     assert flags["batching_parameters_file"] in mounted.values()

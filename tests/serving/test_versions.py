@@ -14,7 +14,11 @@ from kerasnlp_lab.serving.errors import ServingError
 from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.server import ModelServer
 from tests.serving.conftest import versions_in, wait_until
-from tests.serving.saved_model_factory import affine_expected, install_version, write_warmup_requests
+from tests.serving.saved_model_factory import (
+    affine_expected,
+    install_version,
+    write_warmup_requests,
+)
 
 POLL_SECONDS = 0.05
 
@@ -64,7 +68,11 @@ def test_new_version_while_clients_are_busy(tmp_path, templates):
                     except Exception as error:  # every failure is a test failure, reported below
                         failures.append(f"client {index}: {error!r}")
                         return
-                    matches = [version for version in (1, 2) if np.array_equal(y, affine_expected(x, version))]
+                    matches = [
+                        version
+                        for version in (1, 2)
+                        if np.array_equal(y, affine_expected(x, version))
+                    ]
                     if len(matches) != 1:
                         failures.append(f"client {index}: {y} is not its own answer for {x}")
                         return
@@ -76,11 +84,18 @@ def test_new_version_while_clients_are_busy(tmp_path, templates):
         try:
             wait_until(lambda: all(seen) or failures, "every client to get answers from version 1")
             install_version(templates["affine2"], tmp_path / "affine", 2)
-            wait_until(lambda: status_or_none(client, "affine") == {"2": "AVAILABLE", "1": "END"},
-                       "version 2 to replace version 1")
+            wait_until(
+                lambda: status_or_none(client, "affine") == {"2": "AVAILABLE", "1": "END"},
+                "version 2 to replace version 1",
+            )
             counts = [len(answers) for answers in seen]
-            wait_until(lambda: all(len(answers) > count + 2 for answers, count in zip(seen, counts)) or failures,
-                       "every client to get answers from version 2")
+            wait_until(
+                lambda: (
+                    all(len(answers) > count + 2 for answers, count in zip(seen, counts))
+                    or failures
+                ),
+                "every client to get answers from version 2",
+            )
         finally:
             stop.set()
             for thread in threads:
@@ -99,10 +114,14 @@ def test_removed_version_is_unloaded_and_the_older_one_served_again(tmp_path, te
         assert versions_in(client.status("affine")) == {"2": "AVAILABLE"}
         assert version_answering(client, "affine") == 2
         shutil.rmtree(tmp_path / "affine" / "2")
-        wait_until(lambda: status_or_none(client, "affine") == {"2": "END", "1": "AVAILABLE"},
-                   "version 1 to replace the removed version 2")
+        wait_until(
+            lambda: status_or_none(client, "affine") == {"2": "END", "1": "AVAILABLE"},
+            "version 1 to replace the removed version 2",
+        )
         assert version_answering(client, "affine") == 1
-        with pytest.raises(ServingError, match=r"Servable not found for request: Specific\(affine, 2\)"):
+        with pytest.raises(
+            ServingError, match=r"Servable not found for request: Specific\(affine, 2\)"
+        ):
             client.predict("affine", {"x": [[1.0, 2.0, 3.0]]}, version=2)
 
 
@@ -113,8 +132,13 @@ def test_corrupt_version_is_reported_and_the_others_keep_serving(tmp_path, templ
         corrupt.mkdir()
         (corrupt / "saved_model.pb").write_bytes(b"this is not a SavedModel protocol buffer")
         corrupt.rename(tmp_path / "affine" / "3")
-        wait_until(lambda: (status_or_none(client, "affine") or {}).get("3") == "END", "the corrupt version to fail")
-        status = {entry["version"]: entry for entry in client.status("affine")["model_version_status"]}
+        wait_until(
+            lambda: (status_or_none(client, "affine") or {}).get("3") == "END",
+            "the corrupt version to fail",
+        )
+        status = {
+            entry["version"]: entry for entry in client.status("affine")["model_version_status"]
+        }
         assert status["1"]["state"] == "AVAILABLE"
         assert status["3"]["state"] == "END"
         assert status["3"]["status"]["error_code"] == "DATA_LOSS"
@@ -123,7 +147,10 @@ def test_corrupt_version_is_reported_and_the_others_keep_serving(tmp_path, templ
         assert client.status("affine", version=3)["model_version_status"][0]["state"] == "END"
 
         (tmp_path / "affine" / "4").mkdir()  # an empty version folder
-        wait_until(lambda: (status_or_none(client, "affine") or {}).get("4") == "END", "the empty version to fail")
+        wait_until(
+            lambda: (status_or_none(client, "affine") or {}).get("4") == "END",
+            "the empty version to fail",
+        )
         empty = client.status("affine", version=4)["model_version_status"][0]
         assert (empty["state"], empty["status"]["error_code"]) == ("END", "NOT_FOUND")
         assert version_answering(client, "affine") == 1
@@ -132,8 +159,10 @@ def test_corrupt_version_is_reported_and_the_others_keep_serving(tmp_path, templ
         shutil.rmtree(tmp_path / "affine" / "3")
         shutil.rmtree(tmp_path / "affine" / "4")
         install_version(templates["affine3"], tmp_path / "affine", 3)
-        wait_until(lambda: (status_or_none(client, "affine") or {}).get("3") == "AVAILABLE",
-                   "the fixed version 3 to load")
+        wait_until(
+            lambda: (status_or_none(client, "affine") or {}).get("3") == "AVAILABLE",
+            "the fixed version 3 to load",
+        )
         assert version_answering(client, "affine") == 3
 
 
@@ -147,12 +176,17 @@ def test_warmup_requests_run_before_the_version_is_available(tmp_path, templates
         bad = install_version(templates["counting"], tmp_path / ".unused", 2)
         write_warmup_requests(bad, "counting", [{"nope": np.zeros(2, np.float32)}])
         bad.rename(tmp_path / "counting" / "2")
-        wait_until(lambda: (status_or_none(client, "counting") or {}).get("2") == "END", "version 2 to fail")
+        wait_until(
+            lambda: (status_or_none(client, "counting") or {}).get("2") == "END",
+            "version 2 to fail",
+        )
         failed = client.status("counting", version=2)["model_version_status"][0]
         assert failed["state"] == "END"
-        assert failed["status"] == {"error_code": "INVALID_ARGUMENT", "error_message":
-                                    "input tensor alias not found in signature: nope. Inputs expected to be "
-                                    "in the set {x}."}
+        assert failed["status"] == {
+            "error_code": "INVALID_ARGUMENT",
+            "error_message": "input tensor alias not found in signature: nope. Inputs expected to be "
+            "in the set {x}.",
+        }
         assert client.predict("counting", {"x": np.zeros(1, np.float32)})["calls"].tolist() == [5]
 
 
@@ -163,11 +197,14 @@ def test_config_file_changes_are_picked_up(tmp_path, templates):
     config = tmp_path / "models.config"
 
     def write_config(stable: int, with_text: bool) -> None:
-        text_model = 'config { name: "text" base_path: "/models/text" model_platform: "tensorflow" }'
+        text_model = (
+            'config { name: "text" base_path: "/models/text" model_platform: "tensorflow" }'
+        )
         config.write_text(
             'model_config_list { config { name: "affine" base_path: "/models/affine" model_platform: "tensorflow" '
             f'model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: {stable} }} }} '
-            f'{text_model if with_text else ""} }}')
+            f"{text_model if with_text else ''} }}"
+        )
         os.utime(config, ns=(stable * 10**9, stable * 10**9))
 
     write_config(stable=1, with_text=False)
@@ -176,7 +213,9 @@ def test_config_file_changes_are_picked_up(tmp_path, templates):
         with pytest.raises(ServingError, match="Could not find any versions of model text"):
             client.status("text")
         write_config(stable=2, with_text=True)
-        wait_until(lambda: status_or_none(client, "text") == {"1": "AVAILABLE"}, "the new model to load")
+        wait_until(
+            lambda: status_or_none(client, "text") == {"1": "AVAILABLE"}, "the new model to load"
+        )
         assert version_answering(client, "affine", label="stable") == 2
 
 
@@ -186,7 +225,9 @@ def test_new_model_folder_is_picked_up(tmp_path, templates):
         assert status_or_none(client, "affine2") is None
         install_version(templates["affine2"], tmp_path / ".staging" / "affine2", 7)
         (tmp_path / ".staging" / "affine2").rename(tmp_path / "affine2")
-        wait_until(lambda: status_or_none(client, "affine2") == {"7": "AVAILABLE"}, "the new model folder")
+        wait_until(
+            lambda: status_or_none(client, "affine2") == {"7": "AVAILABLE"}, "the new model folder"
+        )
         assert version_answering(client, "affine2") == 2
 
 
@@ -200,11 +241,16 @@ def test_a_failed_load_is_retried_once_the_variables_arrive(tmp_path, templates)
         held_back = tmp_path / data.name
         data.rename(held_back)
         staging.rename(tmp_path / "affine" / "2")
-        wait_until(lambda: (status_or_none(client, "affine") or {}).get("2") == "END", "the incomplete version to fail")
+        wait_until(
+            lambda: (status_or_none(client, "affine") or {}).get("2") == "END",
+            "the incomplete version to fail",
+        )
         assert version_answering(client, "affine") == 1
         held_back.rename(tmp_path / "affine" / "2" / "variables" / data.name)
-        wait_until(lambda: status_or_none(client, "affine") == {"2": "AVAILABLE", "1": "END"},
-                   "version 2 to load once complete")
+        wait_until(
+            lambda: status_or_none(client, "affine") == {"2": "AVAILABLE", "1": "END"},
+            "version 2 to load once complete",
+        )
         assert version_answering(client, "affine") == 2
 
 
@@ -214,17 +260,25 @@ def test_a_hung_request_never_holds_up_loading(tmp_path, templates):
     limits = ServingLimits(unload_timeout_seconds=0.2)
     with serving(tmp_path, limits=limits) as (server, client):
         answers = []
-        hung = threading.Thread(target=lambda: answers.append(client.predict(
-            "gate", {"entered": [str(tmp_path / "entered")], "gate": [str(gate)]})))
+        hung = threading.Thread(
+            target=lambda: answers.append(
+                client.predict(
+                    "gate", {"entered": [str(tmp_path / "entered")], "gate": [str(gate)]}
+                )
+            )
+        )
         hung.start()
         wait_until((tmp_path / "entered").exists, "the request to run on version 1")
         install_version(templates["gate"], tmp_path / "gate", 2)
         # Version 2 loads and serves while version 1's request hangs; version 1 is closed after the
         # unload timeout even so.
-        wait_until(lambda: status_or_none(client, "gate") == {"2": "AVAILABLE", "1": "END"},
-                   "version 2 to load and version 1 to be unloaded")
+        wait_until(
+            lambda: status_or_none(client, "gate") == {"2": "AVAILABLE", "1": "END"},
+            "version 2 to load and version 1 to be unloaded",
+        )
         gate.write_text("")
-        assert client.predict("gate", {"entered": [str(tmp_path / "second")], "gate": [str(gate)]},
-                              version=2)["opened"].tolist() == [1]
+        assert client.predict(
+            "gate", {"entered": [str(tmp_path / "second")], "gate": [str(gate)]}, version=2
+        )["opened"].tolist() == [1]
         hung.join(60)
         assert [answer["opened"].tolist() for answer in answers] == [[1]]

@@ -67,7 +67,10 @@ def test_traced_functions_equal_eager_code(module):
     outputs = as_lists(outputs_of(module, text))
     assert outputs == as_lists(eager_outputs(module, text))
     assert [t.decode() for t in outputs["detokenized"]] == [
-        "¿quién es él?", "[UNK] sí [UNK], dijo.", "nadie [UNK] [UNK] [UNK]", "",
+        "¿quién es él?",
+        "[UNK] sí [UNK], dijo.",
+        "nadie [UNK] [UNK] [UNK]",
+        "",
     ]
     expected_text = ["¿Quién es \ufffd\ufffd?", "\ufffdSí\ufffd, dijo."]  # É L « » unknown
     assert outputs["text"][:2] == [t.encode() for t in expected_text]

@@ -24,7 +24,15 @@ def test_the_vocabulary_is_learned_from_the_given_texts_only(vectorizer):
     # es: 6, ".": 4 ("." once, "..." three times), él ¿ ?: 2, ¡ quién , !: 1; ties in
     # reverse order of their UTF-8 bytes, as TextVectorization sorts them.
     assert vectorizer.vocabulary == list(RESERVED_TOKENS) + [
-        "es", ".", "él", "¿", "?", "¡", "quién", ",", "!",
+        "es",
+        ".",
+        "él",
+        "¿",
+        "?",
+        "¡",
+        "quién",
+        ",",
+        "!",
     ]
     assert vectorizer.vocab_size == 13
     assert (PAD_ID, OOV_ID, START_ID, END_ID) == (0, 1, 2, 3)
@@ -79,7 +87,10 @@ def test_detokenize_stops_at_end_and_drops_start_and_padding(vectorizer):
         [PAD_ID] * 8,
     ]
     assert decoded(vectorizer.detokenize(np.array(ids, np.int64))) == [
-        "¡él es!", "es, es...", "", "",
+        "¡él es!",
+        "es, es...",
+        "",
+        "",
     ]
 
 

@@ -27,8 +27,13 @@ def test_train_writes_the_run_and_resume_restores_it(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
     workdir = str(tmp_path / "run")
     training.train(preset="tiny", dataset=dataset, epochs=1, workdir=workdir)
-    for name in ("model.keras", "run.json", pipeline.SOURCE_VOCABULARY_FILE,
-                 pipeline.TARGET_VOCABULARY_FILE, translation.TOKEN_EFFICIENCY_FILE):
+    for name in (
+        "model.keras",
+        "run.json",
+        pipeline.SOURCE_VOCABULARY_FILE,
+        pipeline.TARGET_VOCABULARY_FILE,
+        translation.TOKEN_EFFICIENCY_FILE,
+    ):
         assert os.path.exists(os.path.join(workdir, name)), name
     run = workdir_lib.load_run_description(workdir)
     assert (run["model"], run["preset"], run["dataset"]) == ("attention_nmt", "tiny", dataset)
@@ -55,9 +60,11 @@ def test_resume_without_a_run_is_a_user_error(tmp_path):
 
 def test_resume_with_another_preset_is_refused(tmp_path):
     workdir_lib.save_run_description(
-        str(tmp_path), model_name="attention_nmt", preset="tiny", dataset="tsv:x",
+        str(tmp_path),
+        model_name="attention_nmt",
+        preset="tiny",
+        dataset="tsv:x",
         config=training.attention_nmt.get_config("tiny"),
     )
     with pytest.raises(UserError, match="--resume continues the 'tiny' run"):
         training.train(preset="small", workdir=str(tmp_path), resume=True)
-

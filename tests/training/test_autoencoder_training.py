@@ -48,8 +48,9 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     assert not os.path.exists(interrupted / "model.keras")
 
     # Resumed without --seed: the run's stored seed 3 keeps the data order.
-    resumed = run_cli("train", "autoencoder", "--epochs", EPOCHS, "--workdir", interrupted,
-                      "--resume")
+    resumed = run_cli(
+        "train", "autoencoder", "--epochs", EPOCHS, "--workdir", interrupted, "--resume"
+    )
     assert f"Resuming from epoch {done} of {EPOCHS}" in resumed.stdout
     with open(interrupted / "history.csv") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(EPOCHS))
@@ -96,7 +97,10 @@ def test_noisy_inputs_are_seeded_clipped_and_targets_clean():
 
 def test_resume_refuses_another_noise(tmp_path):
     workdir_lib.save_run_description(
-        str(tmp_path), model_name="autoencoder", preset="tiny", dataset="local_fashion_mnist",
+        str(tmp_path),
+        model_name="autoencoder",
+        preset="tiny",
+        dataset="local_fashion_mnist",
         config=autoencoder.get_config("tiny"),
     )
     with pytest.raises(UserError) as error:
@@ -108,9 +112,15 @@ def test_resume_refuses_another_noise(tmp_path):
 
 def test_resume_refuses_another_seed(tmp_path):
     workdir_lib.save_run_description(
-        str(tmp_path), model_name="autoencoder", preset="tiny", dataset="local_fashion_mnist",
-        config=autoencoder.get_config("tiny"), seed=3,
+        str(tmp_path),
+        model_name="autoencoder",
+        preset="tiny",
+        dataset="local_fashion_mnist",
+        config=autoencoder.get_config("tiny"),
+        seed=3,
     )
     with pytest.raises(UserError) as error:
         training.train(workdir=str(tmp_path), resume=True, seed=4)
-    assert str(error.value) == f"--resume continues the run in {tmp_path} with seed 3; got --seed 4."
+    assert (
+        str(error.value) == f"--resume continues the run in {tmp_path} with seed 3; got --seed 4."
+    )

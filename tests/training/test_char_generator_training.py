@@ -19,7 +19,8 @@ def write_corpus(path, lines=600, seed=0):
     """A small deterministic text file of word salad, one sentence a line."""
     rng = np.random.default_rng(seed)
     text = "\n".join(
-        " ".join(rng.choice(WORDS, size=rng.integers(4, 12))).capitalize() + "." for _ in range(lines)
+        " ".join(rng.choice(WORDS, size=rng.integers(4, 12))).capitalize() + "."
+        for _ in range(lines)
     )
     path.write_text(text + "\n", encoding="utf-8")
     return f"textfile:{path}"
@@ -58,8 +59,12 @@ def test_vocabulary_keeps_the_newline_and_the_most_frequent_chars():
 def test_epochs_have_the_steps_asked_and_resumed_streams_replay_exactly():
     config = char_generator.get_config("tiny", batch_size=4)
     examples = tf.data.Dataset.range(10).map(lambda i: (i, i))
-    batches = lambda first: [b.numpy().tolist() for b, _ in training.training_batches(
-        examples, 10, config, seed=3, first_epoch=first, epochs=3, steps=4)]
+    batches = lambda first: [
+        b.numpy().tolist()
+        for b, _ in training.training_batches(
+            examples, 10, config, seed=3, first_epoch=first, epochs=3, steps=4
+        )
+    ]
     straight = batches(0)
     assert len(straight) == 12  # 3 epochs of 4 steps, each more than one pass over 10 examples
     assert batches(1) == straight[4:]

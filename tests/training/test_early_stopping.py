@@ -64,6 +64,8 @@ def test_state_files_follow_the_checkpoints(tmp_path):
     run_epochs(tmp_path, tiny_model(), 0, 5)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == [
-        "best-0004.weights.npz", "early_stopping-0004.json", "early_stopping-0005.json",
+        "best-0004.weights.npz",
+        "early_stopping-0004.json",
+        "early_stopping-0005.json",
         "epoch-0005.keras",
     ]

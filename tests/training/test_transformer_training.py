@@ -26,13 +26,21 @@ def test_train_then_resume_to_more_epochs(tmp_path):
     workdir = str(tmp_path / "run")
     first = training.train(preset="tiny", dataset=dataset, epochs=1, workdir=workdir)
     steps_per_epoch = int(first.optimizer.iterations.numpy())
-    for name in ("model.keras", "run.json", pipeline.SOURCE_VOCABULARY_FILE,
-                 pipeline.TARGET_VOCABULARY_FILE, translation.TOKEN_EFFICIENCY_FILE,
-                 training.THROUGHPUT_FILE):
+    for name in (
+        "model.keras",
+        "run.json",
+        pipeline.SOURCE_VOCABULARY_FILE,
+        pipeline.TARGET_VOCABULARY_FILE,
+        translation.TOKEN_EFFICIENCY_FILE,
+        training.THROUGHPUT_FILE,
+    ):
         assert os.path.exists(os.path.join(workdir, name)), name
     run = workdir_lib.load_run_description(workdir)
     assert (run["model"], run["preset"], run["config"]["backbone"]) == (
-        "transformer_translator", "tiny", "ours")
+        "transformer_translator",
+        "tiny",
+        "ours",
+    )
     vocabulary = pipeline.load_vectorizers(workdir)[1].vocabulary
 
     model = training.train(dataset=dataset, epochs=2, workdir=workdir, resume=True)
@@ -53,7 +61,10 @@ def test_resume_refuses_another_backbone_and_missing_runs(tmp_path):
     with pytest.raises(UserError, match="Nothing to resume"):
         training.train(preset="tiny", workdir=str(tmp_path), resume=True)
     workdir_lib.save_run_description(
-        str(tmp_path), model_name="transformer_translator", preset="tiny", dataset="tsv:x",
+        str(tmp_path),
+        model_name="transformer_translator",
+        preset="tiny",
+        dataset="tsv:x",
         config=transformer.get_config("tiny"),
     )
     with pytest.raises(UserError, match="with backbone 'ours'; got backbone 'keras_hub'"):
@@ -62,8 +73,10 @@ def test_resume_refuses_another_backbone_and_missing_runs(tmp_path):
 
 def test_count_tokens_reads_the_decoder_input_without_the_last_target_token():
     examples = tf.data.Dataset.from_tensor_slices(
-        (np.array([[2, 5, 3, 0], [2, 3, 0, 0]], np.int32),
-         np.array([[2, 7, 8, 3], [2, 3, 0, 0]], np.int32))
+        (
+            np.array([[2, 5, 3, 0], [2, 3, 0, 0]], np.int32),
+            np.array([[2, 7, 8, 3], [2, 3, 0, 0]], np.int32),
+        )
     )
     assert training.count_tokens(examples) == (3 + 3) + (2 + 1)
 
@@ -71,8 +84,13 @@ def test_count_tokens_reads_the_decoder_input_without_the_last_target_token():
 def test_token_throughput_keeps_earlier_epochs_when_resuming(tmp_path):
     path = str(tmp_path / training.THROUGHPUT_FILE)
     with open(path, "w") as file:
-        json.dump([{"epoch": 0, "seconds": 2.0, "tokens_per_second": 50.0},
-                   {"epoch": 1, "seconds": 9.0, "tokens_per_second": 1.0}], file)
+        json.dump(
+            [
+                {"epoch": 0, "seconds": 2.0, "tokens_per_second": 50.0},
+                {"epoch": 1, "seconds": 9.0, "tokens_per_second": 1.0},
+            ],
+            file,
+        )
     callback = training.TokenThroughput(tokens_per_epoch=1000, path=path)
     callback.on_epoch_begin(1)
     callback.on_test_begin()

@@ -1,17 +1,17 @@
 """Admission of predict requests per model: a bounded number run at once, a bounded queue waits.
 
-A request enters (runs at once, or waits first-in first-out for a running one to leave) and leaves when
-its work is done, even if its client was already answered with DEADLINE_EXCEEDED: a slot stands for
-work in progress, so the running count bounds threads and memory. With the queue full the request is
-refused with RESOURCE_EXHAUSTED (HTTP 429); a wait longer than the request's time limit ends with
-DEADLINE_EXCEEDED. Threads wait with `enter`, asyncio tasks with `enter_async`.
+A request enters (runs at once, or waits first-in first-out for a running one to leave) and leaves
+when its work is done, even if its client was already answered with DEADLINE_EXCEEDED: a slot stands
+for work in progress, so the running count bounds threads and memory. With the queue full the
+request is refused with RESOURCE_EXHAUSTED (HTTP 429); a wait longer than the request's time limit
+ends with DEADLINE_EXCEEDED. Threads wait with `enter`, asyncio tasks with `enter_async`.
 """
 
 import asyncio
 import collections
 import dataclasses
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from kerasnlp_lab.serving.errors import ServingError
 

@@ -1,16 +1,17 @@
 """Request batching per signature, as TF Serving's `--enable_batching` does it.
 
 Concurrent requests to the same signature wait in a queue; each of `num_batch_threads` threads takes
-the oldest request plus the queued requests whose inputs have the same dtypes and inner shapes, up to
-`max_batch_size` rows, as soon as the batch is full or the oldest request has waited
+the oldest request plus the queued requests whose inputs have the same dtypes and inner shapes, up
+to `max_batch_size` rows, as soon as the batch is full or the oldest request has waited
 `batch_timeout_micros` (with the default 0 a batch forms from whatever queued while the threads were
 busy). The batch is concatenated along axis 0 (padded with copies of its first row up to the next
 `allowed_batch_sizes` entry), run once, and the outputs are split back per request. Requests larger
-than `max_batch_size` are refused before they get here (Servable answers TF Serving's "Task size N is
-larger than maximum input batch size M"). A full queue (`max_enqueued_batches` batches) refuses new
-requests with UNAVAILABLE, as TF Serving does. A request whose deadline passes while it waits leaves
-the queue with DEADLINE_EXCEEDED (once in a running batch, the batch finishes without it). With `pad_variable_length_inputs`, inputs of the
-same rank but different inner sizes share a batch, padded with zeros / empty strings.
+than `max_batch_size` are refused before they get here (Servable answers TF Serving's "Task size N
+is larger than maximum input batch size M"). A full queue (`max_enqueued_batches` batches) refuses
+new requests with UNAVAILABLE, as TF Serving does. A request whose deadline passes while it waits
+leaves the queue with DEADLINE_EXCEEDED (once in a running batch, the batch finishes without it).
+With `pad_variable_length_inputs`, inputs of the same rank but different inner sizes share a batch,
+padded with zeros / empty strings.
 
 The parameters come from the same text file as TF Serving's `--batching_parameters_file`:
 
@@ -25,8 +26,8 @@ import dataclasses
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 from google.protobuf import (
@@ -199,8 +200,8 @@ class SignatureBatcher:
             thread.start()
 
     def run(self, inputs: Tensors, deadline: float | None = None) -> dict[str, np.ndarray]:
-        """Runs one request's inputs as part of a batch; blocks until its outputs are ready, or until
-        `deadline` (time.monotonic())."""
+        """Runs one request's inputs as part of a batch; blocks until its outputs are ready, or
+        until `deadline` (time.monotonic())."""
         sizes = set()
         for array in inputs.values():
             if array.ndim == 0:
@@ -244,7 +245,8 @@ class SignatureBatcher:
             return self._queued_rows
 
     def close(self, timeout: float | None = None) -> None:
-        """Runs what is queued, then stops the batch threads (waits at most `timeout` seconds for them)."""
+        """Runs what is queued, then stops the batch threads (waits at most `timeout` seconds for
+        them)."""
         with self._condition:
             self._closed = True
             self._condition.notify_all()
@@ -352,7 +354,10 @@ class SignatureBatcher:
                 np.pad(
                     array,
                     [(0, 0)]
-                    + [(0, int(size - have)) for size, have in zip(inner, array.shape[1:])],
+                    + [
+                        (0, int(size - have))
+                        for size, have in zip(inner, array.shape[1:], strict=True)
+                    ],
                     constant_values=fill,
                 )
                 for array in arrays

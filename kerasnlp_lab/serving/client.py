@@ -7,8 +7,8 @@
 
 Both transports return the same values: NumPy arrays with the signature's dtypes (DT_STRING outputs
 as object arrays of bytes) and the dictionaries TF Serving's REST API prints. The client reads a
-signature's dtypes from the metadata API once per model, version, label and signature (REST needs the
-output dtypes to decode JSON; inputs are cast to the signature's dtypes for both transports).
+signature's dtypes from the metadata API once per model, version, label and signature (REST needs
+the output dtypes to decode JSON; inputs are cast to the signature's dtypes for both transports).
 Server errors raise ServingError (a UserError) with the server's message and status code.
 """
 
@@ -17,7 +17,8 @@ import http.client
 import json
 import threading
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import grpc
 import numpy as np
@@ -302,7 +303,8 @@ def _model_path(model: str, version: int | None, label: str | None) -> str:
 
 
 def _json_or_text(payload: bytes):
-    """The parsed JSON answer (orjson; the standard library's parser for NaN and Infinity), or None."""
+    """The parsed JSON answer (orjson; the standard library's parser for NaN and Infinity), or
+    None."""
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -314,7 +316,8 @@ def _json_or_text(payload: bytes):
 
 
 def _code_for(http_status: int) -> str:
-    """The error code behind an HTTP status (the first TF Serving maps to it; 413 is a size limit)."""
+    """The error code behind an HTTP status (the first TF Serving maps to it; 413 is a size
+    limit)."""
     if http_status == 413:
         return "RESOURCE_EXHAUSTED"
     for code, status in HTTP_STATUS.items():

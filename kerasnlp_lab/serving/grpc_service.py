@@ -12,7 +12,7 @@ with DEADLINE_EXCEEDED; without a deadline the queue wait is bounded by `rest_ap
 import concurrent.futures
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
@@ -154,7 +154,8 @@ def create_grpc_server(
     limits: ServingLimits,
     admission: Admission,
 ) -> tuple[grpc.Server, int]:
-    """A gRPC server bound to host:port (0 picks a free port), not started; returns it and its port."""
+    """A gRPC server bound to host:port (0 picks a free port), not started; returns it and its
+    port."""
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(
             max_workers=limits.grpc_max_threads, thread_name_prefix="grpc"

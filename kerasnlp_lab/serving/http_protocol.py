@@ -1,10 +1,10 @@
 """uvicorn's httptools HTTP/1.1 protocol with two changes for the TF Serving REST API:
 
-- the 400 it sends for malformed HTTP (bad request line, bad `Content-Length` such as `-1`, bad chunk
-  sizes such as `-10` or `zz`) has TF Serving's `{"error": "..."}` JSON body;
+- the 400 it sends for malformed HTTP (bad request line, bad `Content-Length` such as `-1`, bad
+  chunk sizes such as `-10` or `zz`) has TF Serving's `{"error": "..."}` JSON body;
 - a request's request line and headers may hold at most MAX_HEADER_BYTES bytes (llhttp, the parser,
-  sets no bound of its own, and httptools buffers a header until its end), so headers streamed without
-  end cannot fill the memory.
+  sets no bound of its own, and httptools buffers a header until its end), so headers streamed
+  without end cannot fill the memory.
 """
 
 import json
@@ -30,13 +30,16 @@ class TFServingHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
-        # Counted after parsing: the parser buffers a header until it ends, so the bytes it holds are
-        # bounded by MAX_HEADER_BYTES plus one read.
+        # Counted after parsing: the parser buffers a header until it ends, so the bytes it holds
+        # are bounded by MAX_HEADER_BYTES plus one read.
         super().data_received(data)
         if self._reading_headers and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
-                self._error = f"Request line and headers are larger than the limit of {MAX_HEADER_BYTES} bytes"
+                self._error = (
+                    "Request line and headers are larger than the limit of "
+                    f"{MAX_HEADER_BYTES} bytes"
+                )
                 self.send_400_response(self._error)
 
     def send_400_response(self, msg: str) -> None:

@@ -2,24 +2,26 @@
 
 - Row format: `{"instances": [...]}` -> `{"predictions": [...]}`; columnar format:
   `{"inputs": ...}` -> `{"outputs": ...}`. With one named tensor its name is left out.
-- DT_STRING values are JSON strings; binary values are `{"b64": "<base64>"}`. Outputs whose name ends
-  in `_bytes` are written as `{"b64": ...}` (as TF Serving does), and so is any string output that
-  is not valid UTF-8 (TF Serving would write invalid JSON there).
+- DT_STRING values are JSON strings; binary values are `{"b64": "<base64>"}`. Outputs whose name
+  ends in `_bytes` are written as `{"b64": ...}` (as TF Serving does), and so is any string output
+  that is not valid UTF-8 (TF Serving would write invalid JSON there).
 - Floats accept `NaN`, `Infinity`, `-Infinity`; they are written in their shortest round-trip form.
 - Numbers are read as TF Serving's parser reads them: integers beyond 64 bits become doubles, and a
   number too big for a double (`1e999`, a 5,000-digit integer) is a parse error, not infinity.
   Documents nested deeper than 1,024 levels are parse errors too.
 - Numbers are checked as TF Serving checks them: a JSON string is not a float, 1.5 is not an int32,
   2**24 + 1 does not fit a float32 without loss of precision.
-The error messages are TF Serving's. Documents are parsed with orjson, and with the standard library's
-parser when orjson refuses them (NaN and Infinity, and the error messages of malformed documents).
+The error messages are TF Serving's. Documents are parsed with orjson, and with the standard
+library's parser when orjson refuses them (NaN and Infinity, and the error messages of malformed
+documents).
 """
 
 import base64
 import binascii
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import orjson
@@ -77,8 +79,8 @@ def parse_request_body(body: bytes) -> dict:
 
 
 def has_boolean_literals(body: bytes) -> bool:
-    """Whether a JSON text may hold `true` or `false` (then numeric tensors are decoded value by value,
-    since NumPy would read booleans as numbers)."""
+    """Whether a JSON text may hold `true` or `false` (then numeric tensors are decoded value by
+    value, since NumPy would read booleans as numbers)."""
     return b"true" in body or b"false" in body
 
 
@@ -89,7 +91,7 @@ def _parse_with_nan_and_infinity(body: bytes):
         offset = body.find(error.text.encode("ascii"))
         raise invalid_argument(
             f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
-        )
+        ) from error
     except RecursionError:
         raise invalid_argument(
             f"JSON Parse error: The document nests deeper than {MAX_JSON_DEPTH} levels"
@@ -97,9 +99,9 @@ def _parse_with_nan_and_infinity(body: bytes):
     except UnicodeDecodeError as error:
         raise invalid_argument(
             f"JSON Parse error: Invalid encoding in string. at offset: {error.start}"
-        )
+        ) from error
     except json.JSONDecodeError as error:
-        raise invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}")
+        raise invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}") from error
 
 
 def _double(text: str) -> float:
@@ -264,8 +266,8 @@ def _numeric_array(value: Any, dtype: int) -> np.ndarray | None:
                 return None
         elif kind == "f":
             magnitude = np.abs(array)
-            # Integers past the mantissa need their own check (they may have been JSON integers), and
-            # finite values past the type's largest are errors: both go value by value.
+            # Integers past the mantissa need their own check (they may have been JSON integers),
+            # and finite values past the type's largest are errors: both go value by value.
             if np.any(
                 (magnitude > exact_integers)
                 & ((array == np.trunc(array)) | (magnitude > _FLOAT_MAX[dtype]))
@@ -444,8 +446,8 @@ def encode_tensor(array: np.ndarray, binary: bool = False) -> str:
         and array.dtype.kind in "biuf"
         and (array.dtype.kind != "f" or np.isfinite(array).all())
     ):
-        # orjson writes NumPy numbers in their shortest round-trip form (float32 as float32); NaN and
-        # infinities, which it would write as null, take the general road below.
+        # orjson writes NumPy numbers in their shortest round-trip form (float32 as float32); NaN
+        # and infinities, which it would write as null, take the general road below.
         return orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY).decode(
             "ascii"
         )

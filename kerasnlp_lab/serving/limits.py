@@ -1,7 +1,7 @@
 """The limits that keep one request (or many) from taking the server down, with their defaults.
 
-Each field is a `kerasnlp-lab serve` flag (underscores as dashes); the names are TF Serving's where it
-has the flag (`rest_api_num_threads`, `rest_api_timeout_in_ms`, `grpc_max_threads`,
+Each field is a `kerasnlp-lab serve` flag (underscores as dashes); the names are TF Serving's where
+it has the flag (`rest_api_num_threads`, `rest_api_timeout_in_ms`, `grpc_max_threads`,
 `max_num_load_retries`). The README's serving section says why each default is what it is.
 """
 

@@ -1,7 +1,7 @@
-"""The ModelService / metadata response messages and their JSON form, exactly as TF Serving's REST API
-prints them (so REST and gRPC clients see the same dictionaries)."""
+"""The ModelService / metadata response messages and their JSON form, exactly as TF Serving's REST
+API prints them (so REST and gRPC clients see the same dictionaries)."""
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from google.protobuf import json_format
 from tensorflow.core.protobuf import meta_graph_pb2

@@ -8,7 +8,7 @@ and signature. One gauge of our own (TF Serving has no per-model admission):
 
 import bisect
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 REQUEST_COUNT = ":tensorflow:serving:request_count"
@@ -45,14 +45,15 @@ class Metrics:
     def watch_predict_requests(
         self, requests_now: Callable[[], dict[str, tuple[int, int]]]
     ) -> None:
-        """Where the gauge of predict requests comes from: {model: (running, queued)} at render time."""
+        """Where the gauge of predict requests comes from: {model: (running, queued)} at render
+        time."""
         self._requests_now = requests_now
 
     def observe_request(
         self, model_name: str, api: str, entrypoint: str, status: str, seconds: float
     ) -> None:
-        """One finished request: api is e.g. "predict", entrypoint "REST" or "GRPC", status "OK" or an
-        error code name."""
+        """One finished request: api is e.g. "predict", entrypoint "REST" or "GRPC", status "OK" or
+        an error code name."""
         with self._lock:
             key = (REQUEST_COUNT, (("model_name", model_name), ("status", status)))
             self._counters[key] = self._counters.get(key, 0) + 1
@@ -94,9 +95,8 @@ class Metrics:
             lines.append(f"# TYPE {PREDICT_REQUESTS} gauge")
             for model, (running, queued) in sorted(requests_now.items()):
                 for state, count in (("queued", queued), ("running", running)):
-                    lines.append(
-                        f"{PREDICT_REQUESTS}{_labels_text((('model_name', model), ('state', state)))} {count}"
-                    )
+                    labels = _labels_text((("model_name", model), ("state", state)))
+                    lines.append(f"{PREDICT_REQUESTS}{labels} {count}")
         return "\n".join(lines) + "\n"
 
     def _histogram(self, name: str, labels: Labels, bounds: tuple) -> _Histogram:
@@ -108,7 +108,7 @@ class Metrics:
 
 def _histogram_lines(name: str, labels: Labels, histogram: _Histogram) -> list[str]:
     lines, cumulative = [], 0
-    for bound, count in zip(histogram.bounds + (float("inf"),), histogram.counts):
+    for bound, count in zip(histogram.bounds + (float("inf"),), histogram.counts, strict=True):
         cumulative += count
         bound_text = "+Inf" if bound == float("inf") else f"{bound:.6g}"
         lines.append(f"{name}_bucket{_labels_text(labels + (('le', bound_text),))} {cumulative}")
@@ -121,4 +121,8 @@ def _labels_text(labels: Labels) -> str:
     escaped = (
         value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for _, value in labels
     )
-    return "{" + ",".join(f'{key}="{value}"' for (key, _), value in zip(labels, escaped)) + "}"
+    return (
+        "{"
+        + ",".join(f'{key}="{value}"' for (key, _), value in zip(labels, escaped, strict=True))
+        + "}"
+    )

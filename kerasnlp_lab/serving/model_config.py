@@ -22,8 +22,8 @@ file's folder. When no candidate exists yet, the shortest one is watched until i
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -38,7 +38,8 @@ TENSORFLOW_PLATFORM = "tensorflow"
 
 @dataclasses.dataclass(frozen=True)
 class VersionPolicy:
-    """TF Serving's ServableVersionPolicy: `latest` N versions, `all` versions, or `specific` ones."""
+    """TF Serving's ServableVersionPolicy: `latest` N versions, `all` versions, or `specific`
+    ones."""
 
     kind: str = "latest"
     num_versions: int = 1

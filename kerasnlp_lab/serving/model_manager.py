@@ -1,13 +1,13 @@
-"""The versions being served: finds version folders, loads and unloads them by version policy, keeps
-their states for GetModelStatus, and hands out loaded versions to requests.
+"""The versions being served: finds version folders, loads and unloads them by version policy,
+keeps their states for GetModelStatus, and hands out loaded versions to requests.
 
 - A version folder is a folder named by a positive integer under the model's base path.
 - Every poll re-reads the models (folder mode: subfolders; config mode: the config file when it
   changed), loads the aspired versions not yet loaded (warmup runs before a version becomes
   AVAILABLE), then unloads versions no longer aspired, after the requests using them finished.
-- A version that fails to load is reported as END with its error in the status. It is tried again on
-  the next polls, up to `max_num_load_retries` times (TF Serving's flag), and again whenever any file
-  in its folder changes (a version whose variables were still being copied loads once they are
+- A version that fails to load is reported as END with its error in the status. It is tried again
+  on the next polls, up to `max_num_load_retries` times (TF Serving's flag), and again whenever any
+  file in its folder changes (a version whose variables were still being copied loads once they are
   there). With policy `latest` the newest version that loads is served instead, so a corrupt new
   version never unloads the working one.
 - Unloading happens beside the poller: the version stops taking requests at once (UNLOADING), and is
@@ -20,8 +20,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from google.protobuf.message import DecodeError
 
@@ -36,6 +36,7 @@ from kerasnlp_lab.serving.servable import Servable
 logger = logging.getLogger(__name__)
 
 _MAX_VERSION = 2**63 - 1
+_DEFAULT_LIMITS = ServingLimits()  # frozen, so one shared default is safe
 
 
 def list_versions(base_path: Path) -> dict[int, Path]:
@@ -86,7 +87,7 @@ class ModelManager:
         list_models: Callable[[], list[ModelConfig]],
         batching: BatchingParameters | None = None,
         on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None,
-        limits: ServingLimits = ServingLimits(),
+        limits: ServingLimits = _DEFAULT_LIMITS,
     ):
         self._list_models = list_models
         self._batching = batching
@@ -287,7 +288,8 @@ class ModelManager:
         )
 
     def _unload(self, name: str, version: int) -> None:
-        """Stops handing out a version now; closes it in the background (see the module docstring)."""
+        """Stops handing out a version now; closes it in the background (see the module
+        docstring)."""
         with self._condition:
             servable = self._servables[name].pop(version)
             self._states[name][version] = ("UNLOADING", "OK", "")

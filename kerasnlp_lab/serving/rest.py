@@ -7,18 +7,18 @@ changes made to uvicorn's protocol).
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predict (row or columnar format)
     GET  /monitoring/prometheus/metrics                          Prometheus metrics
 
-Paths are matched with TF Serving's own patterns on the raw (still percent-encoded) path; model names
-and labels are percent-decoded and only ever looked up among the served models, never used as file
-paths. Errors are `{"error": "..."}` with TF Serving's HTTP status for the error code.
+Paths are matched with TF Serving's own patterns on the raw (still percent-encoded) path; model
+names and labels are percent-decoded and only ever looked up among the served models, never used as
+file paths. Errors are `{"error": "..."}` with TF Serving's HTTP status for the error code.
 
-A predict request goes: its body is read (at most `max_request_bytes`, counted as it arrives whatever
-`Content-Length` says, each byte also counted against the server's body budget) -> the model's
-admission queue -> one of `rest_api_num_threads` worker threads, which decodes the JSON, runs the
-signature and encodes the answer. Bodies over LARGE_BODY_BYTES are decoded one at a time: decoding
-holds the GIL anyway, and Python's objects take up to ~25 times the JSON text. A request has
-`rest_api_timeout_in_ms` in all; past it the client gets 504 DEADLINE_EXCEEDED (work already running
-in TensorFlow cannot be stopped: it finishes in the background and keeps its admission slot until
-then).
+A predict request goes: its body is read (at most `max_request_bytes`, counted as it arrives
+whatever `Content-Length` says, each byte also counted against the server's body budget) -> the
+model's admission queue -> one of `rest_api_num_threads` worker threads, which decodes the JSON,
+runs the signature and encodes the answer. Bodies over LARGE_BODY_BYTES are decoded one at a time:
+decoding holds the GIL anyway, and Python's objects take up to ~25 times the JSON text. A request
+has `rest_api_timeout_in_ms` in all; past it the client gets 504 DEADLINE_EXCEEDED (work already
+running in TensorFlow cannot be stopped: it finishes in the background and keeps its admission slot
+until then).
 """
 
 import asyncio
@@ -122,7 +122,8 @@ class RestApi:
     def predict(
         self, route: Route, body: "_Body", deadline: float, decode_lock: threading.Lock
     ) -> bytes:
-        """Decodes a predict body (then gives its bytes back to the budget), runs it, encodes the answer."""
+        """Decodes a predict body (then gives its bytes back to the budget), runs it, encodes the
+        answer."""
         one_at_a_time = (
             decode_lock if len(body.data) > LARGE_BODY_BYTES else contextlib.nullcontext()
         )
@@ -154,8 +155,9 @@ class RestApi:
 
 
 class _BodyRefused(Exception):
-    """A body not read to its end: over max_request_bytes (413), over the body budget (429) or too slow
-    (504). `close` ends the connection when the rest of the body is unknown or too long to discard."""
+    """A body not read to its end: over max_request_bytes (413), over the body budget (429) or too
+    slow (504). `close` ends the connection when the rest of the body is unknown or too long to
+    discard."""
 
     def __init__(self, http_status: int, code: str, message: str, close: bool):
         super().__init__(message)
@@ -272,7 +274,7 @@ class RestServer:
         deadline = started + self.limits.rest_api_timeout_seconds
         request = Request(scope, receive)
         method, path = scope["method"], scope["raw_path"].decode("latin-1")
-        route, status, headers = None, "OK", None
+        route, status = None, "OK"
         try:
             if path == PROMETHEUS_PATH and method == "GET":
                 response = Response(self.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -4,8 +4,8 @@ signature, and warmup replay."""
 
 import functools
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -105,7 +105,8 @@ class Servable:
         deadline: float | None = None,
     ) -> tuple[str, dict[str, np.ndarray]]:
         """Runs a signature ("" means serving_default); returns its name and the output arrays.
-        `deadline` (time.monotonic()) bounds the wait for a batch; a call already running finishes."""
+        `deadline` (time.monotonic()) bounds the wait for a batch; a call already running
+        finishes."""
         signature_name = signature_name or DEFAULT_SIGNATURE
         self.check_inputs(
             signature_name,
@@ -127,7 +128,8 @@ class Servable:
         return signature_name, outputs
 
     def run_warmup(self) -> int:
-        """Replays `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns how many."""
+        """Replays `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns how
+        many."""
         path = self.path / WARMUP_FILE
         if not path.is_file():
             return 0
@@ -173,8 +175,8 @@ class Servable:
     def check_inputs(
         self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]
     ) -> None:
-        """Checks {input name: (DataType, shape)} against the signature and the rows limit, before any
-        array is made (gRPC) or run (REST)."""
+        """Checks {input name: (DataType, shape)} against the signature and the rows limit, before
+        any array is made (gRPC) or run (REST)."""
         specs = self._input_specs.get(signature_name or DEFAULT_SIGNATURE)
         if specs is None:
             raise ServingError(

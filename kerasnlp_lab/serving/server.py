@@ -1,14 +1,14 @@
 """The embedded TF-Serving-compatible model server: REST and gRPC over one model manager.
 
-`ModelServer(...).start()` binds both ports (0 picks a free one), loads the models, starts serving and
-returns the bound ports; `.stop()` shuts down cleanly. `serve_forever(...)` does the same until SIGINT
-or SIGTERM (what `kerasnlp-lab serve` calls).
+`ModelServer(...).start()` binds both ports (0 picks a free one), loads the models, starts serving
+and returns the bound ports; `.stop()` shuts down cleanly. `serve_forever(...)` does the same until
+SIGINT or SIGTERM (what `kerasnlp-lab serve` calls).
 
 Without a model config file, every subfolder of `saved_models` is a model served with policy latest
 (new model subfolders are picked up too). With one, the file (TF Serving's ModelServerConfig text
 format) lists the models and `saved_models` is not used; see model_config for how its base paths are
-resolved. A batching parameters file turns batching on. `limits` (ServingLimits) bounds what requests
-may cost; one Admission (in-flight requests per model) is shared by both APIs.
+resolved. A batching parameters file turns batching on. `limits` (ServingLimits) bounds what
+requests may cost; one Admission (in-flight requests per model) is shared by both APIs.
 """
 
 import functools
@@ -82,7 +82,8 @@ class ModelServer:
         self._grpc = None
 
     def start(self) -> tuple[int, int]:
-        """Binds, loads the models, serves; returns (rest_port, grpc_port). Bad settings raise UserError."""
+        """Binds, loads the models, serves; returns (rest_port, grpc_port). Bad settings raise
+        UserError."""
         batching = None
         if self.enable_batching:
             batching = (
@@ -122,7 +123,8 @@ class ModelServer:
         return self.rest_port, self.grpc_port
 
     def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stops accepting requests, lets those in flight finish (up to the grace period), unloads."""
+        """Stops accepting requests, lets those in flight finish (up to the grace period),
+        unloads."""
         if self._rest is not None:
             self._rest.stop(grace_seconds)
             self._rest = None
@@ -151,7 +153,8 @@ def serve_forever(
     poll_seconds: float = 2.0,
     limits: ServingLimits | None = None,
 ) -> None:
-    """Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down cleanly. Bad settings raise UserError."""
+    """Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down cleanly. Bad settings raise
+    UserError."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = ModelServer(
@@ -174,7 +177,8 @@ def serve_forever(
         rest, grpc = server.start()
         shown_host = f"[{host}]" if ":" in host else host
         print(
-            f"Serving REST on http://{shown_host}:{rest}/v1/models/<name> and gRPC on {shown_host}:{grpc} "
+            f"Serving REST on http://{shown_host}:{rest}/v1/models/<name> "
+            f"and gRPC on {shown_host}:{grpc} "
             f"(metrics at http://{shown_host}:{rest}{PROMETHEUS_PATH}). Ctrl-C stops.",
             flush=True,
         )
@@ -184,9 +188,11 @@ def serve_forever(
         server.stop()
         running = sum(running for running, _ in server.admission.snapshot().values())
         if running:
-            # Python waits for every worker thread at exit, and a TensorFlow call cannot be interrupted.
+            # Python waits for every worker thread at exit, and a TensorFlow call cannot be
+            # interrupted.
             print(
-                f"{running} requests still running in TensorFlow after the grace period; exiting without them.",
+                f"{running} requests still running in TensorFlow after the grace period; "
+                "exiting without them.",
                 flush=True,
             )
             os._exit(0)

@@ -4,10 +4,10 @@ Arrays are written with their values in the typed fields (`float_val`, `string_v
 how TF Serving writes Predict responses; any valid TensorProto (typed fields or `tensor_content`)
 is read. DT_STRING tensors are NumPy object arrays of `bytes`.
 
-A TensorProto is read only when the values it carries match its declared shape: one value per element
-in the typed field, or exactly elements x item size bytes of `tensor_content`. So memory follows the
-bytes sent, never a shape a client declares (TensorFlow would fill a declared shape of 10^9 strings
-from one value; TF Serving answers "tensor parsing error" for protos it cannot read).
+A TensorProto is read only when the values it carries match its declared shape: one value per
+element in the typed field, or exactly elements x item size bytes of `tensor_content`. So memory
+follows the bytes sent, never a shape a client declares (TensorFlow would fill a declared shape of
+10^9 strings from one value; TF Serving answers "tensor parsing error" for protos it cannot read).
 """
 
 import math
@@ -100,7 +100,8 @@ def declared_shape(proto: tensor_pb2.TensorProto, name: str) -> tuple[int, ...]:
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto, name: str = "tensor") -> np.ndarray:
-    """The NumPy array a TensorProto holds, once its values are checked against its declared shape."""
+    """The NumPy array a TensorProto holds, once its values are checked against its declared
+    shape."""
     shape = declared_shape(proto, name)
     elements = math.prod(shape)
     field = _PAIRED_FIELDS.get(proto.dtype) or _READ_FIELD.get(proto.dtype)

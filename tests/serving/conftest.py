@@ -3,8 +3,8 @@
 import http.client
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -17,7 +17,8 @@ WAIT_SECONDS = (
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> dict[str, Path]:
-    """One SavedModel of each kind, to be copied in as versions: affine1..3, text, multi, counting, gate."""
+    """One SavedModel of each kind, to be copied in as versions: affine1..3, text, multi, counting,
+    gate."""
     root = tmp_path_factory.mktemp("templates")
     built = {
         f"affine{version}": factory.save_affine(root / f"affine{version}", version)

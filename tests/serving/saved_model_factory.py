@@ -50,7 +50,8 @@ class MultiInputModel(tf.Module):
 
 
 class CountingModel(tf.Module):
-    """serving_default: x float32 [-1] -> calls int64 [-1]: how many calls ran so far, this one included."""
+    """serving_default: x float32 [-1] -> calls int64 [-1]: how many calls ran so far, this one
+    included."""
 
     def __init__(self):
         super().__init__()
@@ -65,8 +66,8 @@ class CountingModel(tf.Module):
 class GateModel(tf.Module):
     """serving_default: entered string [-1], gate string [-1] -> opened int32 [-1].
 
-    Writes the file named by entered[0] (so a test knows the call is running), then waits until a file
-    named by gate[0] exists (so a test decides when the call ends), polling the file system."""
+    Writes the file named by entered[0] (so a test knows the call is running), then waits until a
+    file named by gate[0] exists (so a test decides when the call ends), polling the file system."""
 
     @tf.function(
         input_signature=[

@@ -1,4 +1,5 @@
-"""Admission per model (running slots, a bounded first-in first-out queue) and the REST body budget."""
+"""Admission per model (running slots, a bounded first-in first-out queue) and the REST body
+budget."""
 
 import asyncio
 import threading
@@ -42,7 +43,8 @@ def test_a_wait_past_the_timeout_leaves_the_queue():
         admission.enter("m", timeout=0)
     assert (caught.value.code, caught.value.message) == (
         "DEADLINE_EXCEEDED",
-        "Timed out waiting for a running slot of model m (the request's time limit passed in the queue)",
+        "Timed out waiting for a running slot of model m "
+        "(the request's time limit passed in the queue)",
     )
     assert admission.counts("m") == (1, 0)
 

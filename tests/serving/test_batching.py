@@ -16,8 +16,8 @@ from kerasnlp_lab.serving.errors import ServingError
 
 
 class RecordingModel:
-    """A signature computing y = 2 x and first = x[:, 0] row by row, recording every batch's row count.
-    With a gate, each call waits for the gate (and sets `entered` first)."""
+    """A signature computing y = 2 x and first = x[:, 0] row by row, recording every batch's row
+    count. With a gate, each call waits for the gate (and sets `entered` first)."""
 
     def __init__(self, gate: threading.Event | None = None):
         self.batches: list[int] = []
@@ -98,7 +98,8 @@ def test_parameters_file_like_tf_serving(tmp_path):
         ("max_batch_size { value: 0 }", "max_batch_size >= 1"),
         ("max_batch_size { value: 8 } allowed_batch_sizes: 4", "last one equal to max_batch_size"),
         (
-            "max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8",
+            "max_batch_size { value: 8 } "
+            "allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8",
             "increasing order",
         ),
     ],
@@ -127,7 +128,7 @@ def test_concurrent_requests_are_batched_and_split_back_exactly():
     finally:
         batcher.close()
     assert errors == []
-    for request, result in zip(requests, results):
+    for request, result in zip(requests, results, strict=True):
         np.testing.assert_array_equal(result["y"], request["x"] * 2.0)
         np.testing.assert_array_equal(result["first"], request["x"][:, 0])
     assert sum(model.batches) == sum(len(request["x"]) for request in requests)

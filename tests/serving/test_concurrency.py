@@ -1,5 +1,5 @@
-"""32 concurrent clients (REST and gRPC) with batching on: each gets exactly its own results; a gRPC call
-without a deadline is batched too."""
+"""32 concurrent clients (REST and gRPC) with batching on: each gets exactly its own results; a gRPC
+call without a deadline is batched too."""
 
 import threading
 

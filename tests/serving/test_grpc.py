@@ -1,4 +1,5 @@
-"""The gRPC API of the embedded server: TF Serving's services, status codes, and the same answers as REST."""
+"""The gRPC API of the embedded server: TF Serving's services, status codes, and the same answers as
+REST."""
 
 import grpc
 import numpy as np
@@ -139,17 +140,20 @@ def test_versions_labels_and_output_filter(prediction):
         (
             {"inputs": {"x": X, "z": X}},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. Missing but required: {}.",
+            "input size does not match signature: 2!=1 len({x,z}) != len({x}). "
+            "Sent extra: {z}. Missing but required: {}.",
         ),
         (
             {"inputs": {}},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. Missing but required: {x}.",
+            "input size does not match signature: 0!=1 len({}) != len({x}). "
+            "Sent extra: {}. Missing but required: {x}.",
         ),
         (
             {"output_filter": ["nope"]},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "output tensor alias not found in signature: nope Outputs expected to be in the set {y}.",
+            "output tensor alias not found in signature: nope "
+            "Outputs expected to be in the set {y}.",
         ),
         (
             {"output_filter": ["y", "y"]},

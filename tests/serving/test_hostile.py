@@ -1,9 +1,8 @@
-"""Hostile requests against `serve_forever` running in its own process, as an unfriendly client would send
-them: each gets its HTTP status / gRPC code and message, the server keeps answering, and the server
-process's peak RSS stays within RSS_ALLOWANCE of its RSS after start-up."""
+"""Hostile requests against `serve_forever` running in its own process, as an unfriendly client
+would send them: each gets its HTTP status / gRPC code and message, the server keeps answering, and
+the server process's peak RSS stays within RSS_ALLOWANCE of its RSS after start-up."""
 
 import base64
-import http.client
 import json
 import queue
 import re
@@ -26,7 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVE = (
     "import json, sys; from kerasnlp_lab.serving.limits import ServingLimits; "
     "from kerasnlp_lab.serving.server import serve_forever; "
-    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, limits=ServingLimits(**json.loads(sys.argv[2])))"
+    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
+    "limits=ServingLimits(**json.loads(sys.argv[2])))"
 )
 MIB = 1024 * 1024
 RSS_ALLOWANCE = 256 * MIB
@@ -187,7 +187,7 @@ def split_answer(answer: bytes) -> tuple[int, dict, dict]:
     return int(lines[0].split()[1]), headers, json.loads(body)
 
 
-# ------------------------------------------------------------------------------- declared sizes (gRPC)
+# --------------------------------------------------------------------------- declared sizes (gRPC)
 def test_a_string_tensor_declaring_a_billion_rows_is_refused_before_allocation(server):
     proto = tf.make_tensor_proto(np.array([b"x"], dtype=object))
     proto.tensor_shape.dim[0].size = 10**9
@@ -236,7 +236,7 @@ def test_values_sent_must_match_the_declared_shape(server, model, name, proto, m
     )
 
 
-# ------------------------------------------------------------------------------------ rows and strings
+# -------------------------------------------------------------------------------- rows and strings
 def test_more_rows_than_allowed(server):
     assert http_request(
         server.rest_port, "POST", "/v1/models/affine:predict", json.dumps({"instances": X * 9})
@@ -254,7 +254,10 @@ def test_more_rows_than_allowed(server):
 
 
 def test_strings_longer_than_allowed(server):
-    message = "Input 'text' element 1 is a string of {} bytes, longer than the limit of 1024 bytes (max_string_bytes)"
+    message = (
+        "Input 'text' element 1 is a string of {} bytes, "
+        "longer than the limit of 1024 bytes (max_string_bytes)"
+    )
     long_text = "é" * 450_000  # 900,000 bytes of UTF-8, under the 1 MiB body limit
     assert http_request(
         server.rest_port,
@@ -314,14 +317,16 @@ def test_declared_and_streamed_bodies_over_the_limit(server):
         413,
         "close",
         {
-            "error": "Request body of 1073741824 bytes is larger than the limit of 1048576 bytes (max_request_bytes)."
+            "error": "Request body of 1073741824 bytes is larger than the limit of 1048576 bytes "
+            "(max_request_bytes)."
         },
     )
     assert taken < 200 * MIB
     chunked = (
         b"POST /v1/models/affine:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
-    # 1 MiB, then 100 bytes more (no last chunk: the server has read all that was sent when it answers)
+    # 1 MiB, then 100 bytes more (no last chunk: the server has read all that was sent when it
+    # answers)
     pieces = b"100000\r\n" + b" " * 0x100000 + b"\r\n64\r\n" + b" " * 100 + b"\r\n"
     answer, _ = raw_http(server.rest_port, chunked + pieces)
     status, headers, body = split_answer(answer)
@@ -329,7 +334,8 @@ def test_declared_and_streamed_bodies_over_the_limit(server):
         413,
         "close",
         {
-            "error": "Request body (chunked) is larger than the limit of 1048576 bytes (max_request_bytes)."
+            "error": "Request body (chunked) is larger than the limit of 1048576 bytes "
+            "(max_request_bytes)."
         },
     )
 
@@ -382,7 +388,8 @@ def test_non_finite_numbers_where_tf_serving_refuses_them(server):
     ) == (
         400,
         {
-            "error": "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: NaN "
+            "error": "Failed to process element: 0 of 'instances' list. "
+            "Error: INVALID_ARGUMENT: JSON Value: NaN "
             "Type: Number is not of expected type: string"
         },
     )
@@ -425,7 +432,7 @@ def test_32_concurrent_clients_each_on_a_new_connection(server):
         )
 
 
-# ---------------------------------------------------------------------- queues and time (gated model)
+# ------------------------------------------------------------------- queues and time (gated model)
 @pytest.fixture(scope="module")
 def gated_server(tmp_path_factory, templates):
     server = start_server(tmp_path_factory.mktemp("gated"), templates, GATED_LIMITS)
@@ -459,8 +466,9 @@ def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
     try:
         running = rest_gate("a")
         wait_until((tmp_path / "a").exists, "the first request to run")
-        # gRPC with a 0.3 s deadline waits in the queue; the server takes it out at the deadline (else it
-        # would wait there until the first request ends, which is when the gate opens, at the end).
+        # gRPC with a 0.3 s deadline waits in the queue; the server takes it out at the deadline
+        # (else it would wait there until the first request ends, which is when the gate opens, at
+        # the end).
         entered = tf.make_tensor_proto(np.array([str(tmp_path / "b").encode()], dtype=object))
         opened = tf.make_tensor_proto(np.array([gate.encode()], dtype=object))
         code, _ = rpc_error(
@@ -481,7 +489,8 @@ def test_full_queue_timeouts_and_deadlines(gated_server, tmp_path):
             429,
             {
                 "error": "Model gate has 1 requests running and 1 waiting, its limits "
-                "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); retry later"
+                "(max_concurrent_requests_per_model=1, max_queued_requests_per_model=1); "
+                "retry later"
             },
         )
         for thread in (running, queued):

@@ -76,7 +76,8 @@ def test_longer_suffix_wins_when_it_exists(tmp_path):
     (tmp_path / "a").mkdir()
     path = tmp_path / "models.config"
     path.write_text(
-        'model_config_list { config { name: "a" base_path: "/models/a" model_platform: "tensorflow" } }'
+        'model_config_list { config { name: "a" base_path: "/models/a" '
+        'model_platform: "tensorflow" } }'
     )
     assert read_model_config_file(path)[0].base_path == tmp_path / "models" / "a"
 
@@ -114,7 +115,8 @@ def test_version_policies(policy, present, selected):
             'Expected model_platform: "tensorflow"',
         ),
         (
-            'model_config_list { config { name: "../x" base_path: "/a" model_platform: "tensorflow" } }',
+            'model_config_list { config { name: "../x" base_path: "/a" '
+            'model_platform: "tensorflow" } }',
             "Expected model names made of letters",
         ),
         (

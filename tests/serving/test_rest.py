@@ -1,4 +1,5 @@
-"""The REST API of the embedded server, endpoint by endpoint and error by error (TF Serving's formats)."""
+"""The REST API of the embedded server, endpoint by endpoint and error by error (TF Serving's
+formats)."""
 
 import base64
 import json
@@ -196,7 +197,8 @@ def test_multiple_inputs_row_and_columnar(port):
             "/v1/models/affine:predict",
             '{"instances": [[1,2,3]], "inputs": [[1,2,3]]}',
             400,
-            'JSON Value: {"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]} Not formatted correctly expecting only '
+            'JSON Value: {"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]} '
+            "Not formatted correctly expecting only "
             "one of 'inputs' or 'instances' keys to exist ",
         ),
         (
@@ -209,15 +211,16 @@ def test_multiple_inputs_row_and_columnar(port):
             "/v1/models/affine:predict",
             '{"instances": [["a",2,3]]}',
             400,
-            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: \"a\" Type: "
+            "Failed to process element: 0 of 'instances' list. "
+            'Error: INVALID_ARGUMENT: JSON Value: "a" Type: '
             "String is not of expected type: float",
         ),
         (
             "/v1/models/affine:predict",
             '{"instances": [[1,2,3],[4,5]]}',
             400,
-            "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting tensor size: 3 but "
-            "got: 2",
+            "Failed to process element: 1 of 'instances' list. "
+            "Error: INVALID_ARGUMENT: Expecting tensor size: 3 but got: 2",
         ),
         (
             "/v1/models/affine:predict",
@@ -235,8 +238,8 @@ def test_multiple_inputs_row_and_columnar(port):
             "/v1/models/multi:predict",
             '{"instances": [{"a": [1,2], "b": 1, "flag": true, "c": 1}]}',
             400,
-            "Failed to process element: 0 key: c of 'instances' list. Error: INVALID_ARGUMENT: JSON object: does not "
-            "have named input: c",
+            "Failed to process element: 0 key: c of 'instances' list. "
+            "Error: INVALID_ARGUMENT: JSON object: does not have named input: c",
         ),
         (
             "/v1/models/multi:predict",
@@ -248,8 +251,8 @@ def test_multiple_inputs_row_and_columnar(port):
             "/v1/models/affine:predict",
             '{"signature_name": 1, "instances": [[1,2,3]]}',
             400,
-            'JSON Value: {"signature_name": 1, "instances": [[1, 2, 3]]} not formatted correctly. \'signature_name\' '
-            "key must be a string value.",
+            'JSON Value: {"signature_name": 1, "instances": [[1, 2, 3]]} not formatted correctly. '
+            "'signature_name' key must be a string value.",
         ),
         (
             "/v1/models/nope:predict",

@@ -1,4 +1,5 @@
-"""Starting and stopping the server: clean shutdown on SIGTERM / SIGINT, clear errors for bad settings."""
+"""Starting and stopping the server: clean shutdown on SIGTERM / SIGINT, clear errors for bad
+settings."""
 
 import queue
 import re

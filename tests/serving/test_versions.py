@@ -1,5 +1,5 @@
-"""Version lifecycle while serving: new, removed, corrupt, incomplete and fixed versions, warmup, config
-reloads, and unloading beside a hung request."""
+"""Version lifecycle while serving: new, removed, corrupt, incomplete and fixed versions, warmup,
+config reloads, and unloading beside a hung request."""
 
 import contextlib
 import os
@@ -91,7 +91,10 @@ def test_new_version_while_clients_are_busy(tmp_path, templates):
             counts = [len(answers) for answers in seen]
             wait_until(
                 lambda: (
-                    all(len(answers) > count + 2 for answers, count in zip(seen, counts))
+                    all(
+                        len(answers) > count + 2
+                        for answers, count in zip(seen, counts, strict=True)
+                    )
                     or failures
                 ),
                 "every client to get answers from version 2",
@@ -184,8 +187,8 @@ def test_warmup_requests_run_before_the_version_is_available(tmp_path, templates
         assert failed["state"] == "END"
         assert failed["status"] == {
             "error_code": "INVALID_ARGUMENT",
-            "error_message": "input tensor alias not found in signature: nope. Inputs expected to be "
-            "in the set {x}.",
+            "error_message": "input tensor alias not found in signature: nope. "
+            "Inputs expected to be in the set {x}.",
         }
         assert client.predict("counting", {"x": np.zeros(1, np.float32)})["calls"].tolist() == [5]
 
@@ -201,8 +204,9 @@ def test_config_file_changes_are_picked_up(tmp_path, templates):
             'config { name: "text" base_path: "/models/text" model_platform: "tensorflow" }'
         )
         config.write_text(
-            'model_config_list { config { name: "affine" base_path: "/models/affine" model_platform: "tensorflow" '
-            f'model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: {stable} }} }} '
+            'model_config_list { config { name: "affine" base_path: "/models/affine" '
+            'model_platform: "tensorflow" model_version_policy { all {} } '
+            f'version_labels {{ key: "stable" value: {stable} }} }} '
             f"{text_model if with_text else ''} }}"
         )
         os.utime(config, ns=(stable * 10**9, stable * 10**9))

@@ -1,4 +1,4 @@
-"""Attention NMT speed, as ratios measured in one run on the same data and weights.
+r"""Attention NMT speed, as ratios measured in one run on the same data and weights.
 
 1. Training throughput (real source + target tokens per second, padding excluded) with
    length-bucketed batches vs random batches padded to their longest sentence vs every
@@ -9,7 +9,8 @@
    model of a run is used; otherwise an untrained one, whose outputs run to the maximum
    length (so greedy and beam do the same number of steps).
 
-    python benchmarks/attention_nmt.py [--preset small] [--pairs 2000] [--workdir runs/attention_nmt]
+    python benchmarks/attention_nmt.py [--preset small] [--pairs 2000] \
+        [--workdir runs/attention_nmt]
 """
 
 import argparse

@@ -12,6 +12,7 @@ Weights are random unless --workdir names a trained run (speed does not depend o
 """
 
 import argparse
+import functools
 import string
 import tempfile
 import time
@@ -111,10 +112,11 @@ def benchmark_training(config, vocab_size, steps):
         keras.utils.set_random_seed(0)
         model = char_generator.build_training_model(config, vocab_size)
         model.jit_compile = jit_compile
-        fit = lambda count: model.fit(
-            batches, steps_per_epoch=count, epochs=1, shuffle=False, verbose=0
+        # partial binds this iteration's model now (a closure would read the loop variable late)
+        fit = functools.partial(
+            model.fit, batches, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0
         )
-        _, seconds = timed(lambda: fit(steps))
+        _, seconds = timed(fit)
         rates[f"model.fit, jit_compile={jit_compile}"] = steps / seconds
     return rates
 

@@ -1,9 +1,10 @@
-"""Serving benchmark: the embedded TF-Serving-compatible server vs calling the same SavedModel signature
-in-process, on loopback, in one run.
+"""Serving benchmark: the embedded TF-Serving-compatible server vs calling the same SavedModel
+signature in-process, on loopback, in one run.
 
 Model: a dense 784 -> 256 -> 784 network (the autoencoder's shape), float32, one row per request.
 For 1, 8 and 32 concurrent clients (threads, each with its own ServingClient), over REST and gRPC,
-with batching off and on, it prints requests/s, p50/p99 latency, the mean rows per batch, and ratios:
+with batching off and on, it prints requests/s, p50/p99 latency, the mean rows per batch, and
+ratios:
   p50 / in-process p50    latency overhead over calling the signature in-process with batch 1
   req/s / in-process      throughput over in-process rows/s at batch 1 (one caller)
   vs in-process batch N   (batching on) throughput over in-process rows/s at batch N = clients
@@ -11,10 +12,10 @@ with batching off and on, it prints requests/s, p50/p99 latency, the mean rows p
 The server runs in its own process (as `kerasnlp-lab serve` would); clients and server share this
 machine's cores. Every run is bounded by a request count and a time limit.
 
-Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend on
-the weight values, and random weights never emit [END], so every sentence decodes to the maximum
-length): 32 concurrent clients, one sentence per request, batching off and on (serving/
-batching_parameters.txt), sentences/s over REST and gRPC, and the on / off ratio.
+Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend
+on the weight values, and random weights never emit [END], so every sentence decodes to the maximum
+length): 32 concurrent clients, one sentence per request, batching off and on
+(serving/batching_parameters.txt), sentences/s over REST and gRPC, and the on / off ratio.
 """
 
 import argparse
@@ -229,8 +230,8 @@ def translator_batching(folder: Path, seconds: float) -> None:
             ):
                 results[(transport, batching)] = run_translator_load(url, seconds)
     print(
-        f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, one sentence per request, "
-        f"{seconds:.0f} s per run. Batching parameters (on): "
+        f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, "
+        f"one sentence per request, {seconds:.0f} s per run. Batching parameters (on): "
         + " ".join(
             line
             for line in TRANSLATOR_BATCHING_FILE.read_text().splitlines()
@@ -241,7 +242,8 @@ def translator_batching(folder: Path, seconds: float) -> None:
     for transport in ("REST", "gRPC"):
         off, on = results[(transport, False)], results[(transport, True)]
         print(
-            f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} {on['per_s'] / off['per_s']:8.2f}"
+            f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} "
+            f"{on['per_s'] / off['per_s']:8.2f}"
         )
 
 
@@ -318,8 +320,8 @@ def main() -> None:
         print("In-process signature call, one caller:")
         for batch, result in reference.items():
             print(
-                f"  batch {batch:>2}: {result['calls_per_s']:8.0f} calls/s  {result['rows_per_s']:8.0f} rows/s  "
-                f"p50 {result['p50_ms']:.3f} ms"
+                f"  batch {batch:>2}: {result['calls_per_s']:8.0f} calls/s  "
+                f"{result['rows_per_s']:8.0f} rows/s  p50 {result['p50_ms']:.3f} ms"
             )
         print("Batching parameters (on): " + " ".join(BATCHING_PARAMETERS.split()))
 
@@ -343,9 +345,9 @@ def main() -> None:
 
         base = reference[1]
         header = (
-            f"{'transport':>9} {'batching':>8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'rows/batch':>10} {'p50/in-proc':>11} {'req/s/in-proc':>13} {'vs in-proc batch N':>18} "
-            f"{'on/off':>6}"
+            f"{'transport':>9} {'batching':>8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'rows/batch':>10} {'p50/in-proc':>11} {'req/s/in-proc':>13} "
+            f"{'vs in-proc batch N':>18} {'on/off':>6}"
         )
         print(header)
         for (transport, batching, clients), result in results.items():
@@ -355,10 +357,10 @@ def main() -> None:
             )
             on_off = f"{result['req_per_s'] / off['req_per_s']:.2f}" if batching else ""
             print(
-                f"{transport:>9} {'on' if batching else 'off':>8} {clients:>7} {result['req_per_s']:8.0f} "
-                f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['mean_batch']:10.1f} "
-                f"{result['p50_ms'] / base['p50_ms']:11.1f} {result['req_per_s'] / base['rows_per_s']:13.3f} "
-                f"{versus_batch:>18} {on_off:>6}"
+                f"{transport:>9} {'on' if batching else 'off':>8} {clients:>7} "
+                f"{result['req_per_s']:8.0f} {result['p50_ms']:8.2f} {result['p99_ms']:8.2f} "
+                f"{result['mean_batch']:10.1f} {result['p50_ms'] / base['p50_ms']:11.1f} "
+                f"{result['req_per_s'] / base['rows_per_s']:13.3f} {versus_batch:>18} {on_off:>6}"
             )
         if args.translator_seconds > 0:
             translator_batching(Path(folder), args.translator_seconds)

@@ -1,17 +1,18 @@
-"""Load and soak test of `kerasnlp-lab serve`: many clients, REST and gRPC, all four models, valid and
-hostile requests, new and kept-alive connections, for a fixed time; in one run.
+"""Load and soak test of `kerasnlp-lab serve`: many clients, REST and gRPC, all four models, valid
+and hostile requests, new and kept-alive connections, for a fixed time; in one run.
 
-    python benchmarks/serving_load.py --saved-models saved_models             # e.g. after `make models`
-    python benchmarks/serving_load.py --prepare /tmp/serving_load             # tiny presets, trained here
+    python benchmarks/serving_load.py --saved-models saved_models   # e.g. after `make models`
+    python benchmarks/serving_load.py --prepare /tmp/serving_load   # tiny presets, trained here
 
-The server runs in its own process (`kerasnlp-lab serve`, batching as in serving/batching_parameters.txt
-unless --no-batching). Each client thread sends requests until the time is up: half of the clients use
-REST, half gRPC; half of each keep their connection, half open a new one per request. A request goes to
-the four models in turn; one in five is hostile (wrong dtype, more rows than allowed, a string over the
-limit, broken or too deep JSON, a number too big for a double, an unknown model, a TensorProto whose
-declared shape does not match its values) and must get its exact error code. Valid requests must get
-200 / OK with outputs of the right shapes. Prints requests, errors, req/s, p50 and p99 per transport and
-kind, the server's RSS (start, peak, end) and writes the RSS over time to --plot.
+The server runs in its own process (`kerasnlp-lab serve`, batching as in
+serving/batching_parameters.txt unless --no-batching). Each client thread sends requests until the
+time is up: half of the clients use REST, half gRPC; half of each keep their connection, half open a
+new one per request. A request goes to the four models in turn; one in five is hostile (wrong dtype,
+more rows than allowed, a string over the limit, broken or too deep JSON, a number too big for a
+double, an unknown model, a TensorProto whose declared shape does not match its values) and must get
+its exact error code. Valid requests must get 200 / OK with outputs of the right shapes. Prints
+requests, errors, req/s, p50 and p99 per transport and kind, the server's RSS (start, peak, end) and
+writes the RSS over time to --plot.
 """
 
 import argparse
@@ -53,7 +54,8 @@ LIMITS = ServingLimits()
 
 # ------------------------------------------------------------------------------------ preparation
 def prepare(folder: Path) -> Path:
-    """Trains the four models on their tiny presets and exports them (minutes); returns saved_models."""
+    """Trains the four models on their tiny presets and exports them (minutes); returns
+    saved_models."""
     saved_models = folder / "saved_models"
     for model in MODELS:
         if (saved_models / model / "1").is_dir():
@@ -85,7 +87,8 @@ def prepare(folder: Path) -> Path:
 
 @contextlib.contextmanager
 def server_process(arguments: list[str]):
-    """`kerasnlp-lab serve` with the given arguments on free ports; yields (process, rest_port, grpc_port)."""
+    """`kerasnlp-lab serve` with the given arguments on free ports; yields (process, rest_port,
+    grpc_port)."""
     process = subprocess.Popen(
         [str(KERASNLP_LAB), "serve", "--rest-port", "0", "--grpc-port", "0", *arguments],
         cwd=REPO_ROOT,
@@ -157,8 +160,9 @@ def expected_shape(output: str, inputs: dict) -> tuple:
 
 
 def hostile_cases(model: str, transport: str) -> list[tuple]:
-    """(name, what to send, the expected answer) of the hostile requests a transport can send to a model:
-    REST (body, HTTP status) with the path's model (or "nope"), gRPC (request builder, status code)."""
+    """(name, what to send, the expected answer) of the hostile requests a transport can send to a
+    model: REST (body, HTTP status) with the path's model (or "nope"), gRPC (request builder, status
+    code)."""
     rows = LIMITS.max_batch_rows + (
         10 if model == "autoencoder" else 1000
     )  # within max_request_bytes
@@ -219,7 +223,8 @@ def _body(inputs: dict) -> bytes:
 def _strings_request(
     model: str, name: str, rows: int, values: int | None = None
 ) -> predict_pb2.PredictRequest:
-    """A PredictRequest of one string input declaring `rows` rows and carrying `values` (default rows)."""
+    """A PredictRequest of one string input declaring `rows` rows and carrying `values` (default
+    rows)."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     proto = tf.make_tensor_proto(np.array([b"x"] * (rows if values is None else values), object))
@@ -368,19 +373,21 @@ def main() -> None:
         peak, end = rss_bytes(process.pid, "VmHWM"), rss_bytes(process.pid)
 
     print(
-        f"{args.clients} clients for {args.seconds:.0f} s, batching {'off' if args.no_batching else 'on'}; "
+        f"{args.clients} clients for {args.seconds:.0f} s, "
+        f"batching {'off' if args.no_batching else 'on'}; "
         f"server {'alive' if alive else 'DIED'} at the end"
     )
     print(
-        f"{'transport':>9} {'kind':>8} {'conn':>5} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} "
-        f"{'p99 ms':>8}"
+        f"{'transport':>9} {'kind':>8} {'conn':>5} {'requests':>8} {'errors':>6} {'req/s':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
     )
     for key in sorted(tally.latencies):
         latencies = np.array(tally.latencies[key]) * 1000
         errors = tally.errors.get(key, [])
         print(
             f"{key[0]:>9} {key[1]:>8} {key[2]:>5} {len(latencies):8d} {len(errors):6d} "
-            f"{len(latencies) / elapsed:7.1f} {np.percentile(latencies, 50):8.1f} {np.percentile(latencies, 99):8.1f}"
+            f"{len(latencies) / elapsed:7.1f} {np.percentile(latencies, 50):8.1f} "
+            f"{np.percentile(latencies, 99):8.1f}"
         )
     total = sum(len(values) for values in tally.latencies.values())
     valid_errors = [
@@ -390,7 +397,8 @@ def main() -> None:
         error for key, errors in tally.errors.items() if key[1] == "hostile" for error in errors
     ]
     print(
-        f"all: {total} requests, {total / elapsed:.1f} req/s; errors on valid requests: {len(valid_errors)}; "
+        f"all: {total} requests, {total / elapsed:.1f} req/s; "
+        f"errors on valid requests: {len(valid_errors)}; "
         f"hostile requests answered otherwise than expected: {len(hostile_errors)}"
     )
     for error in (valid_errors + hostile_errors)[:10]:

@@ -139,7 +139,8 @@ def main():
             print(
                 f"  batch {batch:>2}: "
                 + ", ".join(
-                    f"{name} {results['keras_hub'][batch, name] / results['ours'][batch, name]:.2f}x"
+                    f"{name} "
+                    f"{results['keras_hub'][batch, name] / results['ours'][batch, name]:.2f}x"
                     for name in ("uncached greedy", "cached greedy", "cached beam-4")
                 )
             )

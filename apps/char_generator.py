@@ -1,11 +1,12 @@
-"""Train, evaluate and export the stateful GRU character generator in one go.
+r"""Train, evaluate and export the stateful GRU character generator in one go.
 
     python apps/char_generator.py --preset small --epochs 10
     python apps/char_generator.py --preset tiny --dataset textfile:my_book.txt
 
 Then generate text from the export:
 
-    kerasnlp-lab predict char_generator "In the beginning" --num-chars 300 --temperature 0.8 --seed 1
+    kerasnlp-lab predict char_generator "In the beginning" \
+        --num-chars 300 --temperature 0.8 --seed 1
 """
 
 import sys

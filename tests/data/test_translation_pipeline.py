@@ -86,6 +86,12 @@ def test_vocabularies_come_from_the_training_pairs_only(tmp_path):
     reloaded_source, reloaded_target = pipeline.load_vectorizers(tmp_path)
     assert reloaded_source.vocabulary == source.vocabulary
     assert reloaded_target.vocabulary == target.vocabulary
+    # Sources are lower-cased; targets keep case (sentences start with a capital here).
+    assert (source.lowercase, target.lowercase) == (True, False)
+    assert (reloaded_source.lowercase, reloaded_target.lowercase) == (True, False)
+    capitalized = {word.capitalize() for word in TOY_WORDS.values()}
+    assert capitalized & set(target.vocabulary)
+    assert not {word.capitalize() for word in TOY_WORDS} & set(source.vocabulary)
 
 
 def test_missing_vocabulary_is_a_user_error(tmp_path):

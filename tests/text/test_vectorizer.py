@@ -139,3 +139,28 @@ def test_bad_learning_inputs_are_user_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"chars": []}')
     with pytest.raises(UserError, match="'vocabulary' key"):
         WordVectorizer.load(tmp_path / "bad.json")
+
+
+def test_a_cased_vocabulary_keeps_case_both_ways(tmp_path):
+    texts = ["In the beginning God created.", "And God said, Let there be light.", "in God"]
+    cased = WordVectorizer.from_dataset(
+        tf.data.Dataset.from_tensor_slices(texts), 100, lowercase=False
+    )
+    assert {"In", "in", "God", "And", "Let"} <= set(cased.vocabulary)
+    assert "god" not in cased.vocabulary
+    ids = cased.encode(["In the beginning God said."], True, True)
+    assert decoded(cased.detokenize(ids.to_tensor())) == ["In the beginning God said."]
+    # "GOD" is not "God": a cased vocabulary looks words up as written.
+    assert cased.encode(["GOD"]).to_list() == [[OOV_ID]]
+    path = tmp_path / "target_vocabulary.json"
+    cased.save(path)
+    loaded = WordVectorizer.load(path)
+    assert (loaded.lowercase, loaded.vocabulary) == (False, cased.vocabulary)
+
+
+def test_a_vocabulary_file_without_the_case_flag_is_lower_cased(vectorizer, tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text('{"vocabulary": ' + str(vectorizer.vocabulary).replace("'", '"') + "}")
+    loaded = WordVectorizer.load(path)
+    assert loaded.lowercase is True
+    assert loaded.encode(["ÉL ES"]).to_list() == vectorizer.encode(["él es"]).to_list()

@@ -137,6 +137,7 @@ def load_run(workdir, model_name):
         run = json.load(file)
     if run.get("model") != model_name:
         raise UserError(f"{workdir} holds a {run.get('model')!r} run, not {model_name!r}.")
+    training_module(model_name)  # registers the model's custom layers for deserialization
     try:
         model = keras.saving.load_model(model_path)
     except Exception as error:  # A damaged file can fail in many ways inside Keras.

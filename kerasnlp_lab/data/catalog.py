@@ -70,7 +70,8 @@ def missing_offline_message(name):
     searched = ", ".join(sword_reader.sword_search_path()) or "(nothing)"
     return (
         f"{name} needs the Debian packages {' and '.join(packages.split())} "
-        f"(SWORD modules {', '.join(missing)} not found in {searched}): sudo apt-get install {packages}"
+        f"(SWORD modules {', '.join(missing)} not found in {searched}): "
+        f"sudo apt-get install {packages}"
     )
 
 
@@ -97,7 +98,8 @@ def _path_of(name):
 
 
 def resolve(kind, dataset="auto"):
-    """The dataset name to load for ``kind``; "auto" prefers the offline corpus and says which it chose.
+    """The dataset name to load for ``kind``; "auto" prefers the offline corpus and says which it
+    chose.
 
     Raises:
         DataUnavailableError: unknown name, missing Debian package or missing file.
@@ -293,7 +295,8 @@ def describe(name, n=5, data_dir=None):
     lines += [f"  {split}: {count:,} examples" for split, count in counts.items()]
     if "dropped_pairs" in metadata:
         lines.append(
-            f"  dropped as misaligned: {metadata['dropped_pairs']:,} of {metadata['aligned_pairs']:,} aligned references"
+            f"  dropped as misaligned: {metadata['dropped_pairs']:,} "
+            f"of {metadata['aligned_pairs']:,} aligned references"
         )
     if n > 0:
         loader = {"images": load_images, "text": load_text, "parallel": load_pairs}[kind]

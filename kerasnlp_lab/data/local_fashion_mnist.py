@@ -55,7 +55,8 @@ def missing_files():
 def missing_files_message():
     """One sentence naming the missing files and the package that installs them."""
     return (
-        f"local_fashion_mnist needs the Fashion-MNIST IDX files, missing: {', '.join(missing_files())}. "
+        "local_fashion_mnist needs the Fashion-MNIST IDX files, "
+        f"missing: {', '.join(missing_files())}. "
         f"Install them with: sudo apt-get install {DEBIAN_PACKAGE} "
         f"(or set ${FASHION_MNIST_DIR_ENV} to a folder holding them)."
     )
@@ -94,7 +95,10 @@ class LocalFashionMnist(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         return tfds.core.DatasetInfo(
             builder=self,
-            description="Fashion-MNIST (Zalando), 28x28 grayscale images in 10 classes, read from local IDX files.",
+            description=(
+                "Fashion-MNIST (Zalando), 28x28 grayscale images in 10 classes, "
+                "read from local IDX files."
+            ),
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Image(shape=(28, 28, 1)),
@@ -122,7 +126,8 @@ class LocalFashionMnist(tfds.core.GeneratorBasedBuilder):
         labels = read_idx_labels(labels_path)
         if len(images) != len(labels):
             raise DataUnavailableError(
-                f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels."
+                f"{images_path} has {len(images)} images "
+                f"but {labels_path} has {len(labels)} labels."
             )
-        for index, (image, label) in enumerate(zip(images, labels)):
+        for index, (image, label) in enumerate(zip(images, labels, strict=True)):
             yield index, {"image": image[:, :, None], "label": int(label)}  # (28, 28, 1)

@@ -107,7 +107,8 @@ def read_verses(module_name):
 
 
 def _raw_verses(module_name):
-    """(pysword BookStructure, chapter, verse, OSIS text) of every stored verse, in canonical order."""
+    """(pysword BookStructure, chapter, verse, OSIS text) of every stored verse, in canonical
+    order."""
     folder = find_module(module_name)
     if folder is None:
         raise DataUnavailableError(missing_module_message(module_name))
@@ -116,8 +117,8 @@ def _raw_verses(module_name):
     compress_type = conf.get("compresstype", "ZIP").upper()
     if driver not in _VERSE_RECORD_FORMATS or compress_type not in _DECOMPRESSORS:
         raise DataUnavailableError(
-            f"SWORD module {module_name}: expected a zText or zText4 module compressed with ZIP, BZIP2 "
-            f"or XZ, got ModDrv={conf['moddrv']}, CompressType={compress_type}."
+            f"SWORD module {module_name}: expected a zText or zText4 module compressed with ZIP, "
+            f"BZIP2 or XZ, got ModDrv={conf['moddrv']}, CompressType={compress_type}."
         )
     decompress = _DECOMPRESSORS[compress_type]
     # SWORD's default encoding is Latin-1; our modules say UTF-8.

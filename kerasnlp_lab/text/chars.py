@@ -40,7 +40,7 @@ def count_chars(texts, batch_size=256):
 
     counts = collections.Counter()
     for unique, batch_counts in texts.map(unique_code_points).as_numpy_iterator():
-        counts.update(dict(zip(map(chr, unique.tolist()), batch_counts.tolist())))
+        counts.update(dict(zip(map(chr, unique.tolist()), batch_counts.tolist(), strict=True)))
     return counts
 
 

@@ -1,4 +1,5 @@
-"""The catalog: choosing datasets, clear errors, loaders for offline, online (mocked) and file data."""
+"""The catalog: choosing datasets, clear errors, loaders for offline, online (mocked) and file
+data."""
 
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from kerasnlp_lab.errors import DataUnavailableError, UserError
 
 @pytest.fixture
 def no_debian_files(tmp_path, monkeypatch):
-    """Point the SWORD and Fashion-MNIST overrides at an empty folder: as if nothing were installed."""
+    """Point the SWORD and Fashion-MNIST overrides at an empty folder: as if nothing were
+    installed."""
     monkeypatch.setenv(sword_reader.SWORD_PATH_ENV, str(tmp_path))
     monkeypatch.setenv(local_fashion_mnist.FASHION_MNIST_DIR_ENV, str(tmp_path))
 
@@ -128,7 +130,8 @@ def test_a_failed_download_is_a_clear_error_naming_the_offline_corpus(tmp_path, 
     with pytest.raises(DataUnavailableError) as error:
         catalog.load_pairs("ted_hrlr_translate/pt_to_en", data_dir=str(tmp_path))
     assert str(error.value).startswith(
-        "Could not download ted_hrlr_translate/pt_to_en through TFDS (ConnectionError: Failed to resolve"
+        "Could not download ted_hrlr_translate/pt_to_en through TFDS "
+        "(ConnectionError: Failed to resolve"
     )
     assert "use the offline corpus sword_parallel/spa_eng" in str(error.value)
 
@@ -238,7 +241,8 @@ def test_preparing_offline_data_never_opens_a_socket(offline_files_present, tmp_
         socket.getaddrinfo = refuse
         from kerasnlp_lab.data import catalog
         catalog.prepare("sword_text/kjv", data_dir={str(tmp_path)!r})
-        print(catalog.load_text("sword_text/kjv", "validation", data_dir={str(tmp_path)!r}).cardinality().numpy())
+        texts = catalog.load_text("sword_text/kjv", "validation", data_dir={str(tmp_path)!r})
+        print(texts.cardinality().numpy())
         """
     )
     result = subprocess.run(

@@ -38,7 +38,10 @@ def verses(offline_files_present):
 
 
 def test_note_becomes_a_space_between_words():
-    raw = '<w lemma="strong:H0430">God</w><note placement="foot"><reference>1:1 </reference>Elohim</note><w>created</w>'
+    raw = (
+        '<w lemma="strong:H0430">God</w>'
+        '<note placement="foot"><reference>1:1 </reference>Elohim</note><w>created</w>'
+    )
     assert clean_osis(raw) == "God created"
 
 
@@ -48,19 +51,26 @@ def test_note_before_closing_punctuation_leaves_no_space():
 
 def test_titles_speakers_milestones_and_pilcrows_are_dropped():
     raw = (
-        '<div type="x-milestone" subType="x-preverse" sID="pv1"/><title type="section">A heading</title>'
+        '<div type="x-milestone" subType="x-preverse" sID="pv1"/>'
+        '<title type="section">A heading</title>'
         '<speaker>Beloved</speaker> <l level="1"/>¶ Let him kiss me<l eID="x"/><l/>with kisses.'
     )
     assert clean_osis(raw) == "Let him kiss me with kisses."
 
 
 def test_canonical_psalm_title_is_kept_as_text():
-    raw = '<title canonical="true" type="psalm">A Psalm of David.</title> <lg/><l/><divineName>LORD</divineName>, hear.'
+    raw = (
+        '<title canonical="true" type="psalm">A Psalm of David.</title> '
+        "<lg/><l/><divineName>LORD</divineName>, hear."
+    )
     assert clean_osis(raw) == "A Psalm of David. LORD, hear."
 
 
 def test_text_after_the_end_of_the_book_is_dropped():
-    raw = 'Amen. <chapter eID="Rev.22"/> <div canonical="true" eID="g1" osisID="Rev" type="book"/> <title>Glossary</title> Abba is...'
+    raw = (
+        'Amen. <chapter eID="Rev.22"/> <div canonical="true" eID="g1" osisID="Rev" type="book"/> '
+        "<title>Glossary</title> Abba is..."
+    )
     assert clean_osis(raw) == "Amen."
 
 

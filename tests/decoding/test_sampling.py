@@ -57,7 +57,7 @@ def test_temperature_zero_or_below_is_argmax_and_a_tiny_temperature_approaches_i
         tokens = sample(logits, tf.constant(temperature), seeds, 0)
         assert tokens.numpy().tolist() == argmax, temperature
     hot = sample(logits, tf.constant(5.0), seeds, 0).numpy().tolist()
-    assert sum(a != b for a, b in zip(hot, argmax)) > 100
+    assert sum(a != b for a, b in zip(hot, argmax, strict=True)) > 100
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0, 5.0])

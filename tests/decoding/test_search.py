@@ -10,16 +10,16 @@ import tensorflow as tf
 from kerasnlp_lab.decoding import beam_search, greedy_search, length_penalty, write_at
 from kerasnlp_lab.errors import UserError
 from tests.decoding.conftest import (
-    A,
-    B,
     BEST_SEQUENCE,
-    C,
     END,
     GREEDY_SEQUENCE,
     MARKOV_LOGITS,
     PAD,
     START,
     VOCAB_SIZE,
+    A,
+    B,
+    C,
     countdown_next_token,
     markov_fn,
     markov_log_prob,

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-
 RNG_SEED = 20_240_607
 
 

@@ -122,7 +122,7 @@ def test_processed_values_give_the_same_result(rng):
     assert processed.shape == (2, 7, 8)
     direct = layer(query, values)
     reused = layer(query, values, processed_values=processed)
-    for a, b in zip(direct, reused):
+    for a, b in zip(direct, reused, strict=True):
         np.testing.assert_allclose(a, b, atol=ATOL)
 
 
@@ -138,7 +138,7 @@ def test_config_round_trip_and_every_argument_in_config(rng):
     clone = BahdanauAttention.from_config(config)
     clone(query, values)
     clone.set_weights(layer.get_weights())
-    for a, b in zip(outputs, clone(query, values)):
+    for a, b in zip(outputs, clone(query, values), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -156,7 +156,7 @@ def test_keras_file_round_trip(rng, tmp_path):
     path = tmp_path / "bahdanau.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    for a, b in zip(model(inputs), loaded(inputs)):
+    for a, b in zip(model(inputs), loaded(inputs), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -195,5 +195,5 @@ def test_traces_with_xla_and_unknown_shapes(rng):
         ],
     )
     for run in (compiled, symbolic):
-        for a, b in zip(expected, run(query, values, mask)):
+        for a, b in zip(expected, run(query, values, mask), strict=True):
             np.testing.assert_allclose(a, b, atol=ATOL)

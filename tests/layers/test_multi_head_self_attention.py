@@ -92,9 +92,9 @@ def test_masked_positions_change_nothing(rng):
     context = rng.normal(size=(2, 8, 6)).astype("float32")
     query_mask = random_mask(rng, 2, 5)
     context_mask = random_mask(rng, 2, 8)
-    noise = lambda a, keep: np.where(keep[..., None], a, 1e3 * rng.normal(size=a.shape)).astype(
-        "float32"
-    )
+
+    def noise(a, keep):
+        return np.where(keep[..., None], a, 1e3 * rng.normal(size=a.shape)).astype("float32")
 
     self_before = ours_self(x, query_mask=query_mask, use_causal_mask=True)
     self_after = ours_self(noise(x, query_mask), query_mask=query_mask, use_causal_mask=True)
@@ -178,7 +178,7 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
             cache=as_keras_hub_cache(cross_cache),
         )
         np.testing.assert_allclose(step, expected, atol=ATOL)
-        for same, cross in zip(same_cache, cross_cache):
+        for same, cross in zip(same_cache, cross_cache, strict=True):
             np.testing.assert_array_equal(same, cross)
     np.testing.assert_allclose(
         ours(x, cache=cross_cache, context_mask=context_mask)[0],
@@ -233,7 +233,7 @@ def test_traces_with_xla(rng):
     np.testing.assert_allclose(cross, ours(x, context, context_mask=context_mask), atol=ATOL)
     eager_step, eager_cache = ours_self(x[:, 1:2], cache=cache, cache_index=1)
     np.testing.assert_allclose(step, eager_step, atol=ATOL)
-    for new_part, eager_part in zip(new_cache, eager_cache):
+    for new_part, eager_part in zip(new_cache, eager_cache, strict=True):
         np.testing.assert_allclose(new_part, eager_part, atol=ATOL)
 
 

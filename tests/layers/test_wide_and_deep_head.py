@@ -47,7 +47,10 @@ def wide_features(ids):
 
 def hand_logits(head, deep_features, ids):
     """The MLP with ReLU, then the output projection, plus the wide linear model (float64)."""
-    value = lambda variable: np.asarray(variable, np.float64)
+
+    def value(variable):
+        return np.asarray(variable, np.float64)
+
     hidden = deep_features.reshape(-1, deep_features.shape[-1]).astype(np.float64)
     for layer in head.hidden_layers:
         hidden = np.maximum(hidden @ value(layer.kernel) + value(layer.bias), 0.0)

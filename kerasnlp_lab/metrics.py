@@ -1,4 +1,5 @@
-"""Training metrics (as in `keras.metrics`): the padding-masked token accuracy of the translators."""
+"""Training metrics (as in `keras.metrics`): the padding-masked token accuracy of the
+translators."""
 
 import keras
 from keras import ops

@@ -1,4 +1,5 @@
-"""The two checks every export must pass (README, "SavedModel contract"), as helpers for the export tests.
+"""The two checks every export must pass (README, "SavedModel contract"), as helpers for the export
+tests.
 
 1. `assert_core_ops_only`: every op type in saved_model.pb (graph and function library)
    is registered by core TensorFlow alone, and none is an `Xla*` op.

@@ -95,7 +95,7 @@ def predict_inputs(inputs, **_):
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as error:
             raise UserError(
                 f"Cannot read {path} as an image (PNG, JPEG, GIF, BMP): {error.message}"
-            )
+            ) from error
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (SIZE, SIZE))
         images.append(image[..., 0].numpy())
     return {"images": np.stack(images)}

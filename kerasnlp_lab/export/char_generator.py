@@ -1,7 +1,8 @@
 """The character generator's SavedModel: `serving_default` prompt -> continuation.
 
-Signature (README, "SavedModel contract"): `prompt` string [-1], `num_chars` int32 [-1], `temperature` float32
-[-1], `seed` int64 [-1] -> `text` string [-1], the generated continuation of each prompt.
+Signature (README, "SavedModel contract"): `prompt` string [-1], `num_chars` int32 [-1],
+`temperature` float32 [-1], `seed` int64 [-1] -> `text` string [-1], the generated continuation of
+each prompt.
 Serving is stateless: the GRU state lives only inside one call.
 
 How a row is generated:

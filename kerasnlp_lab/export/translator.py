@@ -18,8 +18,8 @@ The translator interface (what a model plugs in):
 
 `kerasnlp_lab.decoding.translation.translate` runs greedy or beam search over it.
 
-Signatures (README, "SavedModel contract"): `serving_default` and `beam_search`, both `text` string [-1] ->
-`translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
+Signatures (README, "SavedModel contract"): `serving_default` and `beam_search`, both `text` string
+[-1] -> `translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
 What the export does with awkward inputs:
 - a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
   `max_source_length - 2` words (in-process, `translate_texts` warns when that happens);

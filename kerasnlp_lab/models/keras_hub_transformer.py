@@ -214,7 +214,7 @@ class KerasHubTransformerTranslator(keras.Model):
         x = self.embedding_dropout(x)
         new_caches = []
         for layer, self_cache, cross_cache in zip(
-            self.decoder_layers, state["self_caches"], state["cross_caches"]
+            self.decoder_layers, state["self_caches"], state["cross_caches"], strict=True
         ):
             x, self_cache, _ = layer(
                 x,

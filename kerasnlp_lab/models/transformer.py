@@ -322,7 +322,7 @@ class TransformerTranslator(keras.Model):
         )  # (B, 1, D)
         new_caches = []
         for layer, self_cache, cross_cache in zip(
-            self.decoder_layers, state["self_caches"], state["cross_caches"]
+            self.decoder_layers, state["self_caches"], state["cross_caches"], strict=True
         ):
             x, self_cache = layer(
                 x,

@@ -79,7 +79,7 @@ def test_fresh_tensorflow_process_matches_the_keras_model(exported, serving):
         text = np.array([line.encode("utf-8") for line in texts], dtype=bytes)
         calls += [(name, {"text": text}) for name in exporter.SIGNATURE_NAMES]
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
-    for (signature, inputs), result in zip(calls, outputs):
+    for (signature, inputs), result in zip(calls, outputs, strict=True):
         texts = [line.decode("utf-8") for line in inputs["text"]]
         expected = serving.translate_texts(texts, beam=signature == "beam_search")
         assert [line.decode("utf-8") for line in result["translation"]] == expected

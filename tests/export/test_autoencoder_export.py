@@ -58,7 +58,7 @@ def test_fresh_tensorflow_process_matches_keras_model(exported, model):
         ]
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported[1], calls)
     encoder, decoder = autoencoder.encoder_of(model), autoencoder.decoder_of(model)
-    for (signature, inputs), result in zip(calls, outputs):
+    for (signature, inputs), result in zip(calls, outputs, strict=True):
         if signature == "serving_default":
             expected = {"reconstructions": model.predict(inputs["images"], verbose=0)}
         elif signature == "encode":

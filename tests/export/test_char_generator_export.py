@@ -170,7 +170,7 @@ def test_fresh_tensorflow_process_gives_the_same_texts(exported, serving):
         ),
     ]
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
-    for (_, inputs), result in zip(calls, outputs):
+    for (_, inputs), result in zip(calls, outputs, strict=True):
         expected = texts(serving.generate(**{k: tf.constant(v) for k, v in inputs.items()}))
         assert [value.decode("utf-8") for value in result["text"]] == expected
     assert [len(value.decode("utf-8")) for value in outputs[1]["text"]] == [10, 30, 0]

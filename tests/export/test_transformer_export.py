@@ -74,7 +74,7 @@ def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(expor
         text = np.array([t.encode("utf-8") for t in texts])
         calls += [("serving_default", {"text": text}), ("beam_search", {"text": text})]
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported[1], calls)
-    for (signature, inputs), result in zip(calls, outputs):
+    for (signature, inputs), result in zip(calls, outputs, strict=True):
         assert sorted(result) == ["translation"]
         assert result["translation"].shape == (len(inputs["text"]),)
         function = serving.greedy if signature == "serving_default" else serving.beam

@@ -7,10 +7,10 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export.translator import TranslatorServing
-from kerasnlp_lab.models import attention_nmt
-from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, START_ID, WordVectorizer
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.models import attention_nmt
+from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, START_ID, WordVectorizer
 
 VOCAB_SIZE = 20
 CONFIG = attention_nmt.get_config(

@@ -1,9 +1,8 @@
 """The autoencoder model: presets, shapes, shared encoder/decoder weights, .keras round trip."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import autoencoder

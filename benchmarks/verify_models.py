@@ -16,10 +16,10 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from kerasnlp_lab import release
-from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 from kerasnlp_lab.evaluation import char_generator as char_evaluation
 from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.export import translator as translator_lib
+from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.server import ModelServer
 from kerasnlp_lab.training.autoencoder import load_pixels
@@ -55,8 +55,8 @@ def verify_autoencoder(client, recorded):
     test, _ = load_pixels(recorded["dataset"], "test")
     images = np.stack([image for image, _ in test.as_numpy_iterator()])
     squared = []
-    for start in range(0, len(images), 500):
-        batch = images[start : start + 500]
+    for start in range(0, len(images), BATCH):
+        batch = images[start : start + BATCH]
         outputs = client.predict("autoencoder", {"images": batch})
         squared.append((outputs["reconstructions"] - batch) ** 2)
     mse = float(np.mean(np.concatenate(squared)))

@@ -25,6 +25,7 @@ TEMPERATURES = (0.5, 1.0)
 NUM_CHARS = 160
 SEED = 1
 NUM_IMAGES = 500
+ROWS_PER_REQUEST = 100  # within the server's default --max-batch-rows (128)
 FIGURE_IMAGES = 10
 
 
@@ -42,7 +43,9 @@ def held_out_verses(dataset, count=NUM_VERSES):
 
     sources, references = read_pairs(dataset, "test", 200)
     low, high = VERSE_WORDS
-    pairs = [(s, r) for s, r in zip(sources, references) if low <= len(s.split()) <= high]
+    pairs = [
+        (s, r) for s, r in zip(sources, references, strict=True) if low <= len(s.split()) <= high
+    ]
     return pairs[:count]
 
 
@@ -97,7 +100,14 @@ def show_reconstructions(rest, saved_models, available, workdir):
 
     test, _ = load_pixels(_dataset(saved_models, "autoencoder"), "test", NUM_IMAGES)
     images = np.stack([image for image, _ in test.as_numpy_iterator()])
-    reconstructions = rest.predict("autoencoder", {"images": images})["reconstructions"]
+    reconstructions = np.concatenate(
+        [
+            rest.predict("autoencoder", {"images": images[start : start + ROWS_PER_REQUEST]})[
+                "reconstructions"
+            ]
+            for start in range(0, len(images), ROWS_PER_REQUEST)
+        ]
+    )
     mse = float(np.mean((reconstructions - images) ** 2))
     figure = plot_reconstructions(
         images[:FIGURE_IMAGES],
@@ -112,7 +122,8 @@ def show_reconstructions(rest, saved_models, available, workdir):
 def where_next():
     _heading("Where next")
     print(
-        "serve these models:   make serve   (or: kerasnlp-lab serve; TF Serving: README 'Serving')\n"
+        "serve these models:   make serve   (or: kerasnlp-lab serve; TF Serving: README "
+        "'Serving')\n"
         'query a model:        kerasnlp-lab predict transformer_translator "Dios es amor." '
         "--server grpc://127.0.0.1:8500\n"
         "train your own:       kerasnlp-lab train MODEL --preset tiny|small|...  "

@@ -18,7 +18,8 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES
 from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
-from kerasnlp_lab.training import presets, workdir as workdir_lib
+from kerasnlp_lab.training import presets
+from kerasnlp_lab.training import workdir as workdir_lib
 
 RELEASE_VERSION = 1
 RELEASE_FILE = "release.json"

@@ -71,7 +71,7 @@ def test_release_export_in_fresh_tensorflow_matches_the_preset_in_process(export
     _, serving = _module("export", model_name).load_serving(PRESETS[model_name])
     functions = serving.signatures()
     assert sorted(functions) == sorted(signatures)
-    for (signature, inputs), result in zip(calls, outputs):
+    for (signature, inputs), result in zip(calls, outputs, strict=True):
         expected = functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
         assert sorted(result) == sorted(expected)
         for name, value in expected.items():

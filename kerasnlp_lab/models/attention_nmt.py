@@ -18,10 +18,10 @@ import dataclasses
 import keras
 from keras import ops
 
-from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "attention_nmt"
@@ -96,13 +96,7 @@ DEFAULT_PRESET = "small"
 
 def get_config(preset=None, **overrides):
     """Returns the named preset (default `small`) with `overrides` applied."""
-    preset = preset or DEFAULT_PRESET
-    if preset not in PRESETS:
-        raise UserError(
-            f"Unknown attention_nmt preset {preset!r}: expected one of {', '.join(PRESETS)}."
-        )
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    return dataclasses.replace(PRESETS[preset], **overrides)
+    return preset_config(MODEL_NAME, PRESETS, DEFAULT_PRESET, preset, **overrides)
 
 
 def config_from_dict(values):

@@ -4,7 +4,7 @@ import dataclasses
 
 import keras
 
-from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.models.presets import preset_config
 
 MODEL_NAME = "autoencoder"
 IMAGE_SIZE = 28
@@ -42,13 +42,7 @@ DEFAULT_PRESET = "classic"
 
 def get_config(preset=None, **overrides):
     """Returns the named preset (default `classic`) with `overrides` applied."""
-    preset = preset or DEFAULT_PRESET
-    if preset not in PRESETS:
-        raise UserError(
-            f"Unknown autoencoder preset {preset!r}: expected one of {', '.join(PRESETS)}."
-        )
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    return dataclasses.replace(PRESETS[preset], **overrides)
+    return preset_config(MODEL_NAME, PRESETS, DEFAULT_PRESET, preset, **overrides)
 
 
 def config_from_dict(values):

@@ -19,6 +19,7 @@ from keras import ops
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.wide_and_deep_head import WideAndDeepHead
+from kerasnlp_lab.models.presets import preset_config
 
 MODEL_NAME = "char_generator"
 SEQUENCE_LENGTH = 100
@@ -102,13 +103,7 @@ DEFAULT_PRESET = "small"
 
 def get_config(preset=None, **overrides):
     """Returns the named preset (default `small`) with `overrides` applied."""
-    preset = preset or DEFAULT_PRESET
-    if preset not in PRESETS:
-        raise UserError(
-            f"Unknown char_generator preset {preset!r}: expected one of {', '.join(PRESETS)}."
-        )
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    config = dataclasses.replace(PRESETS[preset], **overrides)
+    config = preset_config(MODEL_NAME, PRESETS, DEFAULT_PRESET, preset, **overrides)
     if config.head not in HEADS:
         raise UserError(f"Unknown head {config.head!r}: expected one of {', '.join(HEADS)}.")
     return config

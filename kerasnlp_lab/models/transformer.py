@@ -34,6 +34,7 @@ from kerasnlp_lab.layers.transformer_encoder_block import TransformerEncoderBloc
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
 from kerasnlp_lab.models.keras_hub_transformer import KerasHubTransformerTranslator
+from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.schedules import TransformerSchedule
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
@@ -116,14 +117,7 @@ DEFAULT_PRESET = "small"
 
 def get_config(preset=None, **overrides):
     """Returns the named preset (default `small`) with `overrides` applied."""
-    preset = preset or DEFAULT_PRESET
-    if preset not in PRESETS:
-        raise UserError(
-            f"Unknown transformer_translator preset {preset!r}: expected one of "
-            f"{', '.join(PRESETS)}."
-        )
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    config = dataclasses.replace(PRESETS[preset], **overrides)
+    config = preset_config(MODEL_NAME, PRESETS, DEFAULT_PRESET, preset, **overrides)
     check_config(config)
     return config
 

@@ -35,7 +35,7 @@ from kerasnlp_lab.serving.servable import Servable
 
 logger = logging.getLogger(__name__)
 
-_MAX_VERSION = 2**63 - 1
+MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving's protos
 _DEFAULT_LIMITS = ServingLimits()  # frozen, so one shared default is safe
 
 
@@ -50,7 +50,7 @@ def list_versions(base_path: Path) -> dict[int, Path]:
         if (
             child.name.isascii()
             and child.name.isdigit()
-            and 0 < int(child.name) <= _MAX_VERSION
+            and 0 < int(child.name) <= MAX_VERSION
             and child.is_dir()
         ):
             versions[int(child.name)] = child

@@ -46,7 +46,7 @@ from kerasnlp_lab.serving.errors import ServingError, invalid_argument, not_foun
 from kerasnlp_lab.serving.http_protocol import TFServingHttpProtocol
 from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.metrics import PROMETHEUS_PATH, Metrics
-from kerasnlp_lab.serving.model_manager import ModelManager
+from kerasnlp_lab.serving.model_manager import MAX_VERSION, ModelManager
 from kerasnlp_lab.serving.servable import DEFAULT_SIGNATURE
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ _PREDICT_PATH = re.compile(
 _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I
 )
-_MAX_VERSION = 2**63 - 1
 IDLE_CONNECTION_SECONDS = 60
 LARGE_BODY_BYTES = 1024 * 1024
 # uvicorn answers 503 (plain text) to connections and requests beyond this many at once.
@@ -96,7 +95,7 @@ class RestApi:
         version = None
         if version_text:
             version = int(version_text)
-            if version > _MAX_VERSION:
+            if version > MAX_VERSION:
                 raise invalid_argument(f"Failed to convert version: {version_text} to numeric.")
         if method == "POST":
             if verb.lower() != "predict":

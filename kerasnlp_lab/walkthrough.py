@@ -12,8 +12,8 @@ import os
 import numpy as np
 
 from kerasnlp_lab.data import catalog
-from kerasnlp_lab.evaluation.translation import read_pairs
 from kerasnlp_lab.errors import DataUnavailableError
+from kerasnlp_lab.evaluation.translation import read_pairs
 
 OFFLINE_CORPORA = (
     "local_fashion_mnist",
@@ -138,9 +138,12 @@ def attention_nmt_round_trip(workdir, saved_models):
             client.predict("attention_nmt", inputs, signature_name="beam_search")
         ).split("\n")
         client.close()
-    for source, reference, greedy_text, beam_text in zip(sources, references, greedy, beam):
+    for source, reference, greedy_text, beam_text in zip(
+        sources, references, greedy, beam, strict=True
+    ):
         print(
-            f"es:        {source}\nreference: {reference}\ngreedy:    {greedy_text}\nbeam-4:    {beam_text}\n"
+            f"es:        {source}\nreference: {reference}\n"
+            f"greedy:    {greedy_text}\nbeam-4:    {beam_text}\n"
         )
 
 
@@ -179,7 +182,7 @@ def transformer_round_trip(workdir, saved_models):
                 outputs = client.predict(model, inputs, signature_name=signature)
                 columns[f"{model} {label}"] = exporter.format_outputs(outputs).split("\n")
         client.close()
-    for row, (source, reference) in enumerate(zip(sources, references)):
+    for row, (source, reference) in enumerate(zip(sources, references, strict=True)):
         print(f"es:        {source}\nreference: {reference}")
         for label, translations in columns.items():
             print(f"{label + ':':<31}{translations[row]}")

@@ -1,4 +1,5 @@
-"""`kerasnlp-lab` train, evaluate, export and predict attention_nmt end to end (tiny, toy corpus)."""
+"""`kerasnlp-lab` train, evaluate, export and predict attention_nmt end to end (tiny, toy
+corpus)."""
 
 import json
 import os

@@ -73,7 +73,7 @@ def test_predict_above_the_cap_is_a_user_error():
 
 def test_predict_inputs_one_row_per_prompt():
     inputs = exporter.predict_inputs(["a", "é"], num_chars=5, temperature=0.5, seed=3)
-    assert inputs["prompt"].tolist() == [b"a", "é".encode("utf-8")]
+    assert inputs["prompt"].tolist() == [b"a", "é".encode()]
     assert inputs["num_chars"].tolist() == [5, 5] and inputs["seed"].dtype.name == "int64"
     assert exporter.format_outputs({"text": [b"one", "\u00e9".encode("utf-8")]}) == "one\n\n\u00e9"
 

@@ -20,8 +20,8 @@ def test_unknown_model_is_one_clear_message():
     result = run_cli("train", "resnet", check=False)
     assert result.returncode == 2
     assert (
-        "Unknown model 'resnet': expected one of autoencoder, char_generator, attention_nmt, transformer_translator"
-        in result.stderr
+        "Unknown model 'resnet': expected one of "
+        "autoencoder, char_generator, attention_nmt, transformer_translator" in result.stderr
     )
     assert "Traceback" not in result.stderr
 

@@ -31,13 +31,16 @@ def attention_heatmaps(serving, sources, folder):
             for token, token_id in zip(
                 serving.source_vectorizer.ids_to_tokens(source_ids[row]).numpy(),
                 source_ids[row].numpy(),
+                strict=True,
             )
             if token_id != serving.source_vectorizer.pad_id
         ]
         target_tokens = [
             token.decode("utf-8")
             for token, token_id in zip(
-                serving.target_vectorizer.ids_to_tokens(tokens[row]).numpy(), tokens[row].numpy()
+                serving.target_vectorizer.ids_to_tokens(tokens[row]).numpy(),
+                tokens[row].numpy(),
+                strict=True,
             )
             if token_id != serving.target_vectorizer.pad_id
         ]

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from kerasnlp_lab.evaluation import plots
 from kerasnlp_lab.models import autoencoder
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import workdir as workdir_lib
 from kerasnlp_lab.training.autoencoder import MODEL_NAME, load_pixels
 
 NUM_SHOWN_IMAGES = 10

@@ -11,7 +11,8 @@ from kerasnlp_lab.evaluation import plots
 from kerasnlp_lab.export import char_generator as exporter
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.training import char_generator as training
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 METRICS_FILE = "metrics.json"

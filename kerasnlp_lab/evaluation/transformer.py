@@ -28,7 +28,9 @@ def _tokens(vectorizer, ids):
     """The readable tokens of the non-padding ids of one row."""
     return [
         token.decode("utf-8")
-        for token, token_id in zip(vectorizer.ids_to_tokens(ids).numpy(), np.asarray(ids))
+        for token, token_id in zip(
+            vectorizer.ids_to_tokens(ids).numpy(), np.asarray(ids), strict=True
+        )
         if token_id != 0
     ]
 

@@ -71,7 +71,7 @@ def translation_scores(serving, sources, references, batch_size=64):
     results["examples"] = [
         {"source": source, "reference": reference, "greedy": greedy, "beam": beam}
         for source, reference, greedy, beam in list(
-            zip(sources, references, translations["greedy"], translations["beam"])
+            zip(sources, references, translations["greedy"], translations["beam"], strict=True)
         )[:SHOWN_EXAMPLES]
     ]
     return results

@@ -9,7 +9,8 @@ validation loss did not improve.
 import keras
 
 from kerasnlp_lab.models import attention_nmt
-from kerasnlp_lab.training import translation, workdir as workdir_lib
+from kerasnlp_lab.training import translation
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = attention_nmt.MODEL_NAME
 MODEL = attention_nmt

@@ -6,7 +6,8 @@ import tensorflow as tf
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data.epochs import epoch_seed, seeded_tensor_epochs, steps_per_epoch
 from kerasnlp_lab.models import autoencoder
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = autoencoder.MODEL_NAME
 MODEL = autoencoder
@@ -33,7 +34,8 @@ def load_pixels(dataset, split, limit=None):
 
 
 def noisy_inputs(noise_std, seed):
-    """A batch transform of (images, targets): noise on the images, seeded by (seed, epoch, step)."""
+    """A batch transform of (images, targets): noise on the images, seeded by (seed, epoch,
+    step)."""
 
     def transform(batch, epoch, step):
         images, targets = batch

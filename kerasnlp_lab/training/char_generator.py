@@ -19,7 +19,8 @@ from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
-from kerasnlp_lab.training import fit, workdir as workdir_lib
+from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
 MODEL = char_generator
@@ -166,7 +167,8 @@ def train(
     print(
         f"Training char_generator ({preset}, {config.head} head) on {dataset}: "
         f"{len(text):,} chars, {vocabulary.vocab_size} ids, {count:,} sequences of "
-        f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, batch {config.batch_size}"
+        f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, "
+        f"batch {config.batch_size}"
     )
     model = fit.fit_resumable(
         lambda: build_for_run(config, workdir),

@@ -127,8 +127,8 @@ def average_epoch_weights(model, workdir, count):
     for _, path in kept:
         model.load_weights(path)
         values = [variable.numpy().astype("float64") for variable in model.weights]
-        totals = values if totals is None else [a + b for a, b in zip(totals, values)]
-    for variable, total in zip(model.weights, totals):
+        totals = values if totals is None else [a + b for a, b in zip(totals, values, strict=True)]
+    for variable, total in zip(model.weights, totals, strict=True):
         variable.assign((total / len(kept)).astype(variable.dtype))
     averaged = [epoch for epoch, _ in kept]
     with open(os.path.join(workdir, AVERAGED_EPOCHS_FILE), "w") as file:

@@ -20,7 +20,8 @@ import numpy as np
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import translation, workdir as workdir_lib
+from kerasnlp_lab.training import translation
+from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = transformer.MODEL_NAME
 MODEL = transformer

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.training import checkpoints, fit, workdir as workdir_lib
+from kerasnlp_lab.training import checkpoints, fit
+from kerasnlp_lab.training import workdir as workdir_lib
 from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
 
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"

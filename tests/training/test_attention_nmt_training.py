@@ -9,7 +9,8 @@ import pytest
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.training import attention_nmt as training
-from kerasnlp_lab.training import checkpoints, fit, translation, workdir as workdir_lib
+from kerasnlp_lab.training import checkpoints, fit, translation
+from kerasnlp_lab.training import workdir as workdir_lib
 from tests.data.test_translation_pipeline import write_toy_tsv
 
 

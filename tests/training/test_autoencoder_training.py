@@ -58,7 +58,7 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     expected = keras.saving.load_model(straight / "model.keras").get_weights()
     actual = keras.saving.load_model(interrupted / "model.keras").get_weights()
     assert len(actual) == len(expected) == 8  # tiny: 784-64-32-64-784, kernels and biases
-    for got, want in zip(actual, expected):
+    for got, want in zip(actual, expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 

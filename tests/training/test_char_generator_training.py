@@ -12,7 +12,21 @@ from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import char_generator as training
 
-WORDS = "in the beginning god created heaven and earth light was good day night".split()
+WORDS = [
+    "in",
+    "the",
+    "beginning",
+    "god",
+    "created",
+    "heaven",
+    "and",
+    "earth",
+    "light",
+    "was",
+    "good",
+    "day",
+    "night",
+]
 
 
 def write_corpus(path, lines=600, seed=0):
@@ -59,12 +73,15 @@ def test_vocabulary_keeps_the_newline_and_the_most_frequent_chars():
 def test_epochs_have_the_steps_asked_and_resumed_streams_replay_exactly():
     config = char_generator.get_config("tiny", batch_size=4)
     examples = tf.data.Dataset.range(10).map(lambda i: (i, i))
-    batches = lambda first: [
-        b.numpy().tolist()
-        for b, _ in training.training_batches(
-            examples, 10, config, seed=3, first_epoch=first, epochs=3, steps=4
-        )
-    ]
+
+    def batches(first):
+        return [
+            b.numpy().tolist()
+            for b, _ in training.training_batches(
+                examples, 10, config, seed=3, first_epoch=first, epochs=3, steps=4
+            )
+        ]
+
     straight = batches(0)
     assert len(straight) == 12  # 3 epochs of 4 steps, each more than one pass over 10 examples
     assert batches(1) == straight[4:]
@@ -93,7 +110,7 @@ def test_resume_continues_to_the_weights_of_an_uninterrupted_run(corpus, tmp_pat
     expected = keras.saving.load_model(straight / "model.keras").get_weights()
     actual = keras.saving.load_model(resumed / "model.keras").get_weights()
     assert len(actual) == len(expected) == 8
-    for got, want in zip(actual, expected):
+    for got, want in zip(actual, expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 

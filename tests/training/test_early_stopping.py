@@ -46,7 +46,7 @@ def test_resumed_run_stops_at_the_same_epoch_with_the_same_best_weights(tmp_path
     run_epochs(tmp_path / "resumed", model, 0, 4)  # killed after epoch 4's checkpoint
     resumed_epoch, resumed = run_epochs(tmp_path / "resumed", model, 4, 8)
     assert resumed_epoch == straight_epoch
-    for got, want in zip(resumed, straight):
+    for got, want in zip(resumed, straight, strict=True):
         np.testing.assert_array_equal(got, want)
 
 

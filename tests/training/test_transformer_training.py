@@ -11,8 +11,9 @@ import tensorflow as tf
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit, translation, workdir as workdir_lib
+from kerasnlp_lab.training import fit, translation
 from kerasnlp_lab.training import transformer as training
+from kerasnlp_lab.training import workdir as workdir_lib
 from tests.data.test_translation_pipeline import write_toy_tsv
 
 

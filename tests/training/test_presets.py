@@ -37,9 +37,8 @@ def test_a_preset_holds_config_weights_and_metadata(preset):
     assert metadata["training"]["epochs"] == 1
     assert metadata["training"]["steps"] == STEPS_PER_EPOCH
     assert metadata["training"]["kept_weights"] == {"final_epoch": 1}
-    with open(run / "run.json") as file:
-        with open(folder / "config.json") as config:
-            assert json.load(config) == json.load(file)["config"]
+    with open(run / "run.json") as file, open(folder / "config.json") as config:
+        assert json.load(config) == json.load(file)["config"]
     _, trained = workdir_lib.load_run(str(run), "autoencoder")
     _, rebuilt = workdir_lib.load_run(str(folder), "autoencoder")
     np.testing.assert_array_equal(rebuilt(IMAGES), trained(IMAGES))

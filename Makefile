@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-sparv
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup data-packages demo test bench serve models presets verify-models clean
+.PHONY: setup data-packages demo lint test bench serve models presets verify-models clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -60,7 +60,11 @@ presets: setup
 verify-models: models
 	$(BIN)/python benchmarks/verify_models.py
 
-test: setup
+# Lint and format check (ruff, configured in pyproject.toml); `make test` runs it first.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -107,7 +107,7 @@ def test_vectorized_pairs_have_start_and_end_and_are_cut(vectorizers):
     source, target = examples[0]
     assert len(source) == 7 and len(target) == 7  # [START] 4 words . [END]
     assert source[0] == START_ID and source[-1] == END_ID and target[0] == START_ID
-    assert vectorizers[1].detokenize(target).numpy().decode() == "The dog eats bread."  # targets keep case
+    assert vectorizers[1].detokenize(target).numpy().decode() == "The dog eats bread."
     long_source, long_target = examples[1]
     assert (len(long_source), len(long_target)) == (8, 7)
     assert long_source[-1] == END_ID and long_target[-1] == END_ID

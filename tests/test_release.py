@@ -55,13 +55,19 @@ def test_release_export_uses_core_tensorflow_ops_only(exported, model_name):
     export_checks.assert_core_ops_only(paths[model_name])
 
 
+def _as_array(tensor_proto):
+    """A warmup input as NumPy (strings as fixed-width bytes, as np.savez needs)."""
+    value = tf.make_ndarray(tensor_proto)
+    return value.astype(np.bytes_) if value.dtype == object else value
+
+
 @pytest.mark.parametrize("model_name", sorted(PRESETS))
 def test_release_export_in_fresh_tensorflow_matches_the_preset_in_process(exported, model_name):
     version_dir = exported[1][model_name]
     calls = [
         (
             request.model_spec.signature_name,
-            {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()},
+            {name: _as_array(proto) for name, proto in request.inputs.items()},
         )
         for request in warmup.read_warmup_requests(version_dir)
     ]

@@ -130,7 +130,7 @@ def where_next():
         "(kerasnlp-lab demo --train: every model, tiny, from scratch)\n"
         "fine-tune a release:  kerasnlp-lab train char_generator --resume presets/char_generator "
         "--epochs 50 --workdir runs/ft\n"
-        "read how they work:   README.md (results, serving, scaling, code map), presets/README.md"
+        "read how they work:   README.md (results, serving, code map), presets/README.md"
     )
 
 

@@ -14,11 +14,12 @@ import keras
 from keras import ops
 
 from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
+from kerasnlp_lab.models.encoder_decoder import EncoderDecoderTranslator
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class KerasHubTransformerTranslator(keras.Model):
+class KerasHubTransformerTranslator(EncoderDecoderTranslator):
     """The encoder-decoder Transformer of keras_hub layers.
 
     Args:
@@ -69,18 +70,20 @@ class KerasHubTransformerTranslator(keras.Model):
         max_length=64,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            source_vocab_size,
+            target_vocab_size,
+            num_layers,
+            model_dim,
+            num_heads,
+            feed_forward_dim,
+            dropout,
+            norm_first,
+            max_length,
+            **kwargs,
+        )
         import keras_hub
 
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
-        self.num_layers = num_layers
-        self.model_dim = model_dim
-        self.num_heads = num_heads
-        self.feed_forward_dim = feed_forward_dim
-        self.dropout = dropout
-        self.norm_first = norm_first
-        self.max_length = max_length
         block_args = dict(
             intermediate_dim=feed_forward_dim,
             num_heads=num_heads,
@@ -102,16 +105,7 @@ class KerasHubTransformerTranslator(keras.Model):
             keras_hub.layers.TransformerDecoder(**block_args, name=f"decoder_layer_{i}")
             for i in range(num_layers)
         ]
-        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.encoder_norm = self.decoder_norm = None
-        if norm_first:  # pre-norm stacks end with a layer norm
-            self.encoder_norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name="encoder_norm"
-            )
-            self.decoder_norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name="decoder_norm"
-            )
-        self.logits_dense = keras.layers.Dense(target_vocab_size, dtype="float32", name="logits")
+        self._make_head()
 
     def build(self, input_shape=None):
         width = (None, None, self.model_dim)
@@ -121,15 +115,8 @@ class KerasHubTransformerTranslator(keras.Model):
             layer.build(width)
         for layer in self.decoder_layers:
             layer.build(width, width)
-        if self.norm_first:
-            self.encoder_norm.build(width)
-            self.decoder_norm.build(width)
-        self.logits_dense.build(width)
+        self._build_head(width)
         self.built = True
-
-    def call(self, inputs, training=None):
-        encoder_outputs, source_mask = self.encode(inputs["source"], training=training)
-        return self.decode(inputs["target_in"], encoder_outputs, source_mask, training=training)
 
     def encode(self, source_ids, training=None):
         """Encoder outputs `(B, S, D)` and the source padding mask `(B, S)`."""
@@ -156,14 +143,6 @@ class KerasHubTransformerTranslator(keras.Model):
         if self.norm_first:
             x = self.decoder_norm(x)
         return self.logits_dense(x)
-
-    def initial_decoding_state(self, encoder_outputs, source_mask, max_length=None):
-        """The decoding state for `max_length` steps (default the model's max_length)."""
-        batch_size = ops.shape(encoder_outputs)[0]
-        return {
-            **self.source_state(encoder_outputs, source_mask),
-            "self_caches": self.empty_self_caches(batch_size, max_length or self.max_length),
-        }
 
     def source_state(self, encoder_outputs, source_mask):
         """The part of the decoding state fixed per source: cross caches, mask, outputs."""
@@ -229,20 +208,3 @@ class KerasHubTransformerTranslator(keras.Model):
             x = self.decoder_norm(x)
         logits = self.logits_dense(x)[:, 0]  # (B, V)
         return logits, {**state, "self_caches": tuple(new_caches)}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "source_vocab_size": self.source_vocab_size,
-                "target_vocab_size": self.target_vocab_size,
-                "num_layers": self.num_layers,
-                "model_dim": self.model_dim,
-                "num_heads": self.num_heads,
-                "feed_forward_dim": self.feed_forward_dim,
-                "dropout": self.dropout,
-                "norm_first": self.norm_first,
-                "max_length": self.max_length,
-            }
-        )
-        return config

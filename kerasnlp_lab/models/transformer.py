@@ -28,11 +28,11 @@ from keras import ops
 from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
-from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
 from kerasnlp_lab.layers.transformer_decoder_block import TransformerDecoderBlock
 from kerasnlp_lab.layers.transformer_encoder_block import TransformerEncoderBlock
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
+from kerasnlp_lab.models.encoder_decoder import EncoderDecoderTranslator
 from kerasnlp_lab.models.keras_hub_transformer import KerasHubTransformerTranslator
 from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.schedules import TransformerSchedule
@@ -136,7 +136,7 @@ def check_config(config):
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class TransformerTranslator(keras.Model):
+class TransformerTranslator(EncoderDecoderTranslator):
     """The encoder-decoder Transformer of our layers (see the module docstring).
 
     Args:
@@ -181,16 +181,18 @@ class TransformerTranslator(keras.Model):
         max_length=64,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
-        self.num_layers = num_layers
-        self.model_dim = model_dim
-        self.num_heads = num_heads
-        self.feed_forward_dim = feed_forward_dim
-        self.dropout = dropout
-        self.norm_first = norm_first
-        self.max_length = max_length
+        super().__init__(
+            source_vocab_size,
+            target_vocab_size,
+            num_layers,
+            model_dim,
+            num_heads,
+            feed_forward_dim,
+            dropout,
+            norm_first,
+            max_length,
+            **kwargs,
+        )
         block_args = dict(
             num_heads=num_heads,
             feed_forward_dim=feed_forward_dim,
@@ -213,16 +215,7 @@ class TransformerTranslator(keras.Model):
             TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
             for i in range(num_layers)
         ]
-        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.encoder_norm = self.decoder_norm = None
-        if norm_first:  # pre-norm stacks end with a layer norm
-            self.encoder_norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name="encoder_norm"
-            )
-            self.decoder_norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name="decoder_norm"
-            )
-        self.logits_dense = keras.layers.Dense(target_vocab_size, dtype="float32", name="logits")
+        self._make_head()
 
     @classmethod
     def from_config(cls, config):
@@ -239,15 +232,8 @@ class TransformerTranslator(keras.Model):
         self.target_position.build(width)
         for layer in self.encoder_layers + self.decoder_layers:
             layer.build(width)
-        if self.norm_first:
-            self.encoder_norm.build(width)
-            self.decoder_norm.build(width)
-        self.logits_dense.build(width)
+        self._build_head(width)
         self.built = True
-
-    def call(self, inputs, training=None):
-        encoder_outputs, source_mask = self.encode(inputs["source"], training=training)
-        return self.decode(inputs["target_in"], encoder_outputs, source_mask, training=training)
 
     def _embed(self, embedding, position, ids, start_index=0, training=None):
         x = embedding(ids) * ops.cast(math.sqrt(self.model_dim), embedding.compute_dtype)
@@ -278,14 +264,6 @@ class TransformerTranslator(keras.Model):
         if self.norm_first:
             x = self.decoder_norm(x)
         return self.logits_dense(x)
-
-    def initial_decoding_state(self, encoder_outputs, source_mask, max_length=None):
-        """The decoding state for `max_length` steps (default the model's max_length)."""
-        batch_size = ops.shape(encoder_outputs)[0]
-        return {
-            **self.source_state(encoder_outputs, source_mask),
-            "self_caches": self.empty_self_caches(batch_size, max_length or self.max_length),
-        }
 
     def source_state(self, encoder_outputs, source_mask):
         """The part of the decoding state fixed per source: cross caches and source mask."""
@@ -358,23 +336,6 @@ class TransformerTranslator(keras.Model):
             )
             cross_maps.append(weights)
         return encoder_maps, cross_maps
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "source_vocab_size": self.source_vocab_size,
-                "target_vocab_size": self.target_vocab_size,
-                "num_layers": self.num_layers,
-                "model_dim": self.model_dim,
-                "num_heads": self.num_heads,
-                "feed_forward_dim": self.feed_forward_dim,
-                "dropout": self.dropout,
-                "norm_first": self.norm_first,
-                "max_length": self.max_length,
-            }
-        )
-        return config
 
 
 MODEL_CLASSES = {"ours": TransformerTranslator, "keras_hub": KerasHubTransformerTranslator}

@@ -76,14 +76,13 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def _remove_older_than(self, epochs, kept_weights):
         """Drops the states of epochs before the previous one, and unused best weights."""
+        in_use = (kept_weights, self._weights_of_state(epochs - 1))
         for name in os.listdir(self.directory):
             match = STATE_PATTERN.fullmatch(name)
             if match and int(match.group(1)) < epochs - 1:
                 os.remove(os.path.join(self.directory, name))
-            elif name.startswith("best-") and name.endswith(".weights.npz"):
-                previous = self._weights_of_state(epochs - 1)
-                if name not in (kept_weights, previous):
-                    os.remove(os.path.join(self.directory, name))
+            elif name.startswith("best-") and name.endswith(".weights.npz") and name not in in_use:
+                os.remove(os.path.join(self.directory, name))
 
     def _weights_of_state(self, epochs):
         path = os.path.join(self.directory, f"early_stopping-{epochs:04d}.json")

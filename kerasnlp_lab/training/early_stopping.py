@@ -79,9 +79,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         in_use = (kept_weights, self._weights_of_state(epochs - 1))
         for name in os.listdir(self.directory):
             match = STATE_PATTERN.fullmatch(name)
-            if match and int(match.group(1)) < epochs - 1:
-                os.remove(os.path.join(self.directory, name))
-            elif name.startswith("best-") and name.endswith(".weights.npz") and name not in in_use:
+            old_state = match is not None and int(match.group(1)) < epochs - 1
+            unused_weights = name.endswith(".weights.npz") and name not in in_use
+            if old_state or (name.startswith("best-") and unused_weights):
                 os.remove(os.path.join(self.directory, name))
 
     def _weights_of_state(self, epochs):

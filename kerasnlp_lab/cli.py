@@ -70,7 +70,11 @@ def _train(args):
 
 
 # Flags that apply to one model only: giving them to another one is an error, not a no-op.
-TRAIN_MODEL_FLAGS = {"--noise": "autoencoder", "--backbone": "transformer_translator"}
+TRAIN_MODEL_FLAGS = {
+    "--noise": "autoencoder",
+    "--backbone": "transformer_translator",
+    "--attention": "attention_nmt",
+}
 PREDICT_MODEL_FLAGS = {
     "--num-chars": "char_generator",
     "--temperature": "char_generator",
@@ -258,6 +262,13 @@ def build_parser():
         default=None,
         help="transformer_translator only: our layers (default) or keras_hub's "
         "Transformer layers as a reference (keras_hub cannot be exported)",
+    )
+    train.add_argument(
+        "--attention",
+        choices=("bahdanau", "none"),
+        default=None,
+        help="attention_nmt only: Bahdanau attention (default) or none, the decoder "
+        "seeing only the encoder's final states (the bottleneck experiment, docs/)",
     )
     train.set_defaults(handler=_train)
 

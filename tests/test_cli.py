@@ -38,6 +38,12 @@ def test_a_flag_of_another_model_is_one_clear_error():
         2,
         "kerasnlp-lab: error: --noise is for autoencoder only; char_generator has no such setting.",
     )
+    result = run_cli("train", "transformer_translator", "--attention", "none", check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "kerasnlp-lab: error: --attention is for attention_nmt only; transformer_translator "
+        "has no such setting.",
+    )
     result = run_cli("predict", "attention_nmt", "Hola.", "--temperature", "0.5", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,

@@ -6,7 +6,8 @@ Signatures (README, "SavedModel contract"), batch first:
 - `attention`: `text` -> `translation` (greedy) and `attention_weights` float32 [-1, -1, -1]:
   for each row, weights[b, t, s] is the attention of generated token t on source token s,
   where the source tokens are [START] words [END] (as `source_tokens` would show them) and
-  t runs over the generated tokens ([END] included); rows padded with zeros.
+  t runs over the generated tokens ([END] included); rows padded with zeros. A model trained
+  with `attention="none"` (the bottleneck baseline) has no attention to show: no such signature.
 Sources longer than `max_source_length` ids are cut to their first words, and at most
 `max_target_length - 1` tokens are generated (see `kerasnlp_lab.export.translator`).
 """
@@ -58,7 +59,10 @@ class AttentionNMTServing(translator_lib.TranslatorServing):
         }
 
     def signatures(self):
-        return {**super().signatures(), "attention": self.attention.get_concrete_function()}
+        signatures = super().signatures()
+        if self.translator.decoder.use_attention:
+            signatures["attention"] = self.attention.get_concrete_function()
+        return signatures
 
 
 def load_serving(workdir):
@@ -71,13 +75,14 @@ def load_serving(workdir):
 
 def export_serving(serving, saved_models, version=None):
     """Writes saved_models/attention_nmt/<version>/ for a serving module."""
+    signatures = serving.signatures()
     return write_version(
         serving,
-        serving.signatures(),
+        signatures,
         saved_models=saved_models,
         name=MODEL_NAME,
         version=version,
-        warmup_requests=translator_lib.warmup_requests(SIGNATURE_NAMES),
+        warmup_requests=translator_lib.warmup_requests(tuple(signatures)),
     )
 
 

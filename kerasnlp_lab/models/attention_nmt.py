@@ -11,6 +11,10 @@ Decoder step t (`InputFeedingDecoder.step`):
 Training feeds the reference target (teacher forcing) and runs the steps in one
 `keras.ops.scan`; translation runs the same step one token at a time (`AttentionTranslator`).
 Id 0 is padding on both sides.
+
+With `attention="none"` the decoder is the RNN encoder-decoder of Cho et al. (2014), the
+baseline of Bahdanau et al.: no attention, the context is the encoder's final states
+[forward; backward] (B, 2U) at every step, so the whole source must pass through one vector.
 """
 
 import dataclasses
@@ -25,6 +29,7 @@ from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "attention_nmt"
+ATTENTION_KINDS = ("bahdanau", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,8 @@ class AttentionNMTConfig:
     embeddings, the encoder outputs and the decoder features before the output layer
     (training only). `lr_plateau_factor` < 1 multiplies the learning rate by it whenever
     the validation loss did not improve in an epoch (1: a constant learning rate).
+    `attention` is "bahdanau" (additive attention) or "none" (the decoder sees only the
+    encoder's final states: the bottleneck baseline).
     """
 
     embedding_dim: int = 256
@@ -57,6 +64,7 @@ class AttentionNMTConfig:
     average_checkpoints: int = 1  # the final model averages the last N epochs' weights
     beam_size: int = 4
     length_penalty: float = 1.0
+    attention: str = "bahdanau"
     train_examples: int | None = None
     eval_examples: int | None = None
 
@@ -111,21 +119,26 @@ class InputFeedingDecoder(keras.layers.Layer):
     Args:
         units: GRU state size.
         attention_units: hidden size of the attention score.
+        use_attention: False for the encoder-decoder without attention (Cho et al. 2014):
+            the context stays `initial_context` at every step and no attention is built.
 
     Call arguments:
         embedded_targets: (B, T, E), the embedded decoder inputs ([START] y_1 ... y_{T-1}).
         encoder_outputs: (B, S, D) encoder outputs.
         source_ids: (B, S) int source ids; id 0 (padding) is never attended.
         initial_state: (B, units) first decoder state.
+        initial_context: (B, D) first context; zeros when None.
 
     Returns:
-        (states (B, T, units), contexts (B, T, D), attention weights (B, T, S) float32).
+        (states (B, T, units), contexts (B, T, D), attention weights (B, T, S) float32;
+        all zeros without attention).
     """
 
-    def __init__(self, units, attention_units, **kwargs):
+    def __init__(self, units, attention_units, use_attention=True, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.attention_units = attention_units
+        self.use_attention = use_attention
 
     def build(
         self,
@@ -133,31 +146,51 @@ class InputFeedingDecoder(keras.layers.Layer):
         encoder_outputs_shape,
         source_ids_shape=None,
         initial_state_shape=None,
+        initial_context_shape=None,
     ):
         values_size = encoder_outputs_shape[-1]
         self.cell = keras.layers.GRUCell(self.units, dtype=self.dtype_policy, name="gru_cell")
         self.cell.build((None, embedded_targets_shape[-1] + values_size))
-        self.attention = BahdanauAttention(
-            self.attention_units, dtype=self.dtype_policy, name="attention"
-        )
-        self.attention.build((None, self.units), encoder_outputs_shape)
+        if self.use_attention:
+            self.attention = BahdanauAttention(
+                self.attention_units, dtype=self.dtype_policy, name="attention"
+            )
+            self.attention.build((None, self.units), encoder_outputs_shape)
+
+    def process_values(self, encoder_outputs):
+        """The attention keys (B, S, A) of the encoder outputs; None without attention."""
+        if not self.use_attention:
+            return None
+        return self.attention.process_values(encoder_outputs)
 
     def step(self, embedded_token, state, context, encoder_outputs, keys, source_mask):
         """One decoder step: (B, E), (B, U), (B, D) -> new state, context, weights (B, S)."""
         inputs = ops.concatenate([embedded_token, ops.cast(context, embedded_token.dtype)], axis=-1)
         state, _ = self.cell(inputs, [state])  # (B, U)
+        if not self.use_attention:
+            return state, context, ops.zeros(ops.shape(source_mask), "float32")
         context, weights = self.attention(
             state, encoder_outputs, mask=source_mask, processed_values=keys
         )  # (B, D), (B, S)
         return state, context, weights
 
-    def call(self, embedded_targets, encoder_outputs, source_ids, initial_state, training=None):
+    def call(
+        self,
+        embedded_targets,
+        encoder_outputs,
+        source_ids,
+        initial_state,
+        initial_context=None,
+        training=None,
+    ):
         source_mask = ops.not_equal(source_ids, PAD_ID)  # (B, S)
-        keys = self.attention.process_values(encoder_outputs)  # (B, S, A)
+        keys = self.process_values(encoder_outputs)  # (B, S, A)
         batch = ops.shape(encoder_outputs)[0]
+        if initial_context is None:
+            initial_context = ops.zeros((batch, encoder_outputs.shape[-1]), self.compute_dtype)
         carry = (
             ops.cast(initial_state, self.compute_dtype),
-            ops.zeros((batch, encoder_outputs.shape[-1]), self.compute_dtype),
+            ops.cast(initial_context, self.compute_dtype),
             ops.zeros(ops.shape(source_ids), "float32"),
         )
 
@@ -180,6 +213,7 @@ class InputFeedingDecoder(keras.layers.Layer):
         encoder_outputs_shape,
         source_ids_shape=None,
         initial_state_shape=None,
+        initial_context_shape=None,
     ):
         batch, length = embedded_targets_shape[:2]
         return (
@@ -193,11 +227,17 @@ class InputFeedingDecoder(keras.layers.Layer):
             **super().get_config(),
             "units": self.units,
             "attention_units": self.attention_units,
+            "use_attention": self.use_attention,
         }
 
 
 def build_model(config):
     """The compiled teacher-forcing model: {"source", "target_in"} ids -> logits (B, T, V)."""
+    if config.attention not in ATTENTION_KINDS:
+        raise ValueError(
+            f"attention must be one of {', '.join(ATTENTION_KINDS)}; received {config.attention!r}."
+        )
+    use_attention = config.attention == "bahdanau"
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
     embedded_source = keras.layers.Embedding(
@@ -215,8 +255,13 @@ def build_model(config):
         config.target_vocab_size, config.embedding_dim, name="target_embedding"
     )(target_in)  # (B, T, E)
     embedded_target = keras.layers.Dropout(config.dropout, name="target_dropout")(embedded_target)
-    states, contexts, _ = InputFeedingDecoder(config.units, config.attention_units, name="decoder")(
-        embedded_target, encoder_outputs, source, initial_state
+    decoder = InputFeedingDecoder(
+        config.units, config.attention_units, use_attention=use_attention, name="decoder"
+    )
+    # Without attention the context is the final states at every step (the bottleneck).
+    initial_context = None if use_attention else final_states
+    states, contexts, _ = decoder(
+        embedded_target, encoder_outputs, source, initial_state, initial_context
     )
     features = keras.layers.Concatenate(name="decoder_features")([states, contexts])  # (B, T, 3U)
     features = keras.layers.Dropout(config.dropout, name="features_dropout")(features)
@@ -253,12 +298,19 @@ class AttentionTranslator:
         outputs, forward_state, backward_state = self.encoder(
             self.source_embedding(source_ids), mask=mask
         )
-        state = self.bridge(ops.concatenate([forward_state, backward_state], axis=-1))  # (B, U)
-        keys = self.decoder.attention.process_values(outputs)  # (B, S, A)
-        return {"outputs": outputs, "keys": keys, "mask": mask, "state": state}
+        final_states = ops.concatenate([forward_state, backward_state], axis=-1)  # (B, D)
+        encoded = {"outputs": outputs, "mask": mask, "state": self.bridge(final_states)}
+        if self.decoder.use_attention:
+            encoded["keys"] = self.decoder.process_values(outputs)  # (B, S, A)
+        else:
+            encoded["final_states"] = final_states
+        return encoded
 
     def initial_decoder_state(self, encoded):
-        """{state (B, U), context (B, D)}: the bridge state and a zero context."""
+        """{state (B, U), context (B, D)}: the bridge state and a zero context (without
+        attention: the encoder's final states, the context of every step)."""
+        if not self.decoder.use_attention:
+            return {"state": encoded["state"], "context": encoded["final_states"]}
         outputs = encoded["outputs"]
         context = ops.zeros((ops.shape(outputs)[0], outputs.shape[-1]), outputs.dtype)
         return {"state": encoded["state"], "context": context}
@@ -271,7 +323,7 @@ class AttentionTranslator:
             decoder_state["state"],
             decoder_state["context"],
             encoded["outputs"],
-            encoded["keys"],
+            encoded.get("keys"),
             encoded["mask"],
         )
         logits = self.output_layer(
@@ -290,6 +342,10 @@ class AttentionTranslator:
         """Teacher-forced attention weights (B, T, S) of decoder inputs `target_in` (B, T)."""
         encoded = self.encode(source_ids)
         _, _, weights = self.decoder(
-            self.target_embedding(target_in), encoded["outputs"], source_ids, encoded["state"]
+            self.target_embedding(target_in),
+            encoded["outputs"],
+            source_ids,
+            encoded["state"],
+            encoded.get("final_states"),
         )
         return weights

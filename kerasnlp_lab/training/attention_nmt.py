@@ -40,8 +40,12 @@ def train(
     workdir="runs/attention_nmt",
     resume=False,
     seed=None,
+    attention=None,
 ):
-    """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs."""
+    """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs.
+
+    `attention` is "bahdanau" (default) or "none" (the bottleneck baseline).
+    """
     model, _ = translation.train_translator(
         attention_nmt,
         build_for_run,
@@ -51,6 +55,7 @@ def train(
         workdir=workdir,
         resume=resume,
         seed=seed,
+        options={"attention": attention},
         callbacks=plateau_callbacks,
     )
     workdir_lib.save_model(workdir, model)

@@ -1,5 +1,6 @@
 """The attention NMT SavedModel: signatures, core ops only, fresh-process equality, warmup."""
 
+import dataclasses
 import os
 
 import keras
@@ -111,3 +112,23 @@ def test_warmup_requests_cover_every_signature_at_two_batch_sizes(exported):
     )
     assert {r.model_spec.name for r in requests} == {"attention_nmt"}
     assert sorted(r.inputs["text"].tensor_shape.dim[0].size for r in requests) == [1, 1, 1, 3, 3, 3]
+
+
+def test_without_attention_the_export_has_no_attention_signature(tmp_path):
+    """The bottleneck baseline translates like the other but has no weights to show."""
+    config = dataclasses.replace(CONFIG, attention="none")
+    keras.utils.set_random_seed(3)
+    vectorizers = pipeline.learn_vectorizers(
+        as_dataset(toy_pairs(100)), config.source_vocab_size, config.target_vocab_size
+    )
+    serving = exporter.AttentionNMTServing(attention_nmt.build_model(config), *vectorizers, config)
+    exported = exporter.export_serving(serving, str(tmp_path))
+    loaded = tf.saved_model.load(exported)
+    assert sorted(loaded.signatures) == ["beam_search", "serving_default"]
+    requests = warmup.read_warmup_requests(exported)
+    assert sorted(r.model_spec.signature_name for r in requests) == sorted(
+        ("beam_search", "serving_default") * 2
+    )
+    translation = loaded.signatures["serving_default"](text=tf.constant(TEXTS[:2]))["translation"]
+    expected = serving.greedy(tf.constant(TEXTS[:2]))["translation"]
+    assert translation.numpy().tolist() == expected.numpy().tolist()

@@ -1,5 +1,7 @@
 """The attention NMT model: shapes, masks, step-by-step decoding, loss and accuracy, save/load."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -136,3 +138,47 @@ def test_keras_file_round_trip(model, tmp_path):
         logits_of(reloaded, SOURCE, TARGET_IN), logits_of(model, SOURCE, TARGET_IN), atol=1e-6
     )
     assert isinstance(reloaded.loss, MaskedSparseCrossentropy)
+
+
+@pytest.fixture(scope="module")
+def bottleneck_model():
+    keras.utils.set_random_seed(1)
+    return attention_nmt.build_model(dataclasses.replace(CONFIG, attention="none"))
+
+
+def test_without_attention_the_source_reaches_the_decoder_only_through_final_states(
+    bottleneck_model,
+):
+    """Cho et al.'s encoder-decoder: every step's context is [forward; backward] final state."""
+    assert "attention" not in {weight.path.split("/")[1] for weight in bottleneck_model.weights}
+    translator = attention_nmt.AttentionTranslator(bottleneck_model)
+    encoded = translator.encode(SOURCE)
+    final_states = encoded["final_states"].numpy()
+    assert final_states.shape == (2, 2 * CONFIG.units)
+    state = translator.initial_decoder_state(encoded)
+    expected = logits_of(bottleneck_model, SOURCE, TARGET_IN)
+    tokens = np.pad(TARGET_IN, [(0, 0), (0, 2)])
+    for step in range(TARGET_IN.shape[1]):
+        logits, state = translator.decode_step(tokens, step, state, encoded)
+        np.testing.assert_array_equal(state["context"].numpy(), final_states)
+        np.testing.assert_allclose(logits.numpy(), expected[:, step], atol=1e-5)
+
+
+def test_without_attention_fewer_weights_and_a_keras_round_trip(model, bottleneck_model, tmp_path):
+    attention = model.get_layer("decoder").attention
+    assert bottleneck_model.count_params() == model.count_params() - attention.count_params()
+    path = str(tmp_path / "bottleneck.keras")
+    bottleneck_model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        logits_of(reloaded, SOURCE, TARGET_IN),
+        logits_of(bottleneck_model, SOURCE, TARGET_IN),
+        atol=1e-6,
+    )
+
+
+def test_unknown_attention_kind_is_refused():
+    with pytest.raises(
+        ValueError, match="attention must be one of bahdanau, none; received 'luong'"
+    ):
+        attention_nmt.build_model(dataclasses.replace(CONFIG, attention="luong"))

@@ -12,7 +12,7 @@ import sys
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
-from kerasnlp_lab.paths import PRESETS, SAVED_MODELS, default_workdir
+from kerasnlp_lab.paths import BOTTLENECK_JSON, DOCS, PRESETS, SAVED_MODELS, default_workdir
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 
 
@@ -102,6 +102,26 @@ def _evaluate(args):
         output_dir=args.output_dir,
     )
     print(json.dumps(metrics, indent=2))
+
+
+def _bleu_by_length(args):
+    from kerasnlp_lab.evaluation import length_buckets
+
+    result = length_buckets.evaluate(
+        args.model, args.workdir or default_workdir(args.model), limit=args.limit
+    )
+    length_buckets.write_result(result, args.output, args.label)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"Written to {args.output}")
+
+
+def _figures(args):
+    from kerasnlp_lab.lab import figures
+
+    for page, paths in figures.make_figures(
+        presets_root=args.presets, docs_dir=args.docs, pages=args.pages
+    ).items():
+        print(f"{page}: {', '.join(paths)}")
 
 
 def _export(args):
@@ -289,6 +309,43 @@ def build_parser():
         help="figures and metrics.json (default: the run folder; runs/presets/MODEL for a preset)",
     )
     evaluate.set_defaults(handler=_evaluate)
+
+    by_length = commands.add_parser(
+        "bleu-by-length",
+        help="test BLEU of a translator per source-length bucket (the bottleneck experiment)",
+    )
+    by_length.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    by_length.add_argument(
+        "--workdir", default=None, help="a run folder or a release preset (default: runs/MODEL)"
+    )
+    by_length.add_argument(
+        "--label",
+        default=None,
+        help="the run's name in the JSON file (default: MODEL, or attention_nmt/ATTENTION)",
+    )
+    by_length.add_argument(
+        "--output",
+        default=BOTTLENECK_JSON,
+        help=f"JSON file the result is added to (default: {BOTTLENECK_JSON})",
+    )
+    by_length.add_argument(
+        "--limit", type=_positive_int, default=None, help="only the first N test pairs"
+    )
+    by_length.set_defaults(handler=_bleu_by_length)
+
+    figures = commands.add_parser(
+        "figures", help="redraw the figures and generated tables of docs/ from the release models"
+    )
+    figures.add_argument("--presets", default=PRESETS, help="release presets (default: presets)")
+    figures.add_argument("--docs", default=DOCS, help="the pages' folder (default: docs)")
+    figures.add_argument(
+        "--pages",
+        nargs="+",
+        default=None,
+        metavar="PAGE",
+        help="only these pages (e.g. bottleneck autoencoder; default: every page)",
+    )
+    figures.set_defaults(handler=_figures)
 
     release = commands.add_parser(
         "release", help="turn a finished run into a release preset with its test metrics"

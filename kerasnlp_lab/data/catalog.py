@@ -179,6 +179,12 @@ def load_images(dataset="auto", split="train", data_dir=None):
     )
 
 
+def label_names(dataset="auto", data_dir=None):
+    """The class names of an image dataset, by label."""
+    name = resolve("images", dataset)
+    return list(_prepared_builder(name, data_dir).info.features["label"].names)
+
+
 def read_textfile_split(path, split):
     """The text of one split of a UTF-8 file; each cut is moved forward to the next line start."""
     with open(path, encoding="utf-8") as file:

@@ -53,12 +53,19 @@ def plot_reconstructions(images, reconstructions, path):
     return plots.save_figure(figure, path)
 
 
-def plot_codes(codes, labels, path):
-    """The 2-D PCA projection of the codes, coloured by label."""
+def plot_codes(codes, labels, path, label_names=None):
+    """The 2-D PCA projection of the codes, coloured by label (named in a legend if given)."""
     points = principal_components(codes)
     figure, axes = plots.plt.subplots(figsize=(6, 5))
     scatter = axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=3)
-    figure.colorbar(scatter, ax=axes, label="label")
+    if label_names is None:
+        figure.colorbar(scatter, ax=axes, label="label")
+    else:
+        handles, _ = scatter.legend_elements()
+        present = sorted(set(np.asarray(labels).tolist()))
+        axes.legend(
+            handles, [label_names[label] for label in present], fontsize=7, markerscale=0.8
+        )
     axes.set_title("32-d codes, first two principal components")
     return plots.save_figure(figure, path)
 

@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-sparv
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup data-packages demo lint test bench serve models presets verify-models clean
+.PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
+	bottleneck clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -55,6 +56,23 @@ presets: setup
 	$(BIN)/kerasnlp-lab train transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator
 	$(BIN)/kerasnlp-lab release transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator \
 	  --command "kerasnlp-lab train transformer_translator"
+
+# Every figure and generated table of docs/ from the release models (deterministic seeds;
+# docs/bottleneck.png from the committed docs/bottleneck.json). Minutes on 2 CPU cores.
+figures: setup
+	$(BIN)/kerasnlp-lab figures
+
+# The bottleneck experiment (docs/bottleneck.md): trains the GRU encoder-decoder without
+# attention (~1.5 hours on 2 CPU cores; skipped when its model is there), measures test BLEU per
+# source length of it and of the release translators into docs/bottleneck.json, redraws the plot.
+BOTTLENECK_RUN := runs/bottleneck/none
+bottleneck: setup
+	test -f $(BOTTLENECK_RUN)/model.keras || $(BIN)/kerasnlp-lab train attention_nmt \
+	  --attention none --workdir $(BOTTLENECK_RUN)
+	$(BIN)/kerasnlp-lab bleu-by-length attention_nmt --workdir $(BOTTLENECK_RUN)
+	$(BIN)/kerasnlp-lab bleu-by-length attention_nmt --workdir presets/attention_nmt
+	$(BIN)/kerasnlp-lab bleu-by-length transformer_translator --workdir presets/transformer_translator
+	$(BIN)/kerasnlp-lab figures --pages bottleneck
 
 # The shipped SavedModels re-evaluated through the REST API on the full test splits.
 verify-models: models

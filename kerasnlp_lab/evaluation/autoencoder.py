@@ -63,9 +63,7 @@ def plot_codes(codes, labels, path, label_names=None):
     else:
         handles, _ = scatter.legend_elements()
         present = sorted(set(np.asarray(labels).tolist()))
-        axes.legend(
-            handles, [label_names[label] for label in present], fontsize=7, markerscale=0.8
-        )
+        axes.legend(handles, [label_names[label] for label in present], fontsize=7, markerscale=0.8)
     axes.set_title("32-d codes, first two principal components")
     return plots.save_figure(figure, path)
 

@@ -19,41 +19,47 @@ MODEL_NAME = attention_nmt.MODEL_NAME
 NUM_HEATMAPS = 3
 
 
-def attention_heatmaps(serving, sources, folder):
-    """One attention heatmap PNG per source text, from its greedy translation."""
+def _tokens(vectorizer, ids):
+    """The readable tokens of the non-padding ids of one row."""
+    return [
+        token.decode("utf-8")
+        for token, token_id in zip(vectorizer.ids_to_tokens(ids).numpy(), ids.numpy(), strict=True)
+        if token_id != vectorizer.pad_id
+    ]
+
+
+def read_attention(serving, sources):
+    """[(weights (L, S), source tokens (S), generated tokens (L))] of the greedy translations.
+
+    The source tokens are [START] words [END]; the generated ones end with [END].
+    """
     source_ids = serving.source_ids(tf.constant(sources, tf.string))  # (B, S)
     tokens = serving.translate_ids(source_ids)  # (B, L)
     weights = serving.attention_weights(source_ids, tokens).numpy()  # (B, L, S)
-    paths = []
-    for row, source in enumerate(sources):
-        source_tokens = [
-            token.decode("utf-8")
-            for token, token_id in zip(
-                serving.source_vectorizer.ids_to_tokens(source_ids[row]).numpy(),
-                source_ids[row].numpy(),
-                strict=True,
-            )
-            if token_id != serving.source_vectorizer.pad_id
-        ]
-        target_tokens = [
-            token.decode("utf-8")
-            for token, token_id in zip(
-                serving.target_vectorizer.ids_to_tokens(tokens[row]).numpy(),
-                tokens[row].numpy(),
-                strict=True,
-            )
-            if token_id != serving.target_vectorizer.pad_id
-        ]
-        paths.append(
-            translation.plot_attention(
-                weights[row],
-                source_tokens,
-                target_tokens,
-                os.path.join(folder, f"attention_{row + 1}.png"),
-                title=source[:80],
-            )
+    rows = []
+    for row in range(len(sources)):
+        source_tokens = _tokens(serving.source_vectorizer, source_ids[row])
+        target_tokens = _tokens(serving.target_vectorizer, tokens[row])
+        rows.append(
+            (weights[row, : len(target_tokens), : len(source_tokens)], source_tokens, target_tokens)
         )
-    return paths
+    return rows
+
+
+def attention_heatmaps(serving, sources, folder, names=None):
+    """One attention heatmap PNG per source text, from its greedy translation.
+
+    `names`: the file names (default attention_1.png, attention_2.png, ...).
+    """
+    names = names or [f"attention_{row + 1}.png" for row in range(len(sources))]
+    return [
+        translation.plot_attention(
+            weights, source_tokens, target_tokens, os.path.join(folder, name), title=source[:80]
+        )
+        for source, name, (weights, source_tokens, target_tokens) in zip(
+            sources, names, read_attention(serving, sources), strict=True
+        )
+    ]
 
 
 def evaluate(workdir="runs/attention_nmt", limit=None, output_dir=None):

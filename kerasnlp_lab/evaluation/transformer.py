@@ -54,8 +54,11 @@ def plot_attention_grid(maps, row_tokens, column_tokens, path, title):
     return plots.save_figure(figure, path)
 
 
-def attention_figures(serving, text, folder):
-    """{encoder_self_attention, cross_attention} PNG paths for one source text."""
+def attention_figures(serving, text, folder, prefix=""):
+    """{encoder_self_attention, cross_attention} PNG paths for one source text.
+
+    The files are `prefix` + ENCODER_ATTENTION_PNG and `prefix` + CROSS_ATTENTION_PNG.
+    """
     source_ids = serving.source_ids(tf.constant([text], tf.string))  # (1, S)
     tokens = serving.translate_ids(source_ids)  # (1, L)
     start = tf.fill([1, 1], serving.target_vectorizer.start_id)
@@ -69,14 +72,14 @@ def attention_figures(serving, text, folder):
             [np.asarray(m[0]) for m in encoder_maps],
             source_tokens,
             source_tokens,
-            os.path.join(folder, ENCODER_ATTENTION_PNG),
+            os.path.join(folder, prefix + ENCODER_ATTENTION_PNG),
             f"Encoder self-attention: {text}",
         ),
         "cross_attention": plot_attention_grid(
             [np.asarray(m[0]) for m in cross_maps],
             generated,
             source_tokens,
-            os.path.join(folder, CROSS_ATTENTION_PNG),
+            os.path.join(folder, prefix + CROSS_ATTENTION_PNG),
             f"Cross-attention: {text} -> {translated}",
         ),
     }

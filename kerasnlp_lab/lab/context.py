@@ -1,7 +1,11 @@
 """What every page of the lab draws with: the model folders, where figures go, table helpers."""
 
 import dataclasses
+import json
 import os
+
+from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.training import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +48,15 @@ def markdown_table(header, rows):
 def shown_char(char):
     """A character as a table or tick label shows it: space as ␣, newline as ⏎."""
     return {" ": "␣", "\n": "⏎"}.get(char, char)
+
+
+def run_config(folder):
+    """The config dict of a run folder (run.json) or a release preset (config.json)."""
+    if workdir_lib.is_preset(folder):
+        path = os.path.join(folder, workdir_lib.PRESET_CONFIG_FILE)
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    run = workdir_lib.load_run_description(folder)
+    if run is None:
+        raise UserError(f"No run or preset in {folder}: expected run.json or config.json there.")
+    return run["config"]

@@ -23,7 +23,8 @@ def offset_matrix(offset, depth, max_wavelength=MAX_WAVELENGTH):
     """M_k (depth, depth): PE(p + k) = M_k PE(p) for every position p.
 
     A rotation by the angle k w_i in each (sin, cos) pair of columns:
-    sin((p+k)w) = cos(kw) sin(pw) + sin(kw) cos(pw), cos((p+k)w) = -sin(kw) sin(pw) + cos(kw) cos(pw).
+    sin((p+k)w) = cos(kw) sin(pw) + sin(kw) cos(pw),
+    cos((p+k)w) = -sin(kw) sin(pw) + cos(kw) cos(pw).
     """
     matrix = np.zeros((depth, depth))
     for pair, angle in enumerate(offset * frequencies(depth, max_wavelength)):
@@ -83,8 +84,9 @@ def make(lab):
     similarity = table @ table.T  # (L, L)
     errors = offset_errors(table, OFFSETS)
     rows = [(offset, f"{error:.1e}") for offset, error in errors.items()]
+    header = ("offset k", "largest error of M_k PE(p) as PE(p+k), over all p and dimensions")
     section = (
-        f"{markdown_table(('offset k', 'largest error of M_k PE(p) as PE(p+k), over all p and dimensions'), rows)}\n\n"
+        f"{markdown_table(header, rows)}\n\n"
         f"Positions 0–{length - 1}, depth {depth} (the release Transformer's `max_length` "
         f"and `model_dim`), float64. The similarity PE(p)·PE(q) depends on q − p only: along "
         f"every diagonal of the matrix it varies by at most {diagonal_spread(similarity):.1e}; "

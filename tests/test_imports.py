@@ -31,6 +31,7 @@ LEVELS = {
     "demo": 7,
     "walkthrough": 7,
     "app": 7,
+    "lab": 7,
     "cli": 8,
     "readme": 9,
 }

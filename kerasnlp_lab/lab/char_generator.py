@@ -71,7 +71,7 @@ def plot_ngrams(ngrams, path):
         axis.set_yticks(range(len(entries)), labels, fontsize=9, family="monospace")
         axis.invert_yaxis()
         axis.set_xlabel("wide logit (added to the next char's score)")
-        axis.set_title(f"largest {kind} weights")
+        axis.set_title(f"largest {kind[:-1]} weights")
     figure.subplots_adjust(wspace=0.35)
     return plots.save_figure(figure, path)
 

@@ -50,13 +50,21 @@ def shown_char(char):
     return {" ": "␣", "\n": "⏎"}.get(char, char)
 
 
-def run_config(folder):
-    """The config dict of a run folder (run.json) or a release preset (config.json)."""
+def run_description(folder):
+    """{preset, dataset, config} of a run folder (run.json) or a release preset (metadata.json
+    and config.json), without loading the model."""
     if workdir_lib.is_preset(folder):
-        path = os.path.join(folder, workdir_lib.PRESET_CONFIG_FILE)
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
+        descriptions = {}
+        for name in (workdir_lib.PRESET_METADATA_FILE, workdir_lib.PRESET_CONFIG_FILE):
+            with open(os.path.join(folder, name), encoding="utf-8") as file:
+                descriptions[name] = json.load(file)
+        metadata = descriptions[workdir_lib.PRESET_METADATA_FILE]
+        return {
+            "preset": metadata["preset"],
+            "dataset": metadata["dataset"],
+            "config": descriptions[workdir_lib.PRESET_CONFIG_FILE],
+        }
     run = workdir_lib.load_run_description(folder)
     if run is None:
         raise UserError(f"No run or preset in {folder}: expected run.json or config.json there.")
-    return run["config"]
+    return run

@@ -4,7 +4,7 @@ similarity of positions, and the rotation that moves every position by the same 
 import numpy as np
 
 from kerasnlp_lab.evaluation import plots
-from kerasnlp_lab.lab.context import markdown_table, run_config
+from kerasnlp_lab.lab.context import markdown_table, run_description
 from kerasnlp_lab.layers.positional_encoding import sinusoid_table
 from kerasnlp_lab.models import transformer
 
@@ -78,7 +78,9 @@ def plot(table, similarity, path):
 
 def make(lab):
     """The figure and the offset table for the release Transformer's sizes."""
-    config = transformer.config_from_dict(run_config(lab.folders[transformer.MODEL_NAME]))
+    config = transformer.config_from_dict(
+        run_description(lab.folders[transformer.MODEL_NAME])["config"]
+    )
     length, depth = transformer.max_positions(config), config.model_dim
     table = sinusoid_table(length, depth, MAX_WAVELENGTH)  # (L, D)
     similarity = table @ table.T  # (L, L)

@@ -12,7 +12,17 @@ from tests.cli_runner import run_cli
 
 def test_help_lists_every_command():
     result = run_cli("--help")
-    for command in ("train", "evaluate", "export", "serve", "predict", "demo", "data"):
+    for command in (
+        "train",
+        "evaluate",
+        "export",
+        "serve",
+        "predict",
+        "demo",
+        "data",
+        "figures",
+        "bleu-by-length",
+    ):
         assert command in result.stdout
 
 
@@ -49,6 +59,22 @@ def test_a_flag_of_another_model_is_one_clear_error():
         2,
         "kerasnlp-lab: error: --temperature is for char_generator only; attention_nmt has no "
         "such setting.",
+    )
+
+
+def test_the_lab_commands_refuse_what_they_cannot_draw():
+    result = run_cli("figures", "--pages", "autoencoder", "rnn", check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "kerasnlp-lab: error: Unknown pages rnn: expected some of autoencoder, char_generator, "
+        "wide_and_deep, bottleneck, bahdanau_attention, attention, positional_encoding, "
+        "multi_head_attention.",
+    )
+    result = run_cli("bleu-by-length", "autoencoder", check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "kerasnlp-lab: error: BLEU by source length is for the translators (attention_nmt, "
+        "transformer_translator); got autoencoder.",
     )
 
 

@@ -2,10 +2,12 @@
 
 Target id 0 is padding: it does not count. The loss averages over the real target tokens
 of a batch (not over sentences), so long and short sentences weigh by their length, as
-in the papers.
+in the papers. Under a tf.distribute strategy the batch is the global one: the token count
+is summed over the replicas, so N replicas compute the gradient one process would.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kerasnlp_lab.text.vectorizer import PAD_ID
@@ -40,7 +42,7 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
             uniform = -ops.mean(log_probs, axis=-1)  # (B, T)
             losses = (1.0 - self.label_smoothing) * losses + self.label_smoothing * uniform
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")  # (B, T)
-        return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
+        return ops.sum(losses * mask) / _tokens_per_replica(ops.sum(mask))
 
     def get_config(self):
         return {
@@ -48,3 +50,17 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
             "label_smoothing": self.label_smoothing,
             "pad_id": self.pad_id,
         }
+
+
+def _tokens_per_replica(tokens):
+    """max(tokens, 1) in one process; under N replicas, the global batch's tokens / N.
+
+    Keras divides each replica's loss by N and sums the replicas' gradients, so a replica's
+    sum over its tokens divided by (global tokens / N) adds up to the global token mean.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return ops.maximum(tokens, 1.0)
+    replicas = context.num_replicas_in_sync
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(tokens))
+    return ops.maximum(total, 1.0) / replicas

@@ -58,30 +58,35 @@ def fit_resumable(
     if first_epoch >= epochs:
         print(f"Already trained for {first_epoch} epochs; nothing to do.")
         return model
+    # Keras 3.15 builds a model made in a strategy's scope from an all-reduced first batch,
+    # which fails when replicas get batches of different shapes (a bucket's last batch);
+    # without the attribute it builds when the train step is traced, in the same scope.
+    model._distribute_strategy = None
     try:
-        model.fit(
-            cluster.distribute(make_train_data(first_epoch)),
-            epochs=epochs,
-            initial_epoch=first_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=None
-            if validation_data is None
-            else cluster.distribute(validation_data),
-            shuffle=False,  # the datasets are shuffled per epoch by their makers
-            verbose=1 if os.isatty(1) else 2,
-            # The model's own callbacks run first, so state they save for an epoch (e.g.
-            # early stopping's) is on disk before that epoch's checkpoint is.
-            callbacks=[
-                *callbacks,
-                checkpoints.EpochCheckpoint(
-                    output,
-                    keep_weights=keep_epoch_weights,
-                    mark_unfinished=cluster.is_multi_worker,
-                ),
-                keras.callbacks.CSVLogger(os.path.join(output, HISTORY_FILE), append=resume),
-                keras.callbacks.TensorBoard(os.path.join(output, TENSORBOARD_DIR)),
-            ],
-        )
+        with cluster.scope():
+            model.fit(
+                cluster.distribute(make_train_data(first_epoch)),
+                epochs=epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=None
+                if validation_data is None
+                else cluster.distribute(validation_data),
+                shuffle=False,  # the datasets are shuffled per epoch by their makers
+                verbose=1 if os.isatty(1) else 2,
+                # The model's own callbacks run first, so state they save for an epoch (e.g.
+                # early stopping's) is on disk before that epoch's checkpoint is.
+                callbacks=[
+                    *callbacks,
+                    checkpoints.EpochCheckpoint(
+                        output,
+                        keep_weights=keep_epoch_weights,
+                        mark_unfinished=cluster.is_multi_worker,
+                    ),
+                    keras.callbacks.CSVLogger(os.path.join(output, HISTORY_FILE), append=resume),
+                    keras.callbacks.TensorBoard(os.path.join(output, TENSORBOARD_DIR)),
+                ],
+            )
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
         if not cluster.is_multi_worker:
             raise

@@ -248,9 +248,9 @@ def test_two_workers_train_the_transformer_as_one_process(tmp_path):
 @pytest.mark.parametrize("model", ["char_generator", "attention_nmt"])
 def test_two_workers_train_a_model_that_evaluate_and_export_accept(model, tmp_path):
     if model == "char_generator":
-        dataset = write_corpus(tmp_path / "words.txt")
+        dataset, limit = write_corpus(tmp_path / "words.txt"), 2000  # characters
     else:
-        dataset = write_toy_tsv(tmp_path / "toy.tsv", count=200)
+        dataset, limit = write_toy_tsv(tmp_path / "toy.tsv", count=200), 8  # pairs
     workdir = tmp_path / "run"
     args = (model, "--preset", "tiny", "--epochs", 1, "--dataset", dataset, "--workdir", workdir)
     (_, chief_out, _), (_, worker_out, _) = run_cluster(tmp_path / "logs", tmp_path, *args)
@@ -259,7 +259,7 @@ def test_two_workers_train_a_model_that_evaluate_and_export_accept(model, tmp_pa
     assert [epochs for epochs, _ in checkpoints.completed_checkpoints(workdir / "checkpoints")] == [
         1
     ]
-    metrics = json.loads(run_cli("evaluate", model, "--workdir", workdir, "--limit", 40).stdout)
+    metrics = json.loads(run_cli("evaluate", model, "--workdir", workdir, "--limit", limit).stdout)
     assert metrics["dataset"] == dataset and metrics["preset"] == "tiny"
     exported = run_cli("export", model, "--workdir", workdir, "--saved-models", tmp_path / "sm")
     assert exported.stdout.strip() == f"Exported {model} to {tmp_path / 'sm'}/{model}/1"

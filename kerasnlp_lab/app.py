@@ -12,11 +12,12 @@ import sys
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES
 from kerasnlp_lab.paths import SAVED_MODELS, default_workdir
+from kerasnlp_lab.training import distribute
 
 
 def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
     """The parser of an app script: --preset, --dataset, --epochs, --seed, --workdir, --resume,
-    --saved-models and --no-export.
+    --saved-models, --no-export and --strategy.
 
     Args:
         doc: the script's docstring (its usage examples), shown by --help.
@@ -56,6 +57,14 @@ def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
         help=f"TF Serving model base path to export to (default {SAVED_MODELS})",
     )
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    parser.add_argument(
+        "--strategy",
+        choices=distribute.STRATEGIES,
+        default="auto",
+        help="tf.distribute strategy, as `kerasnlp-lab train --strategy` (default auto: "
+        "multi_worker when TF_CONFIG names more than one task); only the chief evaluates "
+        "and exports",
+    )
     return parser
 
 
@@ -66,11 +75,12 @@ def run_app(model, args, **train_options):
     `train_options` are passed on to the model's `train` (the app's own flags).
     """
     module = MODEL_MODULES[model]
-    training, evaluation, exporter = (
-        importlib.import_module(f"kerasnlp_lab.{package}.{module}")
-        for package in ("training", "evaluation", "export")
-    )
     try:
+        cluster = distribute.start(args.strategy)  # before any TensorFlow op
+        training, evaluation, exporter = (
+            importlib.import_module(f"kerasnlp_lab.{package}.{module}")
+            for package in ("training", "evaluation", "export")
+        )
         training.train(
             preset=args.preset,
             dataset=args.dataset,
@@ -78,8 +88,11 @@ def run_app(model, args, **train_options):
             workdir=args.workdir,
             resume=args.resume,
             seed=args.seed,
+            strategy=args.strategy,
             **train_options,
         )
+        if not cluster.is_chief:
+            return 0
         print(json.dumps(evaluation.evaluate(args.workdir), indent=2, ensure_ascii=False))
         if not args.no_export:
             print(f"Exported to {exporter.export(args.workdir, args.saved_models)}")

@@ -45,8 +45,13 @@ def _train(args):
     module = _model_module("training", args.model, "train")
     workdir = args.workdir or default_workdir(args.model)
     if isinstance(args.resume, str):  # --resume PRESET: fine-tune a release preset
-        from kerasnlp_lab.training import presets
+        from kerasnlp_lab.training import distribute, presets
 
+        if distribute.start(args.strategy).is_multi_worker:
+            raise UserError(
+                f"--resume {args.resume} makes a run folder from the preset, which several "
+                "workers cannot do at once: fine-tune a preset with one process."
+            )
         if args.epochs is None:
             raise UserError(
                 f"--resume {args.resume} needs --epochs: the total number of epochs, more "
@@ -65,6 +70,7 @@ def _train(args):
         workdir=workdir,
         resume=bool(args.resume),
         seed=args.seed,
+        strategy=args.strategy,
         **options,
     )
 
@@ -289,6 +295,15 @@ def build_parser():
         default=None,
         help="attention_nmt only: Bahdanau attention (default) or none, the decoder "
         "seeing only the encoder's final states (the bottleneck experiment, docs/)",
+    )
+    train.add_argument(
+        "--strategy",
+        choices=("auto", "default", "mirrored", "multi_worker"),
+        default="auto",
+        help="tf.distribute strategy: default (one device), mirrored (this machine's "
+        "GPUs), multi_worker (the cluster in the TF_CONFIG environment variable; only "
+        "the chief writes --workdir); auto (default): multi_worker when TF_CONFIG names "
+        "more than one task, else default",
     )
     train.set_defaults(handler=_train)
 
@@ -569,11 +584,22 @@ def build_parser():
     return parser
 
 
+def _start_strategy(args):
+    """A function making the strategy of `train --strategy`, before any TensorFlow op."""
+
+    def start():
+        from kerasnlp_lab.training import distribute
+
+        distribute.start(args.strategy)
+
+    return start
+
+
 def main(argv=None):
     """Entry point of the `kerasnlp-lab` console script."""
     args = build_parser().parse_args(argv)
-    import_quietly()
     try:
+        import_quietly(_start_strategy(args) if args.command == "train" else None)
         args.handler(args)
     except UserError as error:
         print(f"kerasnlp-lab: error: {error}", file=sys.stderr)

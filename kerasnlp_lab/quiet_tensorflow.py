@@ -12,8 +12,12 @@ import sys
 QUIET_LOG_LEVEL = "3"  # TensorFlow's C++ logging after start-up: fatal messages only
 
 
-def import_quietly():
-    """Imports TensorFlow and initializes its devices with stderr silenced."""
+def import_quietly(before_ops=None):
+    """Imports TensorFlow and initializes its devices with stderr silenced.
+
+    `before_ops`, if given, is called right after the import, before TensorFlow runs any
+    op (a multi-worker strategy must be made then).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
     sys.stderr.flush()
     saved = os.dup(2)
@@ -22,6 +26,8 @@ def import_quietly():
     try:
         import tensorflow as tf
 
+        if before_ops is not None:
+            before_ops()
         tf.config.list_physical_devices()
         tf.constant(0)
     finally:

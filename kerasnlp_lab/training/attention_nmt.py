@@ -22,7 +22,7 @@ def build_for_run(config, workdir):
     return attention_nmt.build_model(config)
 
 
-def plateau_callbacks(config, examples):
+def plateau_callbacks(config, examples, output):
     """ReduceLROnPlateau when the config asks for it."""
     if config.lr_plateau_factor >= 1:
         return []
@@ -41,12 +41,13 @@ def train(
     resume=False,
     seed=None,
     attention=None,
+    strategy="default",
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs.
 
     `attention` is "bahdanau" (default) or "none" (the bottleneck baseline).
     """
-    model, _ = translation.train_translator(
+    model, _, output = translation.train_translator(
         attention_nmt,
         build_for_run,
         preset=preset,
@@ -55,8 +56,9 @@ def train(
         workdir=workdir,
         resume=resume,
         seed=seed,
+        strategy=strategy,
         options={"attention": attention},
         callbacks=plateau_callbacks,
     )
-    workdir_lib.save_model(workdir, model)
+    workdir_lib.save_model(output, model)
     return model

@@ -6,7 +6,7 @@ import tensorflow as tf
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data.epochs import epoch_seed, seeded_tensor_epochs, steps_per_epoch
 from kerasnlp_lab.models import autoencoder
-from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = autoencoder.MODEL_NAME
@@ -59,8 +59,15 @@ def train(
     resume=False,
     seed=None,
     noise=None,
+    strategy="default",
 ):
-    """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`."""
+    """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`.
+
+    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`.
+    """
+    cluster = distribute.start(strategy)
+    output = cluster.output_dir(workdir)
+    resume = cluster.resumes(workdir, resume)
     preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir,
         model=autoencoder,
@@ -72,8 +79,9 @@ def train(
         seed=seed,
         noise_std=noise,
     )
+    cluster.check_batch_size(config.batch_size)
     workdir_lib.save_run_description(
-        workdir,
+        output,
         model_name=MODEL_NAME,
         preset=preset,
         dataset=dataset,
@@ -91,6 +99,7 @@ def train(
         f"Training autoencoder ({preset}) on {dataset}: {num_train} images, "
         f"{config.epochs} epochs, batch {config.batch_size}"
         + (f", input noise {config.noise_std}" if transform else "")
+        + f"; {cluster.describe()}"
     )
     model = fit.fit_resumable(
         lambda: build_for_run(config, workdir),
@@ -109,6 +118,7 @@ def train(
         validation_data=validation_images.map(lambda image, label: (image, image))
         .batch(1024)
         .prefetch(tf.data.AUTOTUNE),
+        cluster=cluster,
     )
-    workdir_lib.save_model(workdir, model)
+    workdir_lib.save_model(output, model)
     return model

@@ -19,7 +19,7 @@ from kerasnlp_lab.data.epochs import seeded_epochs, steps_per_epoch
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
-from kerasnlp_lab.training import fit
+from kerasnlp_lab.training import distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = char_generator.MODEL_NAME
@@ -134,8 +134,17 @@ def train(
     workdir="runs/char_generator",
     resume=False,
     seed=None,
+    strategy="default",
 ):
-    """Trains the character generator; writes the model, vocabulary, checkpoints and logs."""
+    """Trains the character generator; writes the model, vocabulary, checkpoints and logs.
+
+    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`. The
+    trained model is stateless (a fresh GRU state per sequence), so its batches split
+    over replicas like any other; the stateful copy is built for generation only.
+    """
+    cluster = distribute.start(strategy)
+    output = cluster.output_dir(workdir)
+    resume = cluster.resumes(workdir, resume)
     preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir,
         model=char_generator,
@@ -146,20 +155,22 @@ def train(
         resume=resume,
         seed=seed,
     )
+    cluster.check_batch_size(config.batch_size)
     keras.utils.set_random_seed(seed)
     text = read_text(dataset, "train", config.train_chars)
     vocabulary = (
         load_vocabulary(workdir) if resume else build_vocabulary(text, config.max_vocab_size)
     )
     workdir_lib.save_run_description(
-        workdir,
+        output,
         model_name=MODEL_NAME,
         preset=preset,
         dataset=dataset,
         config=config,
         seed=seed,
     )
-    vocabulary.save(vocabulary_path(workdir))
+    if not resume:  # a resumed run reads it (other workers too, while the chief goes on)
+        vocabulary.save(vocabulary_path(output))
     window_array = windows(encode(text, vocabulary), config.sequence_length)
     examples, count = as_examples(window_array).cache(), len(window_array)
     validation, _ = split_examples(dataset, "validation", vocabulary, config, config.eval_chars)
@@ -168,10 +179,10 @@ def train(
         f"Training char_generator ({preset}, {config.head} head) on {dataset}: "
         f"{len(text):,} chars, {vocabulary.vocab_size} ids, {count:,} sequences of "
         f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, "
-        f"batch {config.batch_size}"
+        f"batch {config.batch_size}; {cluster.describe()}"
     )
     model = fit.fit_resumable(
-        lambda: build_for_run(config, workdir),
+        lambda: build_for_run(config, output),
         lambda first_epoch: training_batches(
             examples, count, config, seed, first_epoch, config.epochs, steps
         ),
@@ -180,6 +191,7 @@ def train(
         workdir=workdir,
         resume=resume,
         validation_data=validation.batch(EVALUATION_BATCH_SIZE).prefetch(tf.data.AUTOTUNE),
+        cluster=cluster,
     )
-    workdir_lib.save_model(workdir, model)
+    workdir_lib.save_model(output, model)
     return model

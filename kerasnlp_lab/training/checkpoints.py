@@ -15,6 +15,10 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PATTERN = re.compile(r"epoch-(\d+)\.keras")
 
 
+# Written beside the first epoch checkpoint of a multi-worker run and removed with the
+# final model: a restarted worker that finds it continues the run (BackupAndRestore).
+UNFINISHED_FILE = "unfinished.json"
+
 EPOCH_WEIGHTS_DIR = "epoch_weights"
 AVERAGED_EPOCHS_FILE = "averaged_epochs.json"
 EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5")
@@ -29,16 +33,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     (`epoch_weights/epoch-NNNN.weights.h5`, no optimizer state), for checkpoint averaging.
     """
 
-    def __init__(self, workdir, keep_weights=0):
+    def __init__(self, workdir, keep_weights=0, mark_unfinished=False):
         super().__init__()
         self.directory = os.path.join(workdir, CHECKPOINT_DIR)
         self.weights_directory = os.path.join(workdir, EPOCH_WEIGHTS_DIR)
         self.keep_weights = keep_weights
+        self.mark_unfinished = mark_unfinished
 
     def on_epoch_end(self, epoch, logs=None):
         save(self.model, os.path.dirname(self.directory), epoch + 1)
         if self.keep_weights:
             self._save_weights(epoch + 1)
+        if self.mark_unfinished:
+            _write_json_atomically(os.path.join(self.directory, UNFINISHED_FILE), {})
 
     def _save_weights(self, completed_epochs):
         os.makedirs(self.weights_directory, exist_ok=True)
@@ -85,6 +92,25 @@ def save(model, workdir, completed_epochs):
     for epochs, path in earlier:
         if epochs != completed_epochs:
             os.remove(path)
+
+
+def _write_json_atomically(path, value):
+    partial = path + ".partial"
+    with open(partial, "w") as file:
+        json.dump(value, file)
+    os.replace(partial, path)
+
+
+def is_unfinished(workdir):
+    """Whether `workdir` holds a multi-worker run that stopped before its final model."""
+    return os.path.exists(os.path.join(workdir, CHECKPOINT_DIR, UNFINISHED_FILE))
+
+
+def mark_finished(workdir):
+    """Removes the unfinished-run mark (the final model is written)."""
+    path = os.path.join(workdir, CHECKPOINT_DIR, UNFINISHED_FILE)
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def clear(workdir):

@@ -25,29 +25,32 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """`keras.callbacks.EarlyStopping` that saves and restores its state in `workdir`.
 
     Args:
-        workdir: the run's folder (its `checkpoints/` holds the state).
+        workdir: the folder whose `checkpoints/` the state is written to.
+        restore_from: the run folder whose state a resumed run reads (default `workdir`;
+            a multi-worker run's other workers write elsewhere but read the chief's).
         **kwargs: `EarlyStopping` arguments (monitor, patience, restore_best_weights...).
     """
 
-    def __init__(self, workdir, **kwargs):
+    def __init__(self, workdir, restore_from=None, **kwargs):
         super().__init__(**kwargs)
         self.directory = os.path.join(workdir, checkpoints.CHECKPOINT_DIR)
-        self._first_epoch = 0
+        self.restore_directory = os.path.join(restore_from or workdir, checkpoints.CHECKPOINT_DIR)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        completed = checkpoints.completed_checkpoints(self.directory)
+        completed = checkpoints.completed_checkpoints(self.restore_directory)
         if not completed:
             return
         epochs = completed[-1][0]
-        path = os.path.join(self.directory, f"early_stopping-{epochs:04d}.json")
+        path = os.path.join(self.restore_directory, f"early_stopping-{epochs:04d}.json")
         if not os.path.exists(path):
             return
         with open(path) as file:
             state = json.load(file)
         self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
         if state["best_weights"]:
-            with np.load(os.path.join(self.directory, state["best_weights"])) as arrays:
+            weights = os.path.join(self.restore_directory, state["best_weights"])
+            with np.load(weights) as arrays:
                 self.best_weights = [arrays[f"w{index}"] for index in range(len(arrays.files))]
 
     def on_epoch_end(self, epoch, logs=None):

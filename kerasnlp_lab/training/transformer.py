@@ -91,11 +91,9 @@ def build_for_run(config, workdir):
     return transformer.build_model(config, source.vocab_size, target.vocab_size)
 
 
-def throughput_callbacks(workdir):
-    """(config, training examples) -> [TokenThroughput] writing to `workdir`."""
-    return lambda config, examples: [
-        TokenThroughput(count_tokens(examples), os.path.join(workdir, THROUGHPUT_FILE))
-    ]
+def throughput_callbacks(config, examples, output):
+    """[TokenThroughput] writing to `output`."""
+    return [TokenThroughput(count_tokens(examples), os.path.join(output, THROUGHPUT_FILE))]
 
 
 def train(
@@ -106,12 +104,13 @@ def train(
     resume=False,
     seed=None,
     backbone=None,
+    strategy="default",
 ):
     """Trains the Transformer translator; writes the model, vocabularies, checkpoints, logs.
 
     `backbone` is "ours" (default) or "keras_hub" (a reference that cannot be exported).
     """
-    model, _ = translation.train_translator(
+    model, _, output = translation.train_translator(
         transformer,
         build_for_run,
         preset=preset,
@@ -120,8 +119,9 @@ def train(
         workdir=workdir,
         resume=resume,
         seed=seed,
+        strategy=strategy,
         options={"backbone": backbone},
-        callbacks=throughput_callbacks(workdir),
+        callbacks=throughput_callbacks,
     )
-    workdir_lib.save_model(workdir, model)
+    workdir_lib.save_model(output, model)
     return model

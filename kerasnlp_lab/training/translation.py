@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.training import checkpoints, fit
+from kerasnlp_lab.training import checkpoints, distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
 from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
 
@@ -32,11 +32,15 @@ def split_examples(dataset, split, vectorizers, config, limit=None):
     ).cache()
 
 
-def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, seed=None):
+def prepare_examples(
+    workdir, *, model_name, preset, dataset, config, resume, seed=None, output=None
+):
     """Vectorizers (learned, or reloaded on resume), training examples, their count, validation.
 
-    Writes the run description and the vectorizers to `workdir`; shared by both translators.
+    Writes the run description and the vectorizers to `output` (default `workdir`, which
+    a resumed run reads); shared by both translators.
     """
+    output = output or workdir
     train_pairs = pipeline.load_pairs(dataset, "train", config.train_examples).cache()
     if resume:
         vectorizers = pipeline.load_vectorizers(workdir)
@@ -45,14 +49,15 @@ def prepare_examples(workdir, *, model_name, preset, dataset, config, resume, se
             train_pairs, config.source_vocab_size, config.target_vocab_size
         )
     workdir_lib.save_run_description(
-        workdir,
+        output,
         model_name=model_name,
         preset=preset,
         dataset=dataset,
         config=config,
         seed=seed,
     )
-    pipeline.save_vectorizers(workdir, *vectorizers)
+    if not resume:  # a resumed run reads them (other workers too, while the chief goes on)
+        pipeline.save_vectorizers(output, *vectorizers)
     examples = pipeline.vectorize_pairs(
         train_pairs, *vectorizers, config.max_source_length, config.max_target_length
     ).cache()
@@ -109,6 +114,7 @@ def train_translator(
     seed,
     options=None,
     callbacks=None,
+    strategy="default",
 ):
     """Trains a translator on bucketed batches with early stopping; returns (model, config).
 
@@ -120,9 +126,18 @@ def train_translator(
         build_for_run: (config, workdir) -> a compiled model.
         preset, dataset, epochs, workdir, resume, seed: as `kerasnlp-lab train`.
         options: further config fields set on the command line (None: not given).
-        callbacks: (config, training examples) -> extra Keras callbacks of this model.
+        callbacks: (config, training examples, output folder) -> extra Keras callbacks of
+            this model.
+        strategy: a `distribute.STRATEGIES` name; only the chief writes `workdir`.
+
+    The masked loss is normalized by the real target tokens of the whole global batch
+    (`MaskedSparseCrossentropy` all-reduces the count), so N replicas compute the gradient
+    one process would, even when a bucket's last batch splits unevenly.
     """
     name = model_module.MODEL_NAME
+    cluster = distribute.start(strategy)
+    output = cluster.output_dir(workdir)
+    resume = cluster.resumes(workdir, resume)
     preset, dataset, config, seed = workdir_lib.resolve_run(
         workdir,
         model=model_module,
@@ -134,6 +149,7 @@ def train_translator(
         seed=seed,
         **(options or {}),
     )
+    cluster.check_batch_size(config.batch_size)
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
         workdir,
@@ -143,22 +159,24 @@ def train_translator(
         config=config,
         resume=resume,
         seed=seed,
+        output=output,
     )
     max_length = max(config.max_source_length, config.max_target_length)
     steps = pipeline.count_batches(
         pipeline.bucketed_batches(examples, config.batch_size, max_length, config.bucket_width)
     )
     efficiency = measure_token_efficiency(examples, count, config, seed)
-    with open(os.path.join(workdir, TOKEN_EFFICIENCY_FILE), "w") as file:
+    with open(os.path.join(output, TOKEN_EFFICIENCY_FILE), "w") as file:
         json.dump(efficiency, file, indent=2)
     print(
         f"Training {name} ({preset}) on {dataset}: {count:,} pairs, vocabularies "
         f"{vectorizers[0].vocab_size:,} / {vectorizers[1].vocab_size:,}, {config.epochs} epochs "
         f"of {steps} bucketed batches of {config.batch_size}; token efficiency "
         + ", ".join(f"{label} {value:.2f}" for label, value in efficiency.items())
+        + f"; {cluster.describe()}"
     )
     model = fit.fit_resumable(
-        lambda: build_for_run(config, workdir),
+        lambda: build_for_run(config, output),
         lambda first_epoch: pipeline.seeded_bucketed_epochs(
             examples,
             num_examples=count,
@@ -176,16 +194,20 @@ def train_translator(
         validation_data=evaluation_batches(validation, config),
         callbacks=[
             ResumableEarlyStopping(
-                workdir,
+                output,
+                restore_from=workdir if resume else output,
                 monitor="val_loss",
                 patience=config.early_stopping_patience,
                 restore_best_weights=True,
             ),
-            *(callbacks(config, examples) if callbacks else ()),
+            *(callbacks(config, examples, output) if callbacks else ()),
         ],
         keep_epoch_weights=config.average_checkpoints,
+        cluster=cluster,
     )
-    if config.average_checkpoints > 1:
+    if config.average_checkpoints > 1 and cluster.is_chief:
+        # The kept weights of a restarted run are in the run folder; only the chief's
+        # model is saved, so the other workers skip averaging.
         averaged = checkpoints.average_epoch_weights(model, workdir, config.average_checkpoints)
         print(f"Final weights: the average of epochs {', '.join(map(str, averaged))}.")
-    return model, config
+    return model, config, output

@@ -18,6 +18,7 @@ import keras
 
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.training import checkpoints
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -56,15 +57,19 @@ def save_run_description(workdir, *, model_name, preset, dataset, config, seed=N
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
     }
-    with open(os.path.join(workdir, RUN_FILE), "w") as file:
+    # Atomic: the workers of a restarted multi-worker run read it while the chief writes.
+    partial = os.path.join(workdir, "partial." + RUN_FILE)
+    with open(partial, "w") as file:
         json.dump(run, file, indent=2)
+    os.replace(partial, os.path.join(workdir, RUN_FILE))
 
 
 def save_model(workdir, model):
-    """Writes the trained model (atomically) for `evaluate` and `export`."""
+    """Writes the trained model (atomically) for `evaluate` and `export`: the run is done."""
     partial = os.path.join(workdir, "partial." + MODEL_FILE)
     model.save(partial)
     os.replace(partial, os.path.join(workdir, MODEL_FILE))
+    checkpoints.mark_finished(workdir)
 
 
 def training_module(model_name):

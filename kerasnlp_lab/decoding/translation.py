@@ -1,16 +1,18 @@
 """Greedy or beam-search decoding of source ids through the translator interface.
 
 The interface (what a translation model plugs in; see `kerasnlp_lab.export.translator`):
-`translator.encode(source_ids) -> encoded`, `translator.initial_decoder_state(encoded)` and
+`translator.encode(source_ids) -> encoded`, `translator.initial_decoder_state(encoded)`,
+`translator.encoded_for_beams(encoded, beam_size) -> encoded` and
 `translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)`.
 Only the decoder state is a search state: the encoded source (encoder outputs, cross-attention
-caches) is computed once, repeated once per beam, and never reordered, since the beams of a
-row share their source.
+caches) is computed once and never reordered, since the beams of a row share their source
+(`encoded_for_beams` repeats it per beam, or leaves it shared when `decode_step` groups the
+beams of a source itself).
 """
 
 import tensorflow as tf
 
-from kerasnlp_lab.decoding.beam import beam_search, repeat_beams
+from kerasnlp_lab.decoding.beam import beam_search
 from kerasnlp_lab.decoding.greedy import greedy_search
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
@@ -37,7 +39,7 @@ def translate(
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
     if beam_size > 1:
-        encoded = repeat_beams(encoded, beam_size)
+        encoded = translator.encoded_for_beams(encoded, beam_size)
 
     def next_token_fn(tokens, step, decoder_state):
         logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)

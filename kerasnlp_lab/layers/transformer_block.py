@@ -1,10 +1,28 @@
 """What the Transformer encoder and decoder blocks share: arguments, norms, feed-forward."""
 
 import keras
+import tensorflow as tf
 
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 
 LAYER_NORM_EPSILON = 1e-5
+
+
+def norm_weights(norm):
+    """`(gamma, beta)` of a `keras.layers.LayerNormalization`, in its compute dtype."""
+    return tuple(tf.cast(weight, norm.compute_dtype) for weight in (norm.gamma, norm.beta))
+
+
+def layer_norm(x, weights, epsilon):
+    """Layer norm of `x` `(N, D)` over its last axis with `(gamma, beta)`, in core ops.
+
+    Keras' formula (`x * inv + (beta - mean * inv)`, `inv = gamma / sqrt(variance +
+    epsilon)`), so it gives `keras.layers.LayerNormalization`'s values.
+    """
+    gamma, beta = weights
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)  # (N, 1) each
+    inv = tf.math.rsqrt(variance + epsilon) * gamma  # (N, D)
+    return x * inv + (beta - mean * inv)
 
 
 class TransformerBlock(keras.layers.Layer):
@@ -98,6 +116,35 @@ class TransformerBlock(keras.layers.Layer):
         h = self._sublayer_input(x, self.feed_forward_norm)
         h = self.feed_forward_dropout(self.feed_forward_inner(h), training=training)
         return self._residual(x, self.feed_forward_outer(h), self.feed_forward_norm, training)
+
+    def _decoding_input(self, x, norm):
+        """`_sublayer_input` on one position `(N, D)`, with the norm's `(gamma, beta)`."""
+        return layer_norm(x, norm, self.layer_norm_epsilon) if self.norm_first else x
+
+    def _decoding_residual(self, x, output, norm):
+        """`_residual` on one position `(N, D)` (no dropout)."""
+        x = x + output
+        return x if self.norm_first else layer_norm(x, norm, self.layer_norm_epsilon)
+
+    def _decoding_feed_forward(self, x, weights):
+        """The feed-forward sub-layer on one position `(N, D)` (weights of `decoding_weights`)."""
+        inner_kernel, inner_bias, outer_kernel, outer_bias = weights["feed_forward"]
+        h = self._decoding_input(x, weights["feed_forward_norm"])
+        h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, inner_kernel), inner_bias))  # (N, F)
+        h = tf.nn.bias_add(tf.matmul(h, outer_kernel), outer_bias)  # (N, D)
+        return self._decoding_residual(x, h, weights["feed_forward_norm"])
+
+    def _feed_forward_weights(self):
+        """The feed-forward's kernels and biases and its norm, for `_decoding_feed_forward`."""
+        dtype = self.compute_dtype
+        return {
+            "feed_forward": tuple(
+                tf.cast(weight, dtype)
+                for dense in (self.feed_forward_inner, self.feed_forward_outer)
+                for weight in (dense.kernel, dense.bias)
+            ),
+            "feed_forward_norm": norm_weights(self.feed_forward_norm),
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -22,6 +22,7 @@ import dataclasses
 import keras
 from keras import ops
 
+from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
@@ -305,6 +306,10 @@ class AttentionTranslator:
         else:
             encoded["final_states"] = final_states
         return encoded
+
+    def encoded_for_beams(self, encoded, beam_size):
+        """Each row of `encoded` repeated `beam_size` times."""
+        return repeat_beams(encoded, beam_size)
 
     def initial_decoder_state(self, encoded):
         """{state (B, U), context (B, D)}: the bridge state and a zero context (without

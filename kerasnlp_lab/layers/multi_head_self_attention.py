@@ -34,7 +34,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
       costs what the prefix costs (the cache's length axis grows in a
       `tf.while_loop`);
     - cross-attention: `compute_cache(context)` once per source. The N queries
-      of a step may be G = N / B hypotheses per source (beam search): they are
+      of a step may be G hypotheses per source (beam search, N = B * G): they are
       grouped per source and attend to one copy of its keys/values, so the
       cross cache is never repeated nor reordered.
 
@@ -230,14 +230,21 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def _attend(self, queries, keys, values, bias=None):
         """Weighted values `(B, H, G, K)` of queries `(B, H, G, K)` over keys/values
-        `(B, H, S, K)`; `bias` (broadcast to the scores `(B, H, G, S)`) adds masks."""
-        scores = tf.matmul(queries, keys, transpose_b=True)  # (B, H, G, S)
-        if scores.dtype != tf.float32:  # softmax in float32 under mixed precision
-            scores = tf.cast(scores, tf.float32)
+        `(B, H, S, K)`; `bias` (broadcast to the scores `(B, H, G, S)`) adds masks.
+
+        Written for one decoding position: `BatchMatMulV3` and a softmax of elementwise
+        ops, both run by Eigen, since TensorFlow's oneDNN rewrites of `BatchMatMulV2` and
+        `Softmax` cost ~30 us a call at these sizes (5-7 us here; benchmarks/transformer.py).
+        """
+        scores = tf.raw_ops.BatchMatMulV3(
+            x=queries, y=keys, Tout=queries.dtype, adj_y=True
+        )  # (B, H, G, S)
+        scores = tf.cast(scores, tf.float32)  # softmax in float32 under mixed precision
         if bias is not None:
             scores += bias
-        weights = tf.cast(tf.nn.softmax(scores), values.dtype)
-        return tf.matmul(weights, values)  # (B, H, G, K)
+        weights = tf.exp(scores - tf.reduce_max(scores, axis=-1, keepdims=True))
+        weights = tf.cast(weights / tf.reduce_sum(weights, axis=-1, keepdims=True), values.dtype)
+        return tf.raw_ops.BatchMatMulV3(x=weights, y=values, Tout=values.dtype)  # (B, H, G, K)
 
     def decode_self_attention(self, query, weights, cache):
         """One causal self-attention step: `query` `(N, D)` -> (output `(N, D)`, cache).
@@ -256,20 +263,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attended = tf.reshape(attended, (-1, self.num_heads * self.key_dim))  # (N, H*K)
         return self._dense(attended, weights, "output"), (keys, values)  # (N, D)
 
-    def decode_cross_attention(self, query, weights, cache, bias):
+    def decode_cross_attention(self, query, weights, cache, bias, group=1):
         """One cross-attention step: `query` `(N, D)` -> output `(N, D)`.
 
         `weights` from `decoding_weights(self_attention=False)`, `cache` from
         `compute_cache` `(B, H, S, K)`, `bias` float32 `(B, 1, 1, S)`: 0 where a source
-        position is attended, `LARGE_NEGATIVE` where it is padding. Rows n*G .. n*G + G-1
-        of `query` (G = N / B) are the hypotheses of source n.
+        position is attended, `LARGE_NEGATIVE` where it is padding. N = B * `group` (a
+        Python int): rows n * group ... n * group + group - 1 of `query` are the
+        hypotheses of source n, which attend to its one copy of the cache.
         """
         width = self.num_heads * self.key_dim
         queries = self._dense(tf.cast(query, self.compute_dtype), weights, "input")
-        source_rows = tf.shape(cache[0])[0]
-        queries = tf.reshape(
-            queries, (source_rows, -1, self.num_heads, self.key_dim)
-        )  # (B, G, H, K)
+        if group == 1:
+            queries = tf.reshape(queries, (-1, self.num_heads, 1, self.key_dim))  # (B, H, 1, K)
+            attended = self._attend(queries, cache[0], cache[1], bias)  # (B, H, 1, K)
+            return self._dense(tf.reshape(attended, (-1, width)), weights, "output")
+        queries = tf.reshape(queries, (-1, group, self.num_heads, self.key_dim))  # (B, G, H, K)
         queries = tf.transpose(queries, (0, 2, 1, 3))  # (B, H, G, K)
         attended = self._attend(queries, cache[0], cache[1], bias)  # (B, H, G, K)
         attended = tf.reshape(tf.transpose(attended, (0, 2, 1, 3)), (-1, width))  # (N, H*K)

@@ -2,7 +2,7 @@
 
 import keras
 
-from kerasnlp_lab.layers.transformer_block import TransformerBlock, norm_weights
+from kerasnlp_lab.layers.transformer_block import TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
@@ -44,7 +44,7 @@ class TransformerDecoderBlock(TransformerBlock):
     weights = block.decoding_weights()                             # once per search
     cross = block.compute_cross_cache(encoder_outputs)             # once per source
     cache = block.empty_self_cache(batch_size)
-    y_t, cache = block.decode_position(x_t, weights, cache, cross, cross_bias)  # x_t (B, D)
+    y_t, cache = block.decode_position(x_t, weights, cache, cross, bias)  # x_t (B, D)
     ```
 
     Reference:
@@ -69,33 +69,37 @@ class TransformerDecoderBlock(TransformerBlock):
 
     def decoding_weights(self):
         """Everything `decode_position` reads, as tensors made once per search."""
-        return {
+        weights = {
             "self_attention": self.self_attention.decoding_weights(self_attention=True),
-            "self_attention_norm": norm_weights(self.self_attention_norm),
             "cross_attention": self.cross_attention.decoding_weights(self_attention=False),
-            "cross_attention_norm": norm_weights(self.cross_attention_norm),
-            **self._feed_forward_weights(),
+            "feed_forward": self._feed_forward_weights(),
         }
+        for name in ("self_attention", "cross_attention"):
+            attention = weights[name]
+            attention["input_kernel"], attention["input_bias"] = self._decoding_kernel(
+                getattr(self, f"{name}_norm"),
+                attention["input_kernel"],
+                attention.get("input_bias"),
+            )
+        return weights
 
-    def decode_position(self, x, weights, self_cache, cross_cache, cross_bias):
+    def decode_position(self, x, weights, self_cache, cross_cache, cross_bias, group=1):
         """One decoding step: `x` `(N, D)` -> (output `(N, D)`, the self cache one longer).
 
         `weights` from `decoding_weights`, `self_cache` `(N, H, S, K)` pairs (S earlier
         positions), `cross_cache` `(B, H, S_source, K)` pairs and `cross_bias` float32
-        `(B, 1, 1, S_source)` (0 where attended, `LARGE_NEGATIVE` at padding); B divides N.
+        `(B, 1, 1, S_source)` (0 where attended, `LARGE_NEGATIVE` at padding), with
+        N = B * `group` (rows n * group ... are the hypotheses of source n).
         """
-
-        h = self._decoding_input(x, weights["self_attention_norm"])
         h, self_cache = self.self_attention.decode_self_attention(
-            h, weights["self_attention"], self_cache
+            self._decoding_input(x), weights["self_attention"], self_cache
         )
-        x = self._decoding_residual(x, h, weights["self_attention_norm"])
-        h = self._decoding_input(x, weights["cross_attention_norm"])
+        x = self._decoding_residual(x, h, self.self_attention_norm)
         h = self.cross_attention.decode_cross_attention(
-            h, weights["cross_attention"], cross_cache, cross_bias
+            self._decoding_input(x), weights["cross_attention"], cross_cache, cross_bias, group
         )
-        x = self._decoding_residual(x, h, weights["cross_attention_norm"])
-        return self._decoding_feed_forward(x, weights), self_cache
+        x = self._decoding_residual(x, h, self.cross_attention_norm)
+        return self._decoding_feed_forward(x, weights["feed_forward"]), self_cache
 
     def call(
         self,

@@ -15,9 +15,10 @@ Decoding state of ours, a dict: `self_caches` (one per decoder layer: keys and v
 `(N, H, T, K)` of the T tokens decoded so far; they grow by one position per step, and
 beam search reorders them), then what is fixed per source, computed once and never
 reordered: `cross_caches` (keys and values `(B, H, S, K)` of the S source positions, shared
-by the N / B hypotheses of a source), `cross_bias` `(B, 1, 1, S)` (the source padding as
-an additive mask), `source_mask` `(B, S)`, and `weights`, the decoder's weights prepared for
-one-position steps (fused projections, 2-D kernels, the embedding pre-scaled).
+by the `group` = N / B hypotheses of a source in beam search), `cross_bias` `(B, 1, 1, S)`
+(the source padding as an additive mask), `source_mask` `(B, S)`, and `weights`, the
+decoder's weights prepared for one-position steps (fused projections, 2-D kernels, the
+pre-norms' scales and offsets folded into the kernels after them, the embedding pre-scaled).
 `Translator`, `UncachedTranslator` and `generate` decode with either model.
 """
 
@@ -32,7 +33,7 @@ from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
-from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON, layer_norm, norm_weights
+from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON, fold_norm, standardize
 from kerasnlp_lab.layers.transformer_decoder_block import TransformerDecoderBlock
 from kerasnlp_lab.layers.transformer_encoder_block import TransformerEncoderBlock
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
@@ -284,24 +285,22 @@ class TransformerTranslator(EncoderDecoderTranslator):
 
     def beam_source_state(self, source_state, beam_size):
         """`source_state` for `beam_size` hypotheses per source: the same tensors (the
-        hypotheses of a source share its cross caches)."""
-        return source_state
+        hypotheses of a source share its cross caches), and the group size."""
+        return {**source_state, "group": beam_size}
 
     def decoding_weights(self):
         """The decoder's weights for `decode_step`, made once per search: the embedding
         table times sqrt(model_dim), the position table, each block's `decoding_weights`,
-        the final norm and the logits kernel."""
+        and the logits kernel (with the final norm folded in, pre-norm)."""
         dtype = self.target_embedding.compute_dtype
         scale = ops.cast(math.sqrt(self.model_dim), dtype)
-        weights = {
+        logits = (self.logits_dense.kernel, self.logits_dense.bias)
+        return {
             "embedding": tf.cast(self.target_embedding.embeddings, dtype) * scale,  # (V, D)
             "positions": tf.constant(self.target_position.table, dtype),  # (L, D)
             "blocks": [layer.decoding_weights() for layer in self.decoder_layers],
-            "logits": (self.logits_dense.kernel, self.logits_dense.bias),
+            "logits": fold_norm(self.decoder_norm, *logits) if self.norm_first else logits,
         }
-        if self.norm_first:
-            weights["decoder_norm"] = norm_weights(self.decoder_norm)
-        return weights
 
     def empty_self_caches(self, batch_size, max_length=None):
         """One self-attention cache of no position per decoder layer (caches grow by one
@@ -312,7 +311,8 @@ class TransformerTranslator(EncoderDecoderTranslator):
         """One decoding step: logits `(N, V)` after the tokens `(N,)` at position `index`.
 
         Each self cache grows by the keys/values of position `index` (it must hold the
-        `index` positions before it). Returns (logits, new state).
+        `index` positions before it). N = B * `state["group"]` (1 if absent) for B
+        sources. Returns (logits, new state).
         """
         weights = state["weights"]
         x = tf.gather(weights["embedding"], token_ids) + tf.gather(
@@ -327,11 +327,16 @@ class TransformerTranslator(EncoderDecoderTranslator):
             strict=True,
         ):
             x, self_cache = layer.decode_position(
-                x, layer_weights, self_cache, cross_cache, state["cross_bias"]
+                x,
+                layer_weights,
+                self_cache,
+                cross_cache,
+                state["cross_bias"],
+                group=state.get("group", 1),
             )
             new_caches.append(self_cache)
         if self.norm_first:
-            x = layer_norm(x, weights["decoder_norm"], LAYER_NORM_EPSILON)
+            x = standardize(x, LAYER_NORM_EPSILON)  # the norm's scale and offset: in the kernel
         kernel, bias = weights["logits"]
         logits = tf.nn.bias_add(tf.matmul(tf.cast(x, kernel.dtype), kernel), bias)  # (N, V)
         return logits, {**state, "self_caches": tuple(new_caches)}

@@ -228,23 +228,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         bias = weights.get(f"{part}_bias")
         return outputs if bias is None else tf.nn.bias_add(outputs, bias)
 
+    @staticmethod
+    def _batch_matmul(x, y, adj_y=False):
+        """`x @ y` over leading batch axes: `BatchMatMulV3` (Eigen) where the CPU kernel
+        has the dtype (float32, bfloat16), else `tf.matmul`."""
+        if x.dtype in (tf.float32, tf.bfloat16):
+            return tf.raw_ops.BatchMatMulV3(x=x, y=y, Tout=x.dtype, adj_y=adj_y)
+        return tf.matmul(x, y, adjoint_b=adj_y)
+
     def _attend(self, queries, keys, values, bias=None):
         """Weighted values `(B, H, G, K)` of queries `(B, H, G, K)` over keys/values
         `(B, H, S, K)`; `bias` (broadcast to the scores `(B, H, G, S)`) adds masks.
 
         Written for one decoding position: `BatchMatMulV3` and a softmax of elementwise
         ops, both run by Eigen, since TensorFlow's oneDNN rewrites of `BatchMatMulV2` and
-        `Softmax` cost ~30 us a call at these sizes (5-7 us here; benchmarks/transformer.py).
+        `Softmax` cost ~30 us a call at these sizes (5-7 us here).
         """
-        scores = tf.raw_ops.BatchMatMulV3(
-            x=queries, y=keys, Tout=queries.dtype, adj_y=True
-        )  # (B, H, G, S)
+        scores = self._batch_matmul(queries, keys, adj_y=True)  # (B, H, G, S)
         scores = tf.cast(scores, tf.float32)  # softmax in float32 under mixed precision
         if bias is not None:
             scores += bias
         weights = tf.exp(scores - tf.reduce_max(scores, axis=-1, keepdims=True))
         weights = tf.cast(weights / tf.reduce_sum(weights, axis=-1, keepdims=True), values.dtype)
-        return tf.raw_ops.BatchMatMulV3(x=weights, y=values, Tout=values.dtype)  # (B, H, G, K)
+        return self._batch_matmul(weights, values)  # (B, H, G, K)
 
     def decode_self_attention(self, query, weights, cache):
         """One causal self-attention step: `query` `(N, D)` -> (output `(N, D)`, cache).

@@ -270,6 +270,32 @@ def test_greedy_state_follows_the_rows():
     assert history[:, 1:5].tolist() == greedy.numpy()[:, :4].tolist()
 
 
+def growing_history(next_token):
+    """`next_token` with a state that grows by one column per step: the tokens read."""
+
+    def with_history(tokens, step, history):
+        logits, _ = next_token(tokens, step, ())
+        previous = tf.gather(tokens, step, axis=1)[:, None]  # (N, 1)
+        return logits, tf.concat([history, previous], axis=1)  # (N, step + 1)
+
+    return with_history
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_state_axis_of_size_zero_grows_step_by_step(beam_size):
+    empty = tf.zeros([2, 0], tf.int32)  # (B, 0): the axis that grows
+    markov = markov_fn(MARKOV_LOGITS)
+    if beam_size == 1:
+        tokens, history = greedy_search(
+            growing_history(markov), empty, 2, START, END, 5, return_state=True
+        )
+        assert history.shape == (2, 3)  # the loop ran 3 steps: A, C, END
+        assert history.numpy().tolist() == [[START] + GREEDY_SEQUENCE[:2]] * 2
+    else:
+        tokens, _ = beam_search(growing_history(markov), empty, 2, START, END, 5, beam_size)
+        assert tokens.numpy()[:, :2].tolist() == [BEST_SEQUENCE] * 2
+
+
 def second_order_fn(tables, from_state):
     """Logits of a second-order chain `tables[token before previous, previous]`.
 

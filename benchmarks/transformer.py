@@ -297,12 +297,15 @@ def timed(function):
 
 def bytes_per_step(model, batch, search, tokens):
     """Bytes one decoding step must read at least: the decoder's weights (without the
-    embedding table, of which it reads one row per token), the self caches at their mean
-    length, and the cross caches (one copy per source)."""
+    embedding table, of which it reads one row per token, and the cross-attention key and
+    value projections, used once per source), the self caches at their mean length, and
+    the cross caches (one copy per source)."""
+    once_per_source = ("cross_attention/key_", "cross_attention/value_")
     weights = sum(
         int(np.prod(weight.shape)) * 4
         for layer in model.decoder_layers + [model.logits_dense]
         for weight in layer.weights
+        if not any(part in weight.path for part in once_per_source)
     )
     rows = batch * (BEAM_SIZE if search == "beam" else 1)
     cache_row = 2 * model.num_layers * model.model_dim * 4  # keys + values of a position

@@ -1,7 +1,8 @@
 """Greedy search, beam search and seeded sampling, written once with core TF ops.
 
 The search functions run eagerly and inside a `tf.function` exported in a SavedModel that
-stock TF Serving loads: a `tf.while_loop` over fixed-shape loop variables, no `Xla*` op.
+stock TF Serving loads: a `tf.while_loop` over loop variables of fixed shapes (but for the
+batch axis and axes that grow from size 0), no `Xla*` op.
 
 The model side is one callback, called once per step:
 

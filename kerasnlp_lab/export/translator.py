@@ -16,6 +16,10 @@ The translator interface (what a model plugs in):
     translator.encoded_for_beams(encoded, beam_size) -> encoded
         what `decode_step` reads for `beam_size` hypotheses per row: `encoded` repeated
         per beam, or `encoded` itself if `decode_step` groups the beams of a row.
+    translator.per_row_encoded(encoded) -> dict
+        the entries of `encoded` (a dict) with one row per source: greedy search drops
+        the rows that have ended from them (the other entries, e.g. weights, stay as
+        they are).
     translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)
         `tokens` int32 (B, 1 + max_length) and `step` as in `kerasnlp_lab.decoding`: the last
         known token is tokens[:, step]; logits float (B, V) score the next token.

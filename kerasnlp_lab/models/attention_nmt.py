@@ -311,6 +311,10 @@ class AttentionTranslator:
         """Each row of `encoded` repeated `beam_size` times."""
         return repeat_beams(encoded, beam_size)
 
+    def per_row_encoded(self, encoded):
+        """All of `encoded`: every entry has one row per source."""
+        return encoded
+
     def initial_decoder_state(self, encoded):
         """{state (B, U), context (B, D)}: the bridge state and a zero context (without
         attention: the encoder's final states, the context of every step)."""

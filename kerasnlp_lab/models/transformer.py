@@ -288,6 +288,10 @@ class TransformerTranslator(EncoderDecoderTranslator):
         hypotheses of a source share its cross caches), and the group size."""
         return {**source_state, "group": beam_size}
 
+    def per_source_state(self, source_state):
+        """The entries of `source_state` with one row per source: all but the weights."""
+        return {key: value for key, value in source_state.items() if key != "weights"}
+
     def decoding_weights(self):
         """The decoder's weights for `decode_step`, made once per search: the embedding
         table times sqrt(model_dim), the position table, each block's `decoding_weights`,
@@ -433,6 +437,10 @@ class Translator:
         """The model's `beam_source_state`: shared as is by ours, repeated by keras_hub."""
         return self.model.beam_source_state(encoded, beam_size)
 
+    def per_row_encoded(self, encoded):
+        """The model's `per_source_state`: the entries with one row per source."""
+        return self.model.per_source_state(encoded)
+
     def initial_decoder_state(self, encoded):
         """{self_caches}: the model's empty self caches (one per decoder layer)."""
         batch_size = ops.shape(encoded["source_mask"])[0]
@@ -463,6 +471,10 @@ class UncachedTranslator:
     def encoded_for_beams(self, encoded, beam_size):
         """Each row repeated `beam_size` times."""
         return repeat_beams(encoded, beam_size)
+
+    def per_row_encoded(self, encoded):
+        """All of `encoded`: every entry has one row per source."""
+        return encoded
 
     def initial_decoder_state(self, encoded):
         """No state: every step reads the whole prefix of `tokens`."""

@@ -303,7 +303,14 @@ def main() -> None:
         default=30.0,
         help="length of each translator run (default 30; 0 skips the translator)",
     )
+    parser.add_argument(
+        "--translator-only", action="store_true", help="only the translator's batching ratio"
+    )
     args = parser.parse_args()
+    if args.translator_only:
+        with tempfile.TemporaryDirectory() as folder:
+            translator_batching(Path(folder), args.translator_seconds)
+        return
     with tempfile.TemporaryDirectory() as folder:
         saved_models = Path(folder) / "saved_models"
         version = saved_models / "dense" / "1"

@@ -1,33 +1,253 @@
-"""Transformer decoding speed: KV-cached vs uncached greedy decoding, beam-4 vs greedy.
+"""Transformer decoding speed: ours against CTranslate2, cached vs uncached, beam vs greedy.
 
-Same weights (the `small` preset, random initialization), same sources (40 ids), exactly
-`--tokens` generated tokens per row (the end id is never emitted, so no row stops early),
-batch 1 and batch 32, each search traced once in a `tf.function` (no XLA) and then timed
-(median of `--repeats` runs). Uncached decoding runs the whole decoder on the prefix at
-every step; cached decoding runs it on the new token only, with the self-attention keys/
-values in fixed-shape caches and the cross-attention keys/values computed once. The same
-comparison is made for the keras_hub backbone (its own cache, `slice_update`) as a reference,
-and the two backbones' times are compared directly (same sizes, same sources).
+Ours against CTranslate2 (`pip install -e '.[bench]'`, i.e. `ctranslate2>=4.5,<5`): the
+`small` preset's weights (random initialization, seed 0) are converted into a CTranslate2
+model with its Python `specs` API (no torch), float32. Both decode the same 40-id sources,
+exactly `--tokens` generated tokens per row (CTranslate2: min = max decoding length, so no
+end; ours: an end id that is never generated), [UNK] never generated (its `disable_unk`, our
+export's banned id), batch 1 and 32, greedy and beam 4, on 2 threads (CTranslate2
+`intra_threads=2`; ours: TensorFlow's defaults on this machine). Greedy outputs must be the
+same tokens. Ours is the exported decoding path: the same `translate` as the translator
+SavedModel's signatures, saved as a SavedModel (core ops, no XLA; checked) and loaded back.
+Each round times every case once for both engines, interleaved; the printed ratio is the
+median over rounds of our time / CTranslate2's. (XLA cannot compile our decoding loop: its
+self-attention caches grow by one position per step.)
+
+Cached vs uncached (the older comparison, kept): same weights, same sources, each search
+traced once in a `tf.function` (no XLA) and then timed (median of `--repeats` runs).
+Uncached decoding runs the whole decoder on the prefix at every step; cached decoding runs
+it on the new token only. The same comparison is made for the keras_hub backbone (its own
+cache, `slice_update`) as a reference, and the two backbones' times are compared directly.
 
 Training speed, ours vs keras_hub: `train_on_batch` on the same random batches (64 pairs of
 40 source and 40 target ids, no padding) after one warm-up step, as tokens/second.
 
-    python benchmarks/transformer.py [--tokens 64] [--repeats 3] [--train-steps 30] [--no-keras-hub]
+    python benchmarks/transformer.py [--tokens 64] [--rounds 7] [--ctranslate2-only]
+        [--repeats 3] [--train-steps 30] [--no-keras-hub]
 """
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
+from kerasnlp_lab.decoding.translation import translate
+from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
 from kerasnlp_lab.models import transformer
+from kerasnlp_lab.text.vectorizer import OOV_ID, PAD_ID, START_ID
 
 SOURCE_LENGTH = 40
-START_ID = 2
 NEVER_ID = -1  # as end id: every row generates all the tokens
+BEAM_SIZE = 4
+GOAL_RATIO = 1.25
+CTRANSLATE2_MISSING = (
+    "CTranslate2 is not installed: pip install -e '.[bench]' (that is, pip install "
+    "'ctranslate2>=4.5,<5'), or run with --no-ctranslate2."
+)
+# CTranslate2's names for our reserved ids (padding, [UNK], [START], [END]).
+CT2_RESERVED = ("<blank>", "<unk>", "<s>", "</s>")
+
+
+def small_model(tokens, backbone="ours"):
+    """(config, model): the `small` preset, random weights of seed 0, `tokens` decoding steps."""
+    keras.utils.set_random_seed(0)
+    config = transformer.get_config(
+        "small", backbone=backbone, max_target_length=tokens + 1, max_source_length=SOURCE_LENGTH
+    )
+    return config, transformer.build_model(
+        config, config.source_vocab_size, config.target_vocab_size
+    )
+
+
+def random_sources(config, batch, seed=0):
+    """int32 (batch, SOURCE_LENGTH) ids of real words (no padding, no reserved id)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(4, config.source_vocab_size, (batch, SOURCE_LENGTH)).astype("int32")
+
+
+class DecodingModule(tf.Module):
+    """`greedy` and `beam` over source ids: the `translate` of the translator export.
+
+    The same translator and search as the SavedModel signatures (text in and out there),
+    with ids in and out, an end id that is never generated, and [UNK] banned.
+    """
+
+    def __init__(self, model, tokens, length_penalty):
+        super().__init__()
+        self.model = model
+        translator = transformer.Translator(model, tokens)
+        spec = tf.TensorSpec([None, None], tf.int32, name="source_ids")
+
+        def search(beam_size):
+            def run(source_ids):
+                return translate(
+                    translator,
+                    source_ids,
+                    start_id=START_ID,
+                    end_id=NEVER_ID,
+                    max_length=tokens,
+                    pad_id=PAD_ID,
+                    beam_size=beam_size,
+                    length_penalty_alpha=length_penalty,
+                    banned_id=OOV_ID,
+                )
+
+            return tf.function(run, input_signature=[spec])
+
+        self.greedy = search(1)
+        self.beam = search(BEAM_SIZE)
+
+
+def exported_searches(model, tokens, length_penalty, directory):
+    """The loaded SavedModel of a `DecodingModule`: {"greedy", "beam"} -> function."""
+    tf.saved_model.save(DecodingModule(model, tokens, length_penalty), directory)
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(directory, "saved_model.pb"), "rb") as file:
+        saved_model.ParseFromString(file.read())
+    op_types = {
+        node.op
+        for graph in saved_model.meta_graphs
+        for function in graph.graph_def.library.function
+        for node in function.node_def
+    }
+    xla = sorted(op for op in op_types if op.startswith("Xla"))
+    assert not xla, f"XLA ops in the exported decoding: {xla}"
+    loaded = tf.saved_model.load(directory)
+    # (the functions' variables live as long as `loaded`: the closures keep it)
+    return {"greedy": lambda ids: loaded.greedy(ids), "beam": lambda ids: loaded.beam(ids)}
+
+
+def ctranslate2_spec(model):
+    """Our `TransformerTranslator`'s weights as a CTranslate2 `TransformerSpec` (float32).
+
+    Dense kernels `(in, out)` become CTranslate2's `(out, in)`; the self-attention
+    query/key/value and the cross-attention key/value projections are concatenated into
+    its fused linears; our interleaved sinusoid table replaces its own position encodings.
+    """
+    from ctranslate2.specs import transformer_spec
+
+    def array(variable):
+        return np.asarray(keras.ops.convert_to_numpy(variable), np.float32)
+
+    def set_linear(spec, kernels, biases, input_dims=1):
+        """`spec` := the kernels (in..., out...) side by side as one (sum out, in) weight."""
+        weights = [array(k).reshape(int(np.prod(k.shape[:input_dims])), -1) for k in kernels]
+        spec.weight = np.ascontiguousarray(np.concatenate(weights, axis=1).T)  # (out, in)
+        spec.bias = np.concatenate([array(b).reshape(-1) for b in biases])
+
+    def set_norm(spec, norm):
+        spec.gamma, spec.beta = array(norm.gamma), array(norm.beta)
+
+    def set_attention(spec, norm, attention, self_attention):
+        set_norm(spec.layer_norm, norm)
+        projections = ("query", "key", "value")
+        names = [projections] if self_attention else [projections[:1], projections[1:]]
+        for linear, group in zip(spec.linear, names, strict=False):
+            set_linear(
+                linear,
+                [getattr(attention, f"{name}_kernel") for name in group],
+                [getattr(attention, f"{name}_bias") for name in group],
+            )
+        set_linear(
+            spec.linear[-1], [attention.output_kernel], [attention.output_bias], input_dims=2
+        )
+
+    def set_feed_forward(spec, block):
+        set_norm(spec.layer_norm, block.feed_forward_norm)
+        for linear, dense in zip(
+            (spec.linear_0, spec.linear_1),
+            (block.feed_forward_inner, block.feed_forward_outer),
+            strict=True,
+        ):
+            set_linear(linear, [dense.kernel], [dense.bias])
+
+    spec = transformer_spec.TransformerSpec.from_config(
+        model.num_layers, model.num_heads, pre_norm=model.norm_first
+    )
+    spec.config.layer_norm_epsilon = LAYER_NORM_EPSILON
+    for side, embedding, position, blocks, final_norm in (
+        (
+            spec.encoder,
+            model.source_embedding,
+            model.source_position,
+            model.encoder_layers,
+            model.encoder_norm,
+        ),
+        (
+            spec.decoder,
+            model.target_embedding,
+            model.target_position,
+            model.decoder_layers,
+            model.decoder_norm,
+        ),
+    ):
+        embeddings = side.embeddings[0] if side is spec.encoder else side.embeddings
+        embeddings.weight = array(embedding.embeddings)
+        side.position_encodings.encodings = np.asarray(position.table, np.float32)
+        set_norm(side.layer_norm, final_norm)
+        for layer_spec, block in zip(side.layer, blocks, strict=True):
+            set_attention(
+                layer_spec.self_attention, block.self_attention_norm, block.self_attention, True
+            )
+            if side is spec.decoder:
+                set_attention(
+                    layer_spec.attention, block.cross_attention_norm, block.cross_attention, False
+                )
+            set_feed_forward(layer_spec.ffn, block)
+    set_linear(spec.decoder.projection, [model.logits_dense.kernel], [model.logits_dense.bias])
+    spec.register_source_vocabulary(ct2_vocabulary("s", model.source_vocab_size))
+    spec.register_target_vocabulary(ct2_vocabulary("t", model.target_vocab_size))
+    return spec
+
+
+def ct2_vocabulary(prefix, size):
+    """CTranslate2 token names of ids 0..size-1: its reserved names, then prefix + id."""
+    return list(CT2_RESERVED) + [f"{prefix}{i}" for i in range(len(CT2_RESERVED), size)]
+
+
+def ctranslate2_searches(model, tokens, directory):
+    """{"greedy", "beam"} -> function(source ids (B, S)) -> tokens int32 (B, tokens)."""
+    # CTranslate2's OpenMP threads spin while they wait (libgomp's default): on a shared
+    # machine that made it up to 10x slower here; PASSIVE is its best there.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import ctranslate2
+    except ImportError as error:
+        raise SystemExit(CTRANSLATE2_MISSING) from error
+    spec = ctranslate2_spec(model)
+    spec.validate()
+    spec.optimize(quantization="float32")
+    os.makedirs(directory)
+    spec.save(directory)
+    translator = ctranslate2.Translator(
+        directory, device="cpu", compute_type="float32", inter_threads=1, intra_threads=2
+    )
+    source_names = ct2_vocabulary("s", model.source_vocab_size)
+    target_ids = {name: i for i, name in enumerate(ct2_vocabulary("t", model.target_vocab_size))}
+
+    def search(beam_size):
+        def run(source_ids):
+            results = translator.translate_batch(
+                [[source_names[i] for i in row] for row in np.asarray(source_ids)],
+                beam_size=beam_size,
+                max_decoding_length=tokens,
+                min_decoding_length=tokens,
+                disable_unk=True,
+            )
+            return np.array(
+                [[target_ids[name] for name in result.hypotheses[0]] for result in results],
+                np.int32,
+            )
+
+        return run
+
+    return {"greedy": search(1), "beam": search(BEAM_SIZE)}
 
 
 def seconds(function, source_ids, repeats):
@@ -58,19 +278,110 @@ def searches(model, tokens):
     }
 
 
-def benchmark(backbone, tokens, repeats, batch_sizes):
-    keras.utils.set_random_seed(0)
-    config = transformer.get_config(
-        "small", backbone=backbone, max_target_length=tokens + 1, max_source_length=SOURCE_LENGTH
+def copy_bandwidth(megabytes=256, repeats=5):
+    """This machine's memory bandwidth in bytes/s: a NumPy copy (read + write), best of
+    `repeats`."""
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    best = min(
+        timed(lambda: np.copyto(target, source)) for _ in range(repeats)
+    )  # seconds of one copy
+    return 2 * source.nbytes / best
+
+
+def timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def bytes_per_step(model, batch, search, tokens):
+    """Bytes one decoding step must read at least: the decoder's weights (without the
+    embedding table, of which it reads one row per token, and the cross-attention key and
+    value projections, used once per source), the self caches at their mean length, and
+    the cross caches (one copy per source)."""
+    once_per_source = ("cross_attention/key_", "cross_attention/value_")
+    weights = sum(
+        int(np.prod(weight.shape)) * 4
+        for layer in model.decoder_layers + [model.logits_dense]
+        for weight in layer.weights
+        if not any(part in weight.path for part in once_per_source)
     )
-    model = transformer.build_model(config, config.source_vocab_size, config.target_vocab_size)
+    rows = batch * (BEAM_SIZE if search == "beam" else 1)
+    cache_row = 2 * model.num_layers * model.model_dim * 4  # keys + values of a position
+    return weights + cache_row * (rows * (tokens + 1) / 2 + batch * SOURCE_LENGTH)
+
+
+def compare_with_ctranslate2(tokens, rounds, batch_sizes):
+    """Prints our exported decoding's time / CTranslate2's, per batch size and search."""
+    config, model = small_model(tokens)
+    with tempfile.TemporaryDirectory() as directory:
+        engines = {
+            "ours": exported_searches(
+                model, tokens, config.length_penalty, os.path.join(directory, "ours")
+            ),
+            "ct2": ctranslate2_searches(model, tokens, os.path.join(directory, "ct2")),
+        }
+        sources = {batch: random_sources(config, batch, seed=batch) for batch in batch_sizes}
+        cases = [(batch, search) for batch in batch_sizes for search in ("greedy", "beam")]
+        outputs = {}
+        for batch, search in cases:  # warm-up (tracing), and the outputs compared below
+            for name, engine in engines.items():
+                outputs[name, batch, search] = np.asarray(engine[search](sources[batch]))
+        times = {key: [] for key in outputs}
+        for _ in range(rounds):
+            for batch, search in cases:
+                for name, engine in engines.items():
+                    start = time.perf_counter()
+                    np.asarray(engine[search](sources[batch]))
+                    times[name, batch, search].append(time.perf_counter() - start)
+
+    print(
+        f"\nours (exported SavedModel, core ops) vs CTranslate2 float32: small preset, random "
+        f"weights (seed 0), {SOURCE_LENGTH}-id sources, {tokens} generated tokens, "
+        f"median of {rounds} interleaved rounds; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    )
+    bandwidth = copy_bandwidth()
+    print(
+        f"memory floor: bytes a step must read / {bandwidth / 1e9:.1f} GB/s (a NumPy copy)\n"
+        f"{'batch':>5}  {'search':<7}  {'ours':>8}  {'CT2':>8}  {'ours/CT2':>8}  "
+        f"{'ours ms/token':>13}  {'CT2 ms/token':>12}  {'floor ms/token':>14}  "
+        f"{'ours/floor':>10}  same tokens"
+    )
+    ratios = []
+    for batch, search in cases:
+        ours, theirs = times["ours", batch, search], times["ct2", batch, search]
+        ratio = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+        ratios.append(ratio)
+        same = outputs["ours", batch, search] == outputs["ct2", batch, search]
+        floor = bytes_per_step(model, batch, search, tokens) / bandwidth  # seconds
+        ours_per_token = statistics.median(ours) / tokens
+        print(
+            f"{batch:>5}  {search:<7}  {statistics.median(ours):>7.3f}s  "
+            f"{statistics.median(theirs):>7.3f}s  {ratio:>7.2f}x  "
+            f"{1e3 * ours_per_token:>13.2f}  "
+            f"{1e3 * statistics.median(theirs) / tokens:>12.2f}  "
+            f"{1e3 * floor:>14.2f}  {ours_per_token / floor:>9.1f}x  "
+            f"{int(same.all(axis=1).sum())}/{batch} rows",
+            flush=True,
+        )
+    greedy_same = all(
+        np.array_equal(outputs["ours", batch, "greedy"], outputs["ct2", batch, "greedy"])
+        for batch in batch_sizes
+    )
+    print(f"greedy tokens identical to CTranslate2's: {greedy_same}")
+    print(
+        f"goal, ours <= {GOAL_RATIO}x CTranslate2's time in every case: "
+        f"{'met' if max(ratios) <= GOAL_RATIO else 'not met'} (worst {max(ratios):.2f}x)"
+    )
+
+
+def benchmark(backbone, tokens, repeats, batch_sizes):
+    config, model = small_model(tokens, backbone)
     functions = searches(model, tokens)
-    rng = np.random.default_rng(0)
     results = {}
     for batch in batch_sizes:
-        source_ids = tf.constant(
-            rng.integers(4, config.source_vocab_size, (batch, SOURCE_LENGTH)), tf.int32
-        )
+        source_ids = tf.constant(random_sources(config, batch))
         for name, function in functions.items():
             results[batch, name] = seconds(function, source_ids, repeats)
         same = np.array_equal(
@@ -127,7 +438,16 @@ def main():
         "--train-steps", type=int, default=30, help="training steps timed per backbone (0: skip)"
     )
     parser.add_argument("--no-keras-hub", action="store_true", help="our backbone only")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds against CT2")
+    parser.add_argument("--no-ctranslate2", action="store_true", help="skip CTranslate2")
+    parser.add_argument(
+        "--ctranslate2-only", action="store_true", help="only the comparison with CTranslate2"
+    )
     args = parser.parse_args()
+    if not args.no_ctranslate2:
+        compare_with_ctranslate2(args.tokens, args.rounds, args.batch_sizes)
+    if args.ctranslate2_only:
+        return
     backbones = ["ours"] + ([] if args.no_keras_hub else ["keras_hub"])
     results = {}
     for backbone in backbones:

@@ -1,7 +1,8 @@
 """Greedy search, beam search and seeded sampling, written once with core TF ops.
 
 The search functions run eagerly and inside a `tf.function` exported in a SavedModel that
-stock TF Serving loads: a `tf.while_loop` over fixed-shape loop variables, no `Xla*` op.
+stock TF Serving loads: a `tf.while_loop` over loop variables of fixed shapes (but for the
+batch axis and axes that grow from size 0), no `Xla*` op.
 
 The model side is one callback, called once per step:
 
@@ -15,7 +16,8 @@ The model side is one callback, called once per step:
 - `state` a nested structure of tensors whose first axis is the batch (N rows): decoder
   states, caches, encoder outputs, or per-step outputs to keep (e.g. attention weights
   written into a (N, max_length, S) buffer with `write_at`). Shapes must not change from
-  step to step, except the batch axis which may be unknown.
+  step to step, except the batch axis which may be unknown, and axes of size 0 in the
+  initial state, which may grow (a key/value cache with one more position per step).
 - `logits` float (N, V): the scores of the token at column `step + 1`.
 
 N is the batch size for greedy search and batch size * beam size for beam search.

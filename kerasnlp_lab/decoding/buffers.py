@@ -33,14 +33,18 @@ def initial_tokens(batch_size, start_id, max_length, pad_id):
 
 
 def batch_free_shapes(structure):
-    """`tf.while_loop` shape invariants: each tensor's shape with its first axis unknown.
+    """`tf.while_loop` shape invariants: each tensor's shape with its first axis unknown,
+    and every axis of size 0 unknown too.
 
     Loop variables then keep their shapes whether or not an op inside the loop (a gather,
-    a top_k) loses the static batch size.
+    a top_k) loses the static batch size; an axis that starts empty may grow (a key/value
+    cache that holds one more position after each step).
     """
 
     def batch_free(tensor):
         shape = tf.convert_to_tensor(tensor).shape
-        return shape if shape.rank in (None, 0) else tf.TensorShape([None]).concatenate(shape[1:])
+        if shape.rank in (None, 0):
+            return shape
+        return tf.TensorShape([None] + [None if size == 0 else size for size in shape[1:]])
 
     return tf.nest.map_structure(batch_free, structure)

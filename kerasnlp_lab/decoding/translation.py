@@ -1,16 +1,20 @@
 """Greedy or beam-search decoding of source ids through the translator interface.
 
 The interface (what a translation model plugs in; see `kerasnlp_lab.export.translator`):
-`translator.encode(source_ids) -> encoded`, `translator.initial_decoder_state(encoded)` and
+`translator.encode(source_ids) -> encoded`, `translator.initial_decoder_state(encoded)`,
+`translator.encoded_for_beams(encoded, beam_size) -> encoded`,
+`translator.per_row_encoded(encoded) -> dict` and
 `translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)`.
-Only the decoder state is a search state: the encoded source (encoder outputs, cross-attention
-caches) is computed once, repeated once per beam, and never reordered, since the beams of a
-row share their source.
+The encoded source (encoder outputs, cross-attention caches) is computed once. Beam search
+never reorders it, since the beams of a row share their source (`encoded_for_beams` repeats it
+per beam, or leaves it shared when `decode_step` groups the beams of a source itself). Greedy
+search drops the rows that have ended from the decoder state and from the entries of the encoded
+source (a dict) that have one row per source (`per_row_encoded`), so they cost nothing more.
 """
 
 import tensorflow as tf
 
-from kerasnlp_lab.decoding.beam import beam_search, repeat_beams
+from kerasnlp_lab.decoding.beam import beam_search, gather_rows
 from kerasnlp_lab.decoding.greedy import greedy_search
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
@@ -36,15 +40,12 @@ def translate(
     """
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
-    if beam_size > 1:
-        encoded = repeat_beams(encoded, beam_size)
 
-    def next_token_fn(tokens, step, decoder_state):
-        logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)
+    def scores(logits):
         if banned_id is not None:
             banned = tf.equal(tf.range(tf.shape(logits)[1]), banned_id)  # (V,)
             logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
-        return logits, decoder_state
+        return logits
 
     search = dict(
         batch_size=tf.shape(source_ids)[0],
@@ -53,8 +54,25 @@ def translate(
         max_length=max_length,
         pad_id=pad_id,
     )
-    if beam_size == 1:
-        return greedy_search(next_token_fn, decoder_state, **search)
+    if beam_size == 1:  # the per-row source is part of the state: finished rows leave both
+        per_row = translator.per_row_encoded(encoded)
+        shared = {key: value for key, value in encoded.items() if key not in per_row}
+
+        def greedy_next_token(tokens, step, state):
+            logits, decoder_state = translator.decode_step(
+                tokens, step, state["decoder"], {**shared, **state["encoded"]}
+            )
+            return scores(logits), {"decoder": decoder_state, "encoded": state["encoded"]}
+
+        state = {"decoder": decoder_state, "encoded": per_row}
+        return greedy_search(greedy_next_token, state, select_rows=gather_rows, **search)
+
+    encoded = translator.encoded_for_beams(encoded, beam_size)
+
+    def next_token_fn(tokens, step, decoder_state):
+        logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)
+        return scores(logits), decoder_state
+
     tokens, _ = beam_search(
         next_token_fn,
         decoder_state,

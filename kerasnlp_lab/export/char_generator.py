@@ -14,9 +14,11 @@ How a row is generated:
 2. The GRU layer runs over the prompt from a zero state (explicit initial state); the state
    after all but the last prompt character starts the loop.
 3. A `tf.while_loop` steps the GRU cell one character at a time, carrying the state, the
-   current and the previous character. The head gives logits, the padding and OOV ids are
-   masked out, and the next character is drawn from softmax(logits / temperature) with a
-   stateless random op seeded by (seed, step): the same request always gives the same
+   current and the previous character. The cell's step is written with core ops on weights
+   prepared once per call (`step_weights`: the embedding table times the input kernel, so a
+   character's input projection is one gathered row). The head gives logits, the padding
+   and OOV ids are masked out, and the next character is drawn from softmax(logits /
+   temperature) with noise seeded by (seed, step): the same request always gives the same
    text, row by row, whatever else is in the batch. `temperature` <= 0 means greedy.
 4. Rows may ask for different lengths: the loop runs to the largest `num_chars` of the
    batch and each row is cut to its own. `num_chars` <= 0 gives "", and `num_chars` above
@@ -24,6 +26,7 @@ How a row is generated:
    Inputs of different batch sizes are an InvalidArgument error.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -66,6 +69,15 @@ class CharGeneratorServing(tf.Module):
         self.embedding = model.get_layer("embedding")
         self.gru = model.get_layer("gru")
         self.units = self.gru.cell.units
+        cell = self.gru.cell
+        if (
+            not (cell.reset_after and cell.use_bias)
+            or cell.activation is not keras.activations.tanh
+        ):
+            raise UserError(
+                "Expected the GRU of build_training_model (reset_after, biases, tanh); "
+                f"received reset_after={cell.reset_after}, use_bias={cell.use_bias}."
+            )
         self.generate = tf.function(self._generate, input_signature=SIGNATURE)
         self.warm_up = tf.function(self._warm_up)
         self.step = tf.function(self._step)
@@ -93,14 +105,31 @@ class CharGeneratorServing(tf.Module):
             tf.gather(states, last, batch_dims=1),
         )
 
-    def _step(self, char, previous, state, temperature, seed, step):
-        """One character: reads `char` (B,) after `previous` (B,); returns (next char, state)."""
-        output, new_states = self.gru.cell(self.embedding(char), [state])  # (B, units)
-        logits = char_generator.head_logits(self.model, output, char, previous)  # (B, V)
+    def step_weights(self):
+        """The GRU cell's weights for `_step`, made once per generation: the input
+        projection of every character `(V, 3U)` (embedding @ kernel + input bias), the
+        recurrent kernel `(U, 3U)` and the recurrent bias `(3U,)`."""
+        cell = self.gru.cell
+        input_bias, recurrent_bias = tf.unstack(tf.convert_to_tensor(cell.bias))  # (3U,) each
+        table = tf.matmul(tf.convert_to_tensor(self.embedding.embeddings), cell.kernel)
+        return table + input_bias, tf.convert_to_tensor(cell.recurrent_kernel), recurrent_bias
+
+    def _step(self, char, previous, state, temperature, seed, step, weights):
+        """One character: reads `char` (B,) after `previous` (B,); returns (next char, state).
+
+        Keras' GRU cell (reset gate after the recurrent matmul) on `step_weights`."""
+        table, recurrent_kernel, recurrent_bias = weights
+        inputs = tf.split(tf.gather(table, char), [2 * self.units, self.units], axis=1)
+        inner = tf.nn.bias_add(tf.matmul(state, recurrent_kernel), recurrent_bias)  # (B, 3U)
+        inner = tf.split(inner, [2 * self.units, self.units], axis=1)
+        update, reset = tf.split(tf.sigmoid(inputs[0] + inner[0]), 2, axis=1)  # (B, U) each
+        candidate = tf.tanh(inputs[1] + reset * inner[1])  # (B, U)
+        state = update * state + (1 - update) * candidate  # (B, U)
+        logits = char_generator.head_logits(self.model, state, char, previous)  # (B, V)
         next_char = sampling.sample_categorical(
             logits, temperature, seed, step, forbidden_ids=NEVER_SAMPLED
         )
-        return next_char, new_states[0]
+        return next_char, state
 
     def _generate(self, prompt, num_chars, temperature, seed):
         batch = tf.shape(prompt)[0]
@@ -112,12 +141,13 @@ class CharGeneratorServing(tf.Module):
             )
         num_chars = tf.clip_by_value(num_chars, 0, MAX_NUM_CHARS)  # (B,)
         char, previous, state = self._warm_up(prompt)
+        weights = self.step_weights()
         steps = tf.reduce_max(tf.concat([num_chars, [0]], axis=0))
         # At least one step, so the TensorArray is never stacked empty; cut to `steps` below.
         loop_steps = tf.maximum(steps, 1)
 
         def body(step, char, previous, state, generated):
-            next_char, state = self._step(char, previous, state, temperature, seed, step)
+            next_char, state = self._step(char, previous, state, temperature, seed, step, weights)
             return step + 1, next_char, char, state, generated.write(step, next_char)
 
         _, _, _, _, generated = tf.while_loop(

@@ -2,12 +2,12 @@
 
 Signatures (README, "SavedModel contract"), batch first: `serving_default`: `text` string [-1] ->
 `translation` string [-1], greedy; `beam_search`: `text` -> `translation`, beam of
-`beam_size` (4) with the GNMT length penalty of the config. Both decode incrementally with
-the key/value caches of our `MultiHeadSelfAttention` (self-attention caches preallocated to
-`max_target_length - 1` positions, cross-attention keys/values computed once per source),
-in a `tf.while_loop` of core TF ops. Sources longer than `max_source_length` ids keep their
-first words, and at most `max_target_length - 1` tokens are generated (see
-`kerasnlp_lab.export.translator`).
+`beam_size` (4) with the GNMT length penalty of the config. Both decode incrementally, one
+position per step with 2-D matmuls, with the key/value caches of our `MultiHeadSelfAttention`
+(self-attention caches growing by one position per step, cross-attention keys/values computed
+once per source and shared by its beams), in a `tf.while_loop` of core TF ops. Sources
+longer than `max_source_length` ids keep their first words, and at most
+`max_target_length - 1` tokens are generated (see `kerasnlp_lab.export.translator`).
 
 Only the "ours" backbone exports: keras_hub's decoder cache is written with
 `keras.ops.slice_update`, an `XlaDynamicUpdateSlice` op that stock TF Serving cannot run.

@@ -10,8 +10,16 @@ The translator interface (what a model plugs in):
     translator.encode(source_ids) -> encoded
         source ids int32 (B, S), 0 = padding -> a nest (dict) of tensors, batch first.
     translator.initial_decoder_state(encoded) -> decoder_state
-        a nest of tensors, batch first, whose shapes stay the same at every step
-        (a KV cache is preallocated to the maximum output length).
+        a nest of tensors, batch first, whose shapes stay the same at every step, except
+        axes of size 0 at the start, which may grow (a KV cache growing by one position
+        per step).
+    translator.encoded_for_beams(encoded, beam_size) -> encoded
+        what `decode_step` reads for `beam_size` hypotheses per row: `encoded` repeated
+        per beam, or `encoded` itself if `decode_step` groups the beams of a row.
+    translator.per_row_encoded(encoded) -> dict
+        the entries of `encoded` (a dict) with one row per source: greedy search drops
+        the rows that have ended from them (the other entries, e.g. weights, stay as
+        they are).
     translator.decode_step(tokens, step, decoder_state, encoded) -> (logits, decoder_state)
         `tokens` int32 (B, 1 + max_length) and `step` as in `kerasnlp_lab.decoding`: the last
         known token is tokens[:, step]; logits float (B, V) score the next token.

@@ -1,8 +1,9 @@
-"""Scaled dot-product multi-head attention with a fixed-shape decoding cache."""
+"""Scaled dot-product multi-head attention, with one-position decoding steps and caches."""
 
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
@@ -22,20 +23,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     copies weights either way: query/key/value kernels `(D, H, K)` with biases
     `(H, K)`, output kernel `(H, K, D)` with bias `(D,)`.
 
-    Decoding cache: a pair `(keys, values)`, the projected keys `(B, H, K, S)`
-    and values `(B, H, S, K)` of S positions, laid out so that the scores
-    `queries @ keys` and the weighted sum `weights @ values` are batched
-    matmuls over the cache as it is (no transpose of the cache per step). Its
-    shapes never change, so it can be a `tf.while_loop` variable; it is
-    updated with core ops only (gather + where, no `XlaDynamicUpdateSlice`).
-    - Self-attention: start from `empty_cache(batch_size, max_length)` and call
-      with `cache=cache, cache_index=i`; the keys/values of the T new `query`
-      steps are written at positions `i .. i+T-1` (the caller keeps
-      `i + T <= max_length`) and each query step attends to cached positions up
-      to and including its own (causal is implied).
-    - Cross-attention: `compute_cache(context)` once per source, then call with
-      `cache=cross_cache` (no `cache_index`): the cached keys/values are used
-      as they are.
+    Decoding, one position per step (`decode_self_attention`,
+    `decode_cross_attention`): 2-D inputs `(N, D)`, 2-D matmuls, weights prepared
+    once per search by `decoding_weights` (the self-attention's query, key and
+    value kernels side by side in one `(D, 3*H*K)` matmul, the 1/sqrt(key_dim)
+    scale folded into the query part), core TF ops only. A cache is a pair
+    `(keys, values)`, both `(B, H, S, K)`:
+    - self-attention: `empty_cache(batch_size)` holds no position; each step
+      appends its key and value, so a step attends to what the prefix holds and
+      costs what the prefix costs (the cache's length axis grows in a
+      `tf.while_loop`);
+    - cross-attention: `compute_cache(context)` once per source. The N queries
+      of a step may be G hypotheses per source (beam search, N = B * G): they are
+      grouped per source and attend to one copy of its keys/values, so the
+      cross cache is never repeated nor reordered.
 
     Masks: a key position is attended only where `context_mask` is True; a query
     row with `query_mask` False (or every key masked) gets zero attention
@@ -59,26 +60,23 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         context: `(B, S, Dc)` for cross-attention; None for self-attention.
         query_mask: boolean `(B, T)`, False at padded query steps.
         context_mask: boolean `(B, S)` over the key positions: the context's
-            steps, the query's steps in self-attention (defaults to
-            `query_mask` there), or the S cache positions when a cache is used.
+            steps, or the query's steps in self-attention (defaults to
+            `query_mask` there).
         use_causal_mask: query step t attends only to key positions <= t.
-        cache: `(keys, values)` cache as described above, or None.
-        cache_index: int or scalar int tensor: where to write the new
-            self-attention keys/values into `cache`; None for a static cache.
         return_attention_scores: also return the attention weights.
         training: enables dropout.
 
     Returns:
         `output` `(B, T, D)`, followed by the float32 attention weights
-        `(B, H, T, S)` if `return_attention_scores`, followed by the new cache
-        `(keys, values)` if `cache` was given.
+        `(B, H, T, S)` if `return_attention_scores`.
 
     Example:
     ```python
     attention = MultiHeadSelfAttention(num_heads=8, key_dim=16)
     y = attention(x, query_mask=x_mask, use_causal_mask=True)      # training
-    cache = attention.empty_cache(batch_size, max_length)           # decoding
-    y_t, cache = attention(x_t, cache=cache, cache_index=t)
+    weights = attention.decoding_weights(self_attention=True)      # decoding
+    cache = attention.empty_cache(batch_size)
+    y_t, cache = attention.decode_self_attention(x_t, weights, cache)  # x_t (B, D)
     ```
 
     Reference:
@@ -145,23 +143,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return outputs
 
     def compute_cache(self, context):
-        """Projected keys `(B, H, K, S)` and values `(B, H, S, K)` of `context` `(B, S, Dc)`.
+        """Projected keys and values `(B, H, S, K)` of `context` `(B, S, Dc)`.
 
         Called once per source, it is the static cross-attention cache.
         """
-        keys = self._project_heads(context, self.key_kernel, self.key_bias)  # (B, H, S, K)
         return (
-            ops.swapaxes(keys, 2, 3),  # (B, H, K, S)
+            self._project_heads(context, self.key_kernel, self.key_bias),
             self._project_heads(context, self.value_kernel, self.value_bias),
         )
 
-    def empty_cache(self, batch_size, max_length):
-        """An all-zero self-attention cache: keys `(B, H, K, L)`, values `(B, H, L, K)`."""
-        heads = (batch_size, self.num_heads)
-        return (
-            ops.zeros(heads + (self.key_dim, max_length), dtype=self.compute_dtype),
-            ops.zeros(heads + (max_length, self.key_dim), dtype=self.compute_dtype),
-        )
+    def empty_cache(self, batch_size):
+        """A self-attention cache of no position: keys and values `(B, H, 0, K)`."""
+        shape = (batch_size, self.num_heads, 0, self.key_dim)
+        return (ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
 
     def call(
         self,
@@ -171,47 +165,21 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         query_mask=None,
         context_mask=None,
         use_causal_mask=False,
-        cache=None,
-        cache_index=None,
         return_attention_scores=False,
         training=None,
     ):
-        if cache is None and cache_index is not None:
-            raise ValueError(
-                f"MultiHeadSelfAttention: expected a cache with cache_index, "
-                f"received cache=None and cache_index={cache_index}."
-            )
-        if cache is not None and context is not None:
-            raise ValueError(
-                "MultiHeadSelfAttention: expected either a context or a cache, "
-                "received both (compute_cache(context) makes the cross cache)."
-            )
-
-        query_offset = 0
-        if cache is None:
-            if context is None:
-                context = query
-                if context_mask is None:
-                    context_mask = query_mask
-            keys, values = self.compute_cache(context)  # (B, H, K, S), (B, H, S, K)
-        elif cache_index is None:
-            keys, values = (ops.cast(part, self.compute_dtype) for part in cache)
-        else:
-            query_offset = ops.cast(cache_index, "int32")
-            keys, values = self._write_cache(cache, self.compute_cache(query), query_offset)
-            use_causal_mask = True
-
+        if context is None:
+            context = query
+            if context_mask is None:
+                context_mask = query_mask
+        keys, values = self.compute_cache(context)  # (B, H, S, K) each
         queries = self._project_heads(query, self.query_kernel, self.query_bias)  # (B, H, T, K)
         queries = queries * ops.cast(1.0 / math.sqrt(self.key_dim), queries.dtype)
-        scores = ops.matmul(queries, keys)  # (B, H, T, S)
+        scores = ops.matmul(queries, ops.swapaxes(keys, 2, 3))  # (B, H, T, S)
         scores = ops.cast(scores, "float32")
 
         mask = self._attention_mask(
-            query_mask,
-            context_mask,
-            ops.shape(queries)[2],
-            ops.shape(keys)[3],
-            query_offset if use_causal_mask else None,
+            query_mask, context_mask, ops.shape(queries)[2], ops.shape(keys)[2], use_causal_mask
         )
         if mask is None:
             weights = ops.softmax(scores, axis=-1)
@@ -227,39 +195,106 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )  # (B, T, D)
         if self.output_bias is not None:
             output = output + ops.cast(self.output_bias, self.compute_dtype)
+        return (output, weights) if return_attention_scores else output
 
-        results = (output,)
-        if return_attention_scores:
-            results += (weights,)
-        if cache is not None:
-            results += ((keys, values),)
-        return results[0] if len(results) == 1 else results
+    def decoding_weights(self, self_attention):
+        """The projections of one decoding position as 2-D matrices, made once per search.
 
-    def _write_cache(self, cache, new, start):
-        """`cache` with positions start..start+T-1 set to `new`, both `(keys, values)`.
-
-        Keys are `(B, H, K, S)` (new `(B, H, K, T)`), values `(B, H, S, K)` (new
-        `(B, H, T, K)`); position s takes new step s - start when 0 <= s - start < T.
+        `input_kernel` `(D, P*H*K)` (and `input_bias`): the query part scaled by
+        1/sqrt(key_dim), followed by the key and value parts for self-attention (P = 3;
+        P = 1 for cross-attention, whose keys and values are in the cross cache);
+        `output_kernel` `(H*K, D)` (and `output_bias`).
         """
-        new_length = ops.shape(new[1])[2]
-        source = ops.arange(ops.shape(cache[1])[2], dtype="int32") - start  # (S,)
-        written = ops.logical_and(source >= 0, source < new_length)  # (S,)
+        width = self.num_heads * self.key_dim
+        scale = 1.0 / math.sqrt(self.key_dim)
+        names = ("query", "key", "value") if self_attention else ("query",)
 
-        def write(part, new_part, axis):  # axis: the positions' axis
-            if new_part.shape[axis] != 1:  # several steps: gather each to its position
-                new_part = ops.take(new_part, ops.clip(source, 0, new_length - 1), axis=axis)
-            # (a single step broadcasts over the positions in the `where`)
-            mask = ops.reshape(written, [-1 if i == axis else 1 for i in range(4)])
-            return ops.where(mask, new_part, ops.cast(part, self.compute_dtype))
+        def cast(weight, shape):
+            return tf.reshape(tf.cast(weight, self.compute_dtype), shape)
 
-        return write(cache[0], new[0], axis=3), write(cache[1], new[1], axis=2)
+        kernels = [cast(getattr(self, f"{name}_kernel"), (-1, width)) for name in names]
+        weights = {
+            "input_kernel": tf.concat([kernels[0] * scale] + kernels[1:], axis=1),
+            "output_kernel": cast(self.output_kernel, (width, -1)),
+        }
+        if self.use_bias:
+            biases = [cast(getattr(self, f"{name}_bias"), (width,)) for name in names]
+            weights["input_bias"] = tf.concat([biases[0] * scale] + biases[1:], axis=0)
+            weights["output_bias"] = cast(self.output_bias, (-1,))
+        return weights
+
+    def _dense(self, inputs, weights, part):
+        outputs = tf.matmul(inputs, weights[f"{part}_kernel"])
+        bias = weights.get(f"{part}_bias")
+        return outputs if bias is None else tf.nn.bias_add(outputs, bias)
 
     @staticmethod
-    def _attention_mask(query_mask, context_mask, query_length, key_length, offset):
+    def _batch_matmul(x, y, adj_y=False):
+        """`x @ y` over leading batch axes: `BatchMatMulV3` (Eigen) where the CPU kernel
+        has the dtype (float32, bfloat16), else `tf.matmul`."""
+        if x.dtype in (tf.float32, tf.bfloat16):
+            return tf.raw_ops.BatchMatMulV3(x=x, y=y, Tout=x.dtype, adj_y=adj_y)
+        return tf.matmul(x, y, adjoint_b=adj_y)
+
+    def _attend(self, queries, keys, values, bias=None):
+        """Weighted values `(B, H, G, K)` of queries `(B, H, G, K)` over keys/values
+        `(B, H, S, K)`; `bias` (broadcast to the scores `(B, H, G, S)`) adds masks.
+
+        Written for one decoding position: `BatchMatMulV3` and a softmax of elementwise
+        ops, both run by Eigen, since TensorFlow's oneDNN rewrites of `BatchMatMulV2` and
+        `Softmax` cost ~30 us a call at these sizes (5-7 us here).
+        """
+        scores = self._batch_matmul(queries, keys, adj_y=True)  # (B, H, G, S)
+        scores = tf.cast(scores, tf.float32)  # softmax in float32 under mixed precision
+        if bias is not None:
+            scores += bias
+        weights = tf.exp(scores - tf.reduce_max(scores, axis=-1, keepdims=True))
+        weights = tf.cast(weights / tf.reduce_sum(weights, axis=-1, keepdims=True), values.dtype)
+        return self._batch_matmul(weights, values)  # (B, H, G, K)
+
+    def decode_self_attention(self, query, weights, cache):
+        """One causal self-attention step: `query` `(N, D)` -> (output `(N, D)`, cache).
+
+        `weights` from `decoding_weights(self_attention=True)`; the step's key and value
+        are appended to `cache` `(N, H, S, K)`, and the query attends to all S + 1.
+        """
+        projected = self._dense(tf.cast(query, self.compute_dtype), weights, "input")
+        projected = tf.reshape(
+            projected, (-1, 3 * self.num_heads, 1, self.key_dim)
+        )  # (N, 3H, 1, K)
+        queries, keys, values = tf.split(projected, 3, axis=1)  # (N, H, 1, K) each
+        keys = tf.concat([cache[0], keys], axis=2)  # (N, H, S + 1, K)
+        values = tf.concat([cache[1], values], axis=2)
+        attended = self._attend(queries, keys, values)  # (N, H, 1, K)
+        attended = tf.reshape(attended, (-1, self.num_heads * self.key_dim))  # (N, H*K)
+        return self._dense(attended, weights, "output"), (keys, values)  # (N, D)
+
+    def decode_cross_attention(self, query, weights, cache, bias, group=1):
+        """One cross-attention step: `query` `(N, D)` -> output `(N, D)`.
+
+        `weights` from `decoding_weights(self_attention=False)`, `cache` from
+        `compute_cache` `(B, H, S, K)`, `bias` float32 `(B, 1, 1, S)`: 0 where a source
+        position is attended, `LARGE_NEGATIVE` where it is padding. N = B * `group` (a
+        Python int): rows n * group ... n * group + group - 1 of `query` are the
+        hypotheses of source n, which attend to its one copy of the cache.
+        """
+        width = self.num_heads * self.key_dim
+        queries = self._dense(tf.cast(query, self.compute_dtype), weights, "input")
+        if group == 1:
+            queries = tf.reshape(queries, (-1, self.num_heads, 1, self.key_dim))  # (B, H, 1, K)
+            attended = self._attend(queries, cache[0], cache[1], bias)  # (B, H, 1, K)
+            return self._dense(tf.reshape(attended, (-1, width)), weights, "output")
+        queries = tf.reshape(queries, (-1, group, self.num_heads, self.key_dim))  # (B, G, H, K)
+        queries = tf.transpose(queries, (0, 2, 1, 3))  # (B, H, G, K)
+        attended = self._attend(queries, cache[0], cache[1], bias)  # (B, H, G, K)
+        attended = tf.reshape(tf.transpose(attended, (0, 2, 1, 3)), (-1, width))  # (N, H*K)
+        return self._dense(attended, weights, "output")
+
+    @staticmethod
+    def _attention_mask(query_mask, context_mask, query_length, key_length, causal):
         """Boolean `(B or 1, T, S)` mask, or None when nothing is masked.
 
-        `offset` is None for no causal mask; else query step t sits at
-        position offset + t and sees key positions <= offset + t.
+        With `causal`, query step t sees key positions <= t.
         """
         mask = None
         if query_mask is not None:
@@ -267,8 +302,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if context_mask is not None:
             keep = ops.expand_dims(ops.cast(context_mask, "bool"), 1)  # (B, 1, S)
             mask = keep if mask is None else ops.logical_and(mask, keep)
-        if offset is not None:
-            query_positions = ops.arange(query_length, dtype="int32") + offset  # (T,)
+        if causal:
+            query_positions = ops.arange(query_length, dtype="int32")  # (T,)
             key_positions = ops.arange(key_length, dtype="int32")  # (S,)
             causal = ops.expand_dims(
                 ops.expand_dims(key_positions, 0) <= ops.expand_dims(query_positions, 1),

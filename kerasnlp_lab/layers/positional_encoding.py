@@ -64,7 +64,7 @@ class PositionalEncoding(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, inputs_shape):
-        self._table = sinusoid_table(self.max_length, inputs_shape[-1], self.max_wavelength).astype(
+        self.table = sinusoid_table(self.max_length, inputs_shape[-1], self.max_wavelength).astype(
             np.float32
         )
 
@@ -73,7 +73,7 @@ class PositionalEncoding(keras.layers.Layer):
         check = self._check_fits(start_index, length)
         with tf.control_dependencies([check] if check is not None else []):
             positions = ops.arange(length, dtype="int32") + ops.cast(start_index, "int32")  # (T,)
-        encoding = ops.take(ops.convert_to_tensor(self._table), positions, axis=0)
+        encoding = ops.take(ops.convert_to_tensor(self.table), positions, axis=0)
         return inputs + ops.cast(encoding, inputs.dtype)  # (B, T, D) + (T, D)
 
     def _check_fits(self, start_index, length):

@@ -1,10 +1,30 @@
 """What the Transformer encoder and decoder blocks share: arguments, norms, feed-forward."""
 
 import keras
+import tensorflow as tf
 
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
 
 LAYER_NORM_EPSILON = 1e-5
+
+
+def standardize(x, epsilon):
+    """`(x - mean) / sqrt(variance + epsilon)` over the last axis of `x` `(N, D)`: a layer
+    norm without its scale and offset."""
+    centered = x - tf.reduce_mean(x, axis=-1, keepdims=True)  # (N, D)
+    variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)  # (N, 1)
+    return centered * tf.math.rsqrt(variance + epsilon)
+
+
+def fold_norm(norm, kernel, bias):
+    """(kernel, bias) that map `standardize(x)` to what `kernel`, `bias` map `norm(x)` to.
+
+    `norm` is a `keras.layers.LayerNormalization` (scale gamma, offset beta), `kernel`
+    `(D, O)`, `bias` `(O,)` or None: `(gamma[:, None] * kernel, beta @ kernel + bias)`.
+    """
+    gamma, beta = (tf.cast(weight, kernel.dtype) for weight in (norm.gamma, norm.beta))
+    folded_bias = tf.linalg.matvec(kernel, beta, transpose_a=True)  # (O,)
+    return gamma[:, None] * kernel, folded_bias if bias is None else folded_bias + bias
 
 
 class TransformerBlock(keras.layers.Layer):
@@ -98,6 +118,41 @@ class TransformerBlock(keras.layers.Layer):
         h = self._sublayer_input(x, self.feed_forward_norm)
         h = self.feed_forward_dropout(self.feed_forward_inner(h), training=training)
         return self._residual(x, self.feed_forward_outer(h), self.feed_forward_norm, training)
+
+    # One-position decoding `(N, D)`, no dropout. Pre-norm: a sub-layer reads
+    # `standardize(x)` and its first kernel has the norm's scale and offset folded in
+    # (`_decoding_kernel`); post-norm: the norm follows the residual sum.
+
+    def _decoding_input(self, x):
+        return standardize(x, self.layer_norm_epsilon) if self.norm_first else x
+
+    def _decoding_residual(self, x, output, norm):
+        x = x + output
+        if self.norm_first:
+            return x
+        gamma, beta = (tf.cast(weight, x.dtype) for weight in (norm.gamma, norm.beta))
+        return standardize(x, self.layer_norm_epsilon) * gamma + beta
+
+    def _decoding_kernel(self, norm, kernel, bias):
+        """The first (kernel, bias) of a sub-layer, with `norm` folded in for pre-norm."""
+        return fold_norm(norm, kernel, bias) if self.norm_first else (kernel, bias)
+
+    def _decoding_feed_forward(self, x, weights):
+        """The feed-forward sub-layer on one position `(N, D)`; weights from
+        `_feed_forward_weights`."""
+        inner_kernel, inner_bias, outer_kernel, outer_bias = weights
+        h = tf.matmul(self._decoding_input(x), inner_kernel)  # (N, F)
+        h = tf.nn.relu(tf.nn.bias_add(h, inner_bias))
+        h = tf.nn.bias_add(tf.matmul(h, outer_kernel), outer_bias)  # (N, D)
+        return self._decoding_residual(x, h, self.feed_forward_norm)
+
+    def _feed_forward_weights(self):
+        """The feed-forward's kernels and biases, for `_decoding_feed_forward`."""
+        inner, outer = (
+            [tf.cast(weight, self.compute_dtype) for weight in (dense.kernel, dense.bias)]
+            for dense in (self.feed_forward_inner, self.feed_forward_outer)
+        )
+        return self._decoding_kernel(self.feed_forward_norm, *inner) + tuple(outer)
 
     def get_config(self):
         config = super().get_config()

@@ -1,4 +1,4 @@
-"""One Transformer decoder layer, with key/value caches for incremental decoding."""
+"""One Transformer decoder layer, and its one-position step for incremental decoding."""
 
 import keras
 
@@ -10,11 +10,13 @@ class TransformerDecoderBlock(TransformerBlock):
     """One decoder layer: causal self-attention, cross-attention and a feed-forward.
 
     Each sub-layer is residual + norm, as in `keras_hub.layers.TransformerDecoder`
-    (activation "relu", `normalize_first=norm_first`). Teacher forcing runs on the whole
-    target; incremental decoding feeds T new steps (usually 1) with the caches of
-    `MultiHeadSelfAttention`: a self cache of L positions from `empty_self_cache`,
-    written at `cache_index`, and a cross cache from `compute_cross_cache`, once per
-    source. Cached steps give the outputs of teacher forcing.
+    (activation "relu", `normalize_first=norm_first`). `call` runs teacher forcing on the
+    whole target. Incremental decoding runs `decode_position` on one position `(N, D)`
+    per step: 2-D matmuls with the weights of `decoding_weights` (made once per search),
+    a self-attention cache that grows by one position per step (`empty_self_cache`) and
+    a cross-attention cache made once per source (`compute_cross_cache`), shared by the
+    G = N / B hypotheses of a source in beam search. Decoded steps give the outputs of
+    teacher forcing.
 
     Args:
         num_heads: attention heads; the width D must be a multiple of it.
@@ -27,28 +29,22 @@ class TransformerDecoderBlock(TransformerBlock):
 
     Call arguments:
         inputs: `(B, T, D)` target states.
-        encoder_outputs: `(B, S, D)`; None when `cross_cache` is given.
-        padding_mask: boolean `(B, T)` over the target steps (teacher forcing only).
+        encoder_outputs: `(B, S, D)`.
+        padding_mask: boolean `(B, T)` over the target steps.
         encoder_padding_mask: boolean `(B, S)`, False at source padding.
-        self_cache: self-attention cache `(keys (B, H, K, L), values (B, H, L, K))`: the
-            new steps' keys/values are written at `cache_index` and each step attends to
-            the positions up to its own.
-        cache_index: scalar int, the position of the first of the T new steps.
-        cross_cache: `(keys (B, H, K, S), values (B, H, S, K))` of the encoder outputs.
         return_attention_scores: also return the cross-attention weights `(B, H, T, S)`.
         training: enables dropout.
 
     Returns:
-        `(B, T, D)`, then the float32 cross-attention weights if asked, then the new self
-        cache if `self_cache` was given.
+        `(B, T, D)`, then the float32 cross-attention weights if asked.
 
     Example:
     ```python
     y = block(x, encoder_outputs, padding_mask=m, encoder_padding_mask=source_mask)
+    weights = block.decoding_weights()                             # once per search
     cross = block.compute_cross_cache(encoder_outputs)             # once per source
-    cache = block.empty_self_cache(batch_size, max_length)
-    y_t, cache = block(x_t, encoder_padding_mask=source_mask, self_cache=cache,
-                       cache_index=t, cross_cache=cross)            # one decoding step
+    cache = block.empty_self_cache(batch_size)
+    y_t, cache = block.decode_position(x_t, weights, cache, cross, bias)  # x_t (B, D)
     ```
 
     Reference:
@@ -63,42 +59,60 @@ class TransformerDecoderBlock(TransformerBlock):
         self.cross_attention_norm = self._norm("cross_attention_norm", inputs_shape)
         self._build_feed_forward(inputs_shape)
 
-    def empty_self_cache(self, batch_size, max_length):
-        """An all-zero self cache: keys `(B, H, K, L)` and values `(B, H, L, K)`."""
-        return self.self_attention.empty_cache(batch_size, max_length)
+    def empty_self_cache(self, batch_size):
+        """A self cache of no position: keys and values `(B, H, 0, K)`."""
+        return self.self_attention.empty_cache(batch_size)
 
     def compute_cross_cache(self, encoder_outputs):
-        """The cross cache of `encoder_outputs` `(B, S, D)`: keys `(B, H, K, S)`, values
-        `(B, H, S, K)`."""
+        """The cross cache of `encoder_outputs` `(B, S, D)`: keys and values `(B, H, S, K)`."""
         return self.cross_attention.compute_cache(encoder_outputs)
+
+    def decoding_weights(self):
+        """Everything `decode_position` reads, as tensors made once per search."""
+        weights = {
+            "self_attention": self.self_attention.decoding_weights(self_attention=True),
+            "cross_attention": self.cross_attention.decoding_weights(self_attention=False),
+            "feed_forward": self._feed_forward_weights(),
+        }
+        for name in ("self_attention", "cross_attention"):
+            attention = weights[name]
+            attention["input_kernel"], attention["input_bias"] = self._decoding_kernel(
+                getattr(self, f"{name}_norm"),
+                attention["input_kernel"],
+                attention.get("input_bias"),
+            )
+        return weights
+
+    def decode_position(self, x, weights, self_cache, cross_cache, cross_bias, group=1):
+        """One decoding step: `x` `(N, D)` -> (output `(N, D)`, the self cache one longer).
+
+        `weights` from `decoding_weights`, `self_cache` `(N, H, S, K)` pairs (S earlier
+        positions), `cross_cache` `(B, H, S_source, K)` pairs and `cross_bias` float32
+        `(B, 1, 1, S_source)` (0 where attended, `LARGE_NEGATIVE` at padding), with
+        N = B * `group` (rows n * group ... are the hypotheses of source n).
+        """
+        h, self_cache = self.self_attention.decode_self_attention(
+            self._decoding_input(x), weights["self_attention"], self_cache
+        )
+        x = self._decoding_residual(x, h, self.self_attention_norm)
+        h = self.cross_attention.decode_cross_attention(
+            self._decoding_input(x), weights["cross_attention"], cross_cache, cross_bias, group
+        )
+        x = self._decoding_residual(x, h, self.cross_attention_norm)
+        return self._decoding_feed_forward(x, weights["feed_forward"]), self_cache
 
     def call(
         self,
         inputs,
-        encoder_outputs=None,
+        encoder_outputs,
         *,
         padding_mask=None,
         encoder_padding_mask=None,
-        self_cache=None,
-        cache_index=None,
-        cross_cache=None,
         return_attention_scores=False,
         training=None,
     ):
-        if self_cache is not None and cache_index is None:
-            raise ValueError(
-                "TransformerDecoderBlock: expected a cache_index with the self_cache, "
-                "received cache_index=None."
-            )
         h = self._sublayer_input(inputs, self.self_attention_norm)
-        if self_cache is None:
-            h = self.self_attention(
-                h, query_mask=padding_mask, use_causal_mask=True, training=training
-            )
-        else:
-            h, self_cache = self.self_attention(
-                h, cache=self_cache, cache_index=cache_index, training=training
-            )
+        h = self.self_attention(h, query_mask=padding_mask, use_causal_mask=True, training=training)
         x = self._residual(inputs, h, self.self_attention_norm, training)
 
         h = self._sublayer_input(x, self.cross_attention_norm)
@@ -107,13 +121,9 @@ class TransformerDecoderBlock(TransformerBlock):
             encoder_outputs,
             query_mask=padding_mask,
             context_mask=encoder_padding_mask,
-            cache=cross_cache,
             return_attention_scores=True,
             training=training,
-        )[:2]  # (the static cross cache comes back unchanged)
+        )
         x = self._residual(x, h, self.cross_attention_norm, training)
         x = self._feed_forward_sublayer(x, training)
-
-        results = (x,) + ((scores,) if return_attention_scores else ())
-        results += (self_cache,) if self_cache is not None else ()
-        return results[0] if len(results) == 1 else results
+        return (x, scores) if return_attention_scores else x

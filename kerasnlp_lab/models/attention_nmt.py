@@ -22,6 +22,7 @@ import dataclasses
 import keras
 from keras import ops
 
+from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
@@ -304,6 +305,14 @@ class AttentionTranslator:
             encoded["keys"] = self.decoder.process_values(outputs)  # (B, S, A)
         else:
             encoded["final_states"] = final_states
+        return encoded
+
+    def encoded_for_beams(self, encoded, beam_size):
+        """Each row of `encoded` repeated `beam_size` times."""
+        return repeat_beams(encoded, beam_size)
+
+    def per_row_encoded(self, encoded):
+        """All of `encoded`: every entry has one row per source."""
         return encoded
 
     def initial_decoder_state(self, encoded):

@@ -2,12 +2,15 @@
 
 A subclass makes its embeddings and blocks, then calls `_make_head()` (the embedding
 dropout, the final layer norms of pre-norm stacks and the logits layer), and implements
-`encode`, `decode`, `source_state`, `empty_self_caches` and `decode_step`.
+`encode`, `decode`, `source_state`, `empty_self_caches` and `decode_step` (and
+`beam_source_state` / `per_source_state` when beam hypotheses can share the source state or
+it holds more than per-source tensors).
 """
 
 import keras
 from keras import ops
 
+from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
 
 
@@ -73,6 +76,14 @@ class EncoderDecoderTranslator(keras.Model):
     def call(self, inputs, training=None):
         encoder_outputs, source_mask = self.encode(inputs["source"], training=training)
         return self.decode(inputs["target_in"], encoder_outputs, source_mask, training=training)
+
+    def beam_source_state(self, source_state, beam_size):
+        """`source_state` for `beam_size` hypotheses per source: each row repeated."""
+        return repeat_beams(source_state, beam_size)
+
+    def per_source_state(self, source_state):
+        """The entries of `source_state` with one row per source: all of them."""
+        return source_state
 
     def initial_decoding_state(self, encoder_outputs, source_mask, max_length=None):
         """The decoding state for `max_length` steps (default the model's max_length)."""

@@ -6,28 +6,34 @@ vocabulary for the next token at every position (teacher forcing).
 
 `TransformerTranslator` is ours: token embeddings scaled by sqrt(model_dim) + our
 `PositionalEncoding`, then `TransformerEncoderBlock`s and `TransformerDecoderBlock`s. It
-decodes incrementally with fixed-shape key/value caches (`initial_decoding_state` +
-`decode_step`), core TF ops only, so it also runs inside the exported SavedModel.
+decodes incrementally (`initial_decoding_state` + `decode_step`), one position per step
+with 2-D matmuls, core TF ops only, so it also runs inside the exported SavedModel.
 `--backbone keras_hub` builds `KerasHubTransformerTranslator` of the same sizes instead
 (keras_hub's layers: an in-process reference for quality and speed, never exported).
 
-Decoding state: a dict of batch-first tensors whose shapes never change, so it can be a
-`tf.while_loop` variable and beam search can reorder it with one gather per tensor:
-`self_caches` (one per decoder layer: keys `(B, H, K, L)` and values `(B, H, L, K)`;
-L = decoding length), `cross_caches` (the same over the S source positions, computed once
-per source) and `source_mask` `(B, S)`. `Translator`, `UncachedTranslator` and `generate`
-decode with either model.
+Decoding state of ours, a dict: `self_caches` (one per decoder layer: keys and values
+`(N, H, T, K)` of the T tokens decoded so far; they grow by one position per step, and
+beam search reorders them), then what is fixed per source, computed once and never
+reordered: `cross_caches` (keys and values `(B, H, S, K)` of the S source positions, shared
+by the `group` = N / B hypotheses of a source in beam search), `cross_bias` `(B, 1, 1, S)`
+(the source padding as an additive mask), `source_mask` `(B, S)`, and `weights`, the
+decoder's weights prepared for one-position steps (fused projections, 2-D kernels, the
+pre-norms' scales and offsets folded into the kernels after them, the embedding pre-scaled).
+`Translator`, `UncachedTranslator` and `generate` decode with either model.
 """
 
 import dataclasses
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
+from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.layers.positional_encoding import PositionalEncoding
+from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON, fold_norm, standardize
 from kerasnlp_lab.layers.transformer_decoder_block import TransformerDecoderBlock
 from kerasnlp_lab.layers.transformer_encoder_block import TransformerEncoderBlock
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
@@ -35,6 +41,7 @@ from kerasnlp_lab.metrics import MaskedAccuracy
 from kerasnlp_lab.models.encoder_decoder import EncoderDecoderTranslator
 from kerasnlp_lab.models.keras_hub_transformer import KerasHubTransformerTranslator
 from kerasnlp_lab.models.presets import preset_config
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 from kerasnlp_lab.schedules import TransformerSchedule
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
@@ -266,47 +273,76 @@ class TransformerTranslator(EncoderDecoderTranslator):
         return self.logits_dense(x)
 
     def source_state(self, encoder_outputs, source_mask):
-        """The part of the decoding state fixed per source: cross caches and source mask."""
+        """What decoding reads and never changes: cross caches, source mask, weights."""
         return {
             "cross_caches": tuple(
                 layer.compute_cross_cache(encoder_outputs) for layer in self.decoder_layers
             ),
+            "cross_bias": tf.where(source_mask, 0.0, LARGE_NEGATIVE)[:, None, None, :],
             "source_mask": source_mask,
+            "weights": self.decoding_weights(),
         }
 
-    def empty_self_caches(self, batch_size, max_length):
-        """One all-zero self-attention cache of `max_length` positions per decoder layer."""
-        return tuple(
-            layer.empty_self_cache(batch_size, max_length) for layer in self.decoder_layers
-        )
+    def beam_source_state(self, source_state, beam_size):
+        """`source_state` for `beam_size` hypotheses per source: the same tensors (the
+        hypotheses of a source share its cross caches), and the group size."""
+        return {**source_state, "group": beam_size}
+
+    def per_source_state(self, source_state):
+        """The entries of `source_state` with one row per source: all but the weights."""
+        return {key: value for key, value in source_state.items() if key != "weights"}
+
+    def decoding_weights(self):
+        """The decoder's weights for `decode_step`, made once per search: the embedding
+        table times sqrt(model_dim), the position table, each block's `decoding_weights`,
+        and the logits kernel (with the final norm folded in, pre-norm)."""
+        dtype = self.target_embedding.compute_dtype
+        scale = ops.cast(math.sqrt(self.model_dim), dtype)
+        logits = (self.logits_dense.kernel, self.logits_dense.bias)
+        return {
+            "embedding": tf.cast(self.target_embedding.embeddings, dtype) * scale,  # (V, D)
+            "positions": tf.constant(self.target_position.table, dtype),  # (L, D)
+            "blocks": [layer.decoding_weights() for layer in self.decoder_layers],
+            "logits": fold_norm(self.decoder_norm, *logits) if self.norm_first else logits,
+        }
+
+    def empty_self_caches(self, batch_size, max_length=None):
+        """One self-attention cache of no position per decoder layer (caches grow by one
+        position per step, so `max_length`, which keras_hub's model needs, is unused)."""
+        return tuple(layer.empty_self_cache(batch_size) for layer in self.decoder_layers)
 
     def decode_step(self, token_ids, index, state):
-        """One decoding step: logits `(B, V)` after the tokens `(B,)` at position `index`.
+        """One decoding step: logits `(N, V)` after the tokens `(N,)` at position `index`.
 
-        The keys/values of position `index` go into the self caches, so the next call
-        takes position `index + 1`. Returns (logits, new state).
+        Each self cache grows by the keys/values of position `index` (it must hold the
+        `index` positions before it). N = B * `state["group"]` (1 if absent) for B
+        sources. Returns (logits, new state).
         """
-        x = self._embed(
-            self.target_embedding,
-            self.target_position,
-            ops.expand_dims(token_ids, 1),
-            start_index=index,
-        )  # (B, 1, D)
+        weights = state["weights"]
+        x = tf.gather(weights["embedding"], token_ids) + tf.gather(
+            weights["positions"], index
+        )  # (N, D)
         new_caches = []
-        for layer, self_cache, cross_cache in zip(
-            self.decoder_layers, state["self_caches"], state["cross_caches"], strict=True
+        for layer, layer_weights, self_cache, cross_cache in zip(
+            self.decoder_layers,
+            weights["blocks"],
+            state["self_caches"],
+            state["cross_caches"],
+            strict=True,
         ):
-            x, self_cache = layer(
+            x, self_cache = layer.decode_position(
                 x,
-                encoder_padding_mask=state["source_mask"],
-                self_cache=self_cache,
-                cache_index=index,
-                cross_cache=cross_cache,
+                layer_weights,
+                self_cache,
+                cross_cache,
+                state["cross_bias"],
+                group=state.get("group", 1),
             )
             new_caches.append(self_cache)
         if self.norm_first:
-            x = self.decoder_norm(x)
-        logits = self.logits_dense(x)[:, 0]  # (B, V)
+            x = standardize(x, LAYER_NORM_EPSILON)  # the norm's scale and offset: in the kernel
+        kernel, bias = weights["logits"]
+        logits = tf.nn.bias_add(tf.matmul(tf.cast(x, kernel.dtype), kernel), bias)  # (N, V)
         return logits, {**state, "self_caches": tuple(new_caches)}
 
     def attention_maps(self, source_ids, target_in_ids):
@@ -384,8 +420,8 @@ class Translator:
     """The translator interface of `kerasnlp_lab.export.translator` over a trained model.
 
     `encode` runs the encoder and computes the cross-attention caches once per source;
-    the decoder state is the self-attention caches alone, preallocated to
-    `max_output_length` positions, so beam search reorders only what changes.
+    the decoder state is the self-attention caches alone, so beam search reorders only
+    what changes (keras_hub's caches are preallocated to `max_output_length` positions).
     """
 
     def __init__(self, model, max_output_length):
@@ -393,12 +429,20 @@ class Translator:
         self.max_output_length = max_output_length
 
     def encode(self, source_ids):
-        """{cross_caches, source_mask} (+ encoder_outputs for keras_hub), batch first."""
+        """The model's `source_state`: cross caches, source mask (and more), batch first."""
         encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
         return self.model.source_state(encoder_outputs, source_mask)
 
+    def encoded_for_beams(self, encoded, beam_size):
+        """The model's `beam_source_state`: shared as is by ours, repeated by keras_hub."""
+        return self.model.beam_source_state(encoded, beam_size)
+
+    def per_row_encoded(self, encoded):
+        """The model's `per_source_state`: the entries with one row per source."""
+        return self.model.per_source_state(encoded)
+
     def initial_decoder_state(self, encoded):
-        """{self_caches}: one zero cache of `max_output_length` positions per decoder layer."""
+        """{self_caches}: the model's empty self caches (one per decoder layer)."""
         batch_size = ops.shape(encoded["source_mask"])[0]
         caches = self.model.empty_self_caches(batch_size, self.max_output_length)
         return {"self_caches": caches}
@@ -423,6 +467,14 @@ class UncachedTranslator:
         """{encoder_outputs (B, S, D), source_mask (B, S)}."""
         encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
         return {"encoder_outputs": encoder_outputs, "source_mask": source_mask}
+
+    def encoded_for_beams(self, encoded, beam_size):
+        """Each row repeated `beam_size` times."""
+        return repeat_beams(encoded, beam_size)
+
+    def per_row_encoded(self, encoded):
+        """All of `encoded`: every entry has one row per source."""
+        return encoded
 
     def initial_decoder_state(self, encoded):
         """No state: every step reads the whole prefix of `tokens`."""

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasnlp_lab.decoding import beam_search, greedy_search, length_penalty, write_at
+from kerasnlp_lab.decoding.beam import gather_rows
 from kerasnlp_lab.errors import UserError
 from tests.decoding.conftest import (
     BEST_SEQUENCE,
@@ -268,6 +269,50 @@ def test_greedy_state_follows_the_rows():
     history = final_state["history"].numpy()
     assert history[:, 0].tolist() == [START] * 3
     assert history[:, 1:5].tolist() == greedy.numpy()[:, :4].tolist()
+
+
+def test_rows_that_end_leave_the_greedy_search_with_select_rows():
+    seen = []  # the rows next_token_fn sees at each step (eager: one entry per step)
+
+    def next_token(tokens, step, state):
+        seen.append(state["row"].numpy().tolist())
+        return countdown_next_token(tokens, step, state)
+
+    state = {"length": tf.constant([3, 0, 1, 3], tf.int32), "row": tf.range(4)}
+    dropped = greedy_search(
+        next_token, state, 4, START, END, 6, select_rows=lambda s, rows: gather_rows(s, rows)
+    )
+    kept = greedy_search(countdown_next_token, state, 4, START, END, 6)
+    assert dropped.numpy().tolist() == kept.numpy().tolist()
+    assert kept.numpy().tolist()[:2] == [[A, A, A, END, PAD, PAD], [END] + [PAD] * 5]
+    # Row 1 ends at step 0, row 2 at step 1, rows 0 and 3 at step 3.
+    assert seen == [[0, 1, 2, 3], [0, 2, 3], [0, 3], [0, 3]]
+
+
+def growing_history(next_token):
+    """`next_token` with a state that grows by one column per step: the tokens read."""
+
+    def with_history(tokens, step, history):
+        logits, _ = next_token(tokens, step, ())
+        previous = tf.gather(tokens, step, axis=1)[:, None]  # (N, 1)
+        return logits, tf.concat([history, previous], axis=1)  # (N, step + 1)
+
+    return with_history
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_state_axis_of_size_zero_grows_step_by_step(beam_size):
+    empty = tf.zeros([2, 0], tf.int32)  # (B, 0): the axis that grows
+    markov = markov_fn(MARKOV_LOGITS)
+    if beam_size == 1:
+        tokens, history = greedy_search(
+            growing_history(markov), empty, 2, START, END, 5, return_state=True
+        )
+        assert history.shape == (2, 3)  # the loop ran 3 steps: A, C, END
+        assert history.numpy().tolist() == [[START] + GREEDY_SEQUENCE[:2]] * 2
+    else:
+        tokens, _ = beam_search(growing_history(markov), empty, 2, START, END, 5, beam_size)
+        assert tokens.numpy()[:, :2].tolist() == [BEST_SEQUENCE] * 2
 
 
 def second_order_fn(tables, from_state):

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.decoding.translation import translate
 
 START_ID, END_ID, BANNED_ID = 2, 3, 4
@@ -18,6 +19,12 @@ class FixedScores:
 
     def initial_decoder_state(self, encoded):
         return {}
+
+    def encoded_for_beams(self, encoded, beam_size):
+        return repeat_beams(encoded, beam_size)
+
+    def per_row_encoded(self, encoded):
+        return encoded
 
     def decode_step(self, tokens, step, decoder_state, encoded):
         scores = tf.constant([[0.0, 0.0, 0.0, 1.0, 9.0, 5.0]])  # (1, V)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from kerasnlp_lab.layers import MultiHeadSelfAttention
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 ATOL = 1e-5
 HEADS, KEY_DIM, MODEL_DIM = 4, 8, 16
@@ -114,31 +115,36 @@ def test_masked_positions_change_nothing(rng):
     )
 
 
-def test_cached_decoding_equals_one_causal_pass(rng):
+def decode_steps(layer, x):
+    """Outputs `(B, T, D)` of causal self-attention over `x` `(B, T, D)`, one
+    `decode_self_attention` step per position, and the final cache."""
+    weights = layer.decoding_weights(self_attention=True)
+    cache = layer.empty_cache(x.shape[0])
+    steps = []
+    for t in range(x.shape[1]):
+        step, cache = layer.decode_self_attention(tf.constant(x[:, t]), weights, cache)
+        steps.append(step)
+    return np.stack(steps, axis=1), cache
+
+
+def test_decoding_steps_equal_one_causal_pass(rng):
     ours, _ = layer_pair(rng)
     x = rng.normal(size=(2, 6, MODEL_DIM)).astype("float32")
-    expected = ours(x, use_causal_mask=True)
-
-    cache = ours.empty_cache(batch_size=2, max_length=9)  # longer than needed
-    assert [part.shape for part in cache] == [(2, HEADS, KEY_DIM, 9), (2, HEADS, 9, KEY_DIM)]
-    prefix, cache = ours(x[:, :2], cache=cache, cache_index=0)  # a two-step prompt
-    steps = [prefix]
-    for t in range(2, 6):
-        step, cache = ours(x[:, t : t + 1], cache=cache, cache_index=t)
-        assert [part.shape for part in cache] == [(2, HEADS, KEY_DIM, 9), (2, HEADS, 9, KEY_DIM)]
-        steps.append(step)
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=ATOL)
-    np.testing.assert_array_equal(cache[0][..., 6:], 0.0)  # never written
-    np.testing.assert_array_equal(cache[1][:, :, 6:], 0.0)
+    assert [part.shape for part in ours.empty_cache(2)] == [(2, HEADS, 0, KEY_DIM)] * 2
+    steps, cache = decode_steps(ours, x)
+    np.testing.assert_allclose(steps, ours(x, use_causal_mask=True), atol=ATOL)
+    assert [part.shape for part in cache] == [(2, HEADS, 6, KEY_DIM)] * 2  # one per step
+    keys, values = ours.compute_cache(x)
+    np.testing.assert_allclose(cache[0], keys, atol=ATOL)
+    np.testing.assert_allclose(cache[1], values, atol=ATOL)
 
 
 def as_keras_hub_cache(cache):
-    """Our keys `(B, H, K, S)` and values `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
-    keys, values = cache
-    return np.stack([np.transpose(keys, (0, 3, 1, 2)), np.transpose(values, (0, 2, 1, 3))], axis=1)
+    """Our keys and values `(B, H, S, K)` as keras_hub's `(B, 2, S, H, K)`."""
+    return np.transpose(np.stack(cache, axis=1), (0, 1, 3, 2, 4))
 
 
-def test_cached_decoding_equals_keras_hub_cached_mha(rng):
+def test_decoding_steps_equal_keras_hub_cached_mha(rng):
     ours_self, _ = layer_pair(rng)
     reference = keras_hub.layers.CachedMultiHeadAttention(HEADS, KEY_DIM)
     reference.build((None, None, MODEL_DIM), (None, None, MODEL_DIM))
@@ -146,10 +152,11 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
     length = 5
     x = rng.normal(size=(2, length, MODEL_DIM)).astype("float32")
 
-    cache = ours_self.empty_cache(2, length)
+    weights = ours_self.decoding_weights(self_attention=True)
+    cache = ours_self.empty_cache(2)
     reference_cache = np.zeros((2, 2, length, HEADS, KEY_DIM), "float32")
     for t in range(length):
-        step, cache = ours_self(x[:, t : t + 1], cache=cache, cache_index=t)
+        step, cache = ours_self.decode_self_attention(tf.constant(x[:, t]), weights, cache)
         allowed = np.broadcast_to(np.arange(length) <= t, (2, 1, length))
         expected, reference_cache = reference(
             x[:, t : t + 1],
@@ -158,54 +165,59 @@ def test_cached_decoding_equals_keras_hub_cached_mha(rng):
             cache=reference_cache,
             cache_update_index=t,
         )
-        np.testing.assert_allclose(step, expected, atol=ATOL)
-        np.testing.assert_allclose(as_keras_hub_cache(cache), reference_cache, atol=ATOL)
+        np.testing.assert_allclose(step, expected[:, 0], atol=ATOL)
+        np.testing.assert_allclose(
+            as_keras_hub_cache(cache), np.asarray(reference_cache)[:, :, : t + 1], atol=ATOL
+        )
 
-    # Cross-attention with a precomputed (static) cache.
+    # Cross-attention with a precomputed (static) cache, the source padding as a bias.
     ours, _ = layer_pair(rng, context_dim=10)
     cross_reference = keras_hub.layers.CachedMultiHeadAttention(HEADS, KEY_DIM)
     cross_reference.build((None, None, MODEL_DIM), (None, None, 10))
     cross_reference.set_weights(ours.get_weights())
     context = rng.normal(size=(2, 7, 10)).astype("float32")
     context_mask = random_mask(rng, 2, 7)
+    bias = np.where(context_mask, 0.0, LARGE_NEGATIVE)[:, None, None, :].astype("float32")
     cross_cache = ours.compute_cache(context)
+    cross_weights = ours.decoding_weights(self_attention=False)
     for t in range(length):
-        step, same_cache = ours(x[:, t : t + 1], cache=cross_cache, context_mask=context_mask)
+        step = ours.decode_cross_attention(tf.constant(x[:, t]), cross_weights, cross_cache, bias)
         expected, _ = cross_reference(
             x[:, t : t + 1],
             context,
             attention_mask=context_mask[:, None],
             cache=as_keras_hub_cache(cross_cache),
         )
-        np.testing.assert_allclose(step, expected, atol=ATOL)
-        for same, cross in zip(same_cache, cross_cache, strict=True):
-            np.testing.assert_array_equal(same, cross)
-    np.testing.assert_allclose(
-        ours(x, cache=cross_cache, context_mask=context_mask)[0],
-        ours(x, context, context_mask=context_mask),
-        atol=ATOL,
+        np.testing.assert_allclose(step, expected[:, 0], atol=ATOL)
+    # Two hypotheses per source (beam search) read the one cross cache of their source.
+    grouped = ours.decode_cross_attention(
+        tf.constant(x[:, :2].reshape(4, MODEL_DIM)), cross_weights, cross_cache, bias, group=2
     )
+    expected = ours(x[:, :2], context, context_mask=context_mask)  # (2, 2, D)
+    np.testing.assert_allclose(grouped, np.reshape(expected, (4, MODEL_DIM)), atol=ATOL)
 
 
 def test_while_loop_decoding_with_symbolic_shapes_has_no_xla_ops(rng, op_types):
     ours, _ = layer_pair(rng)
     x = rng.normal(size=(3, 5, MODEL_DIM)).astype("float32")
     expected = ours(x, use_causal_mask=True)
-    max_length = 8
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, MODEL_DIM])])
     def decode(x):
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         outputs = tf.TensorArray(tf.float32, size=length)
+        weights = ours.decoding_weights(self_attention=True)
 
         def body(t, cache, outputs):
-            step, cache = ours(x[:, t : t + 1], cache=cache, cache_index=t)
-            return t + 1, cache, outputs.write(t, step[:, 0])
+            step, cache = ours.decode_self_attention(x[:, t], weights, cache)
+            return t + 1, cache, outputs.write(t, step)
 
+        shape = tf.TensorShape([None, HEADS, None, KEY_DIM])  # the cache grows
         _, _, outputs = tf.while_loop(
             lambda t, *_: t < length,
             body,
-            (tf.constant(0), ours.empty_cache(batch, max_length), outputs),
+            (tf.constant(0), ours.empty_cache(batch), outputs),
+            shape_invariants=(tf.TensorShape([]), (shape, shape), tf.TensorShape(None)),
         )
         return tf.transpose(outputs.stack(), [1, 0, 2])  # (B, T, D)
 
@@ -221,20 +233,20 @@ def test_traces_with_xla(rng):
     x = rng.normal(size=(2, 4, MODEL_DIM)).astype("float32")
     context = rng.normal(size=(2, 5, 6)).astype("float32")
     context_mask = random_mask(rng, 2, 5)
-    cache = ours_self.empty_cache(2, 4)
+    cache = ours_self.compute_cache(x[:, :1])  # a cache of one position
 
     @tf.function(jit_compile=True)
-    def run(x, context, context_mask, cache, t):
+    def run(x, context, context_mask, cache):
         cross = ours(x, context, context_mask=context_mask)
-        step, cache = ours_self(x[:, 1:2], cache=cache, cache_index=t)
+        weights = ours_self.decoding_weights(self_attention=True)
+        step, cache = ours_self.decode_self_attention(x[:, 1], weights, cache)
         return cross, step, cache
 
-    cross, step, new_cache = run(x, context, context_mask, cache, tf.constant(1))
+    cross, step, new_cache = run(x, context, context_mask, cache)
     np.testing.assert_allclose(cross, ours(x, context, context_mask=context_mask), atol=ATOL)
-    eager_step, eager_cache = ours_self(x[:, 1:2], cache=cache, cache_index=1)
-    np.testing.assert_allclose(step, eager_step, atol=ATOL)
-    for new_part, eager_part in zip(new_cache, eager_cache, strict=True):
-        np.testing.assert_allclose(new_part, eager_part, atol=ATOL)
+    np.testing.assert_allclose(step, ours_self(x[:, :2], use_causal_mask=True)[:, 1], atol=ATOL)
+    for new_part, expected in zip(new_cache, ours_self.compute_cache(x[:, :2]), strict=True):
+        np.testing.assert_allclose(new_part, expected, atol=ATOL)
 
 
 def test_config_round_trip_and_every_argument_in_config(rng):
@@ -283,8 +295,9 @@ def test_mixed_precision_keeps_softmax_in_float32(rng, mixed_policy):
     compute_dtype = mixed_policy.split("_")[1]
     assert output.dtype == compute_dtype and scores.dtype == "float32"
     assert layer.query_kernel.dtype == "float32"
-    cache = layer.empty_cache(2, 5)
-    step, cache = layer(x[:, :1], cache=cache, cache_index=0)
+    weights = layer.decoding_weights(self_attention=True)
+    step, cache = layer.decode_self_attention(x[:, 0], weights, layer.empty_cache(2))
+    assert step.dtype == compute_dtype
     assert [part.dtype for part in cache] == [compute_dtype] * 2
 
     full = MultiHeadSelfAttention(HEADS, KEY_DIM, dtype="float32")
@@ -295,10 +308,3 @@ def test_mixed_precision_keeps_softmax_in_float32(rng, mixed_policy):
     )
     np.testing.assert_allclose(scores, expected_scores, atol=5e-2)
     np.testing.assert_allclose(np.asarray(output, "float32"), expected, atol=5e-2)
-
-
-def test_cache_index_without_cache_is_an_error(rng):
-    layer = MultiHeadSelfAttention(2, 4)
-    x = rng.normal(size=(1, 2, 8)).astype("float32")
-    with pytest.raises(ValueError, match="expected a cache with cache_index"):
-        layer(x, cache_index=0)

@@ -1,5 +1,6 @@
 """TransformerDecoderBlock against keras_hub.layers.TransformerDecoder with copied weights:
-teacher forcing, and cached decoding (ours with its caches, keras_hub with its own)."""
+teacher forcing, and decoding one position at a time (ours with its caches, keras_hub with
+its own)."""
 
 import inspect
 
@@ -7,9 +8,11 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from kerasnlp_lab.layers import TransformerDecoderBlock
+from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 ATOL = 1e-5
 SEED = 37
@@ -133,104 +136,95 @@ def test_decoder_is_causal():
     assert np.abs(after[:, 4:] - before[:, 4:]).max() > 0.1
 
 
-def our_cached_decoding(block, x, encoder_outputs, source_mask, chunks, max_length):
-    """Outputs `(B, T, D)` of decoding `x` in chunks of steps with our caches."""
-    cache = block.empty_self_cache(x.shape[0], max_length)
+def cross_bias(source_mask):
+    """The additive source mask `(B, 1, 1, S)` of `decode_position`."""
+    return np.where(source_mask, 0.0, LARGE_NEGATIVE)[:, None, None, :].astype("float32")
+
+
+def our_decoding(block, x, encoder_outputs, source_mask, group=1):
+    """Outputs `(N, T, D)` of decoding `x` `(N, T, D)` one position at a time; rows
+    n * group ... of `x` read source n of `encoder_outputs` `(N / group, S, D)`."""
+    weights = block.decoding_weights()
+    cache = block.empty_self_cache(x.shape[0])
     cross_cache = block.compute_cross_cache(encoder_outputs)
-    outputs, start = [], 0
-    for size in chunks:
-        output, cache = block(
-            x[:, start : start + size],
-            encoder_padding_mask=source_mask,
-            self_cache=cache,
-            cache_index=start,
-            cross_cache=cross_cache,
+    outputs = []
+    for t in range(x.shape[1]):
+        output, cache = block.decode_position(
+            tf.constant(x[:, t]), weights, cache, cross_cache, cross_bias(source_mask), group
         )
+        assert [tuple(part.shape) for part in cache] == [(x.shape[0], HEADS, t + 1, KEY_DIM)] * 2
         outputs.append(np.asarray(output))
-        start += size
-    return np.concatenate(outputs, axis=1)
+    return np.stack(outputs, axis=1)
 
 
-def keras_hub_cached_decoding(reference, x, encoder_outputs, source_mask, chunks, max_length):
-    """The same with keras_hub's caches `(B, 2, L, H, K)`; the first call fills the
-    cross cache (`cross_attention_cache_update_index=0`), later calls reuse it."""
+def keras_hub_cached_decoding(reference, x, encoder_outputs, source_mask):
+    """The same with keras_hub's caches `(B, 2, L, H, K)`, one step per call; the first
+    call fills the cross cache (`cross_attention_cache_update_index=0`), later calls
+    reuse it."""
     batch_size, source_length = encoder_outputs.shape[:2]
-    cache = ops.zeros((batch_size, 2, max_length, HEADS, KEY_DIM))
+    length = x.shape[1]
+    cache = ops.zeros((batch_size, 2, length, HEADS, KEY_DIM))
     cross_cache = ops.zeros((batch_size, 2, source_length, HEADS, KEY_DIM))
-    outputs, start = [], 0
-    for size in chunks:
+    outputs = []
+    for t in range(length):
         output, cache, cross_cache = reference(
-            x[:, start : start + size],
+            x[:, t : t + 1],
             encoder_outputs,
             encoder_padding_mask=source_mask,
             self_attention_cache=cache,
-            self_attention_cache_update_index=start,
+            self_attention_cache_update_index=t,
             cross_attention_cache=cross_cache,
-            cross_attention_cache_update_index=0 if start == 0 else None,
+            cross_attention_cache_update_index=0 if t == 0 else None,
         )
         outputs.append(np.asarray(output))
-        start += size
     return np.concatenate(outputs, axis=1)
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
-@pytest.mark.parametrize("chunks", [(1, 1, 1, 1, 1, 1), (1, 2, 3)])
-def test_cached_decoding_equals_teacher_forcing_and_keras_hub_cached(norm_first, chunks):
+def test_decoding_equals_teacher_forcing_and_keras_hub_cached(norm_first):
     rng = np.random.default_rng(SEED)
     block = our_block(rng, norm_first)
     reference = keras_hub_copy(block)
     x, encoder_outputs, source_mask = inputs(rng)
     full = np.asarray(block(x, encoder_outputs, encoder_padding_mask=source_mask))
 
-    ours = our_cached_decoding(block, x, encoder_outputs, source_mask, chunks, max_length=9)
-    theirs = keras_hub_cached_decoding(
-        reference, x, encoder_outputs, source_mask, chunks, max_length=9
-    )
+    ours = our_decoding(block, x, encoder_outputs, source_mask)
+    theirs = keras_hub_cached_decoding(reference, x, encoder_outputs, source_mask)
     np.testing.assert_allclose(ours, full, atol=ATOL)
     np.testing.assert_allclose(theirs, full, atol=ATOL)
     np.testing.assert_allclose(ours, theirs, atol=ATOL)
 
 
-def test_cache_shapes_and_returned_values():
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_grouped_hypotheses_share_one_cross_cache(norm_first):
+    rng = np.random.default_rng(SEED)
+    block = our_block(rng, norm_first)
+    _, encoder_outputs, source_mask = inputs(rng)
+    group = 2
+    x = rng.normal(size=(3 * group, 4, MODEL_DIM)).astype("float32")  # 2 hypotheses a source
+    repeated_outputs = np.repeat(encoder_outputs, group, axis=0)
+    repeated_mask = np.repeat(source_mask, group, axis=0)
+    full = np.asarray(block(x, repeated_outputs, encoder_padding_mask=repeated_mask))
+
+    grouped = our_decoding(block, x, encoder_outputs, source_mask, group=group)
+    repeated = our_decoding(block, x, repeated_outputs, repeated_mask)
+    np.testing.assert_allclose(grouped, full, atol=ATOL)
+    np.testing.assert_allclose(grouped, repeated, atol=ATOL)
+
+
+def test_cross_cache_shapes_and_padded_source_positions_change_nothing():
     rng = np.random.default_rng(SEED)
     block = our_block(rng, norm_first=True)
-    x, encoder_outputs, source_mask = inputs(rng, target_length=1)
-    keys, values = block.empty_self_cache(3, 9)
-    assert (tuple(keys.shape), tuple(values.shape)) == (
-        (3, HEADS, KEY_DIM, 9),
-        (3, HEADS, 9, KEY_DIM),
-    )
+    x, encoder_outputs, source_mask = inputs(rng, target_length=3)
     cross_keys, cross_values = block.compute_cross_cache(encoder_outputs)
-    assert (tuple(cross_keys.shape), tuple(cross_values.shape)) == (
-        (3, HEADS, KEY_DIM, 8),
-        (3, HEADS, 8, KEY_DIM),
+    assert [tuple(cross_keys.shape), tuple(cross_values.shape)] == [(3, HEADS, 8, KEY_DIM)] * 2
+    assert [tuple(part.shape) for part in block.empty_self_cache(3)] == [(3, HEADS, 0, KEY_DIM)] * 2
+    noisy = np.where(source_mask[..., None], encoder_outputs, 1e3).astype("float32")
+    np.testing.assert_allclose(
+        our_decoding(block, x, noisy, source_mask),
+        our_decoding(block, x, encoder_outputs, source_mask),
+        atol=ATOL,
     )
-    output, scores, (new_keys, new_values) = block(
-        x,
-        encoder_padding_mask=source_mask,
-        self_cache=(keys, values),
-        cache_index=2,
-        cross_cache=(cross_keys, cross_values),
-        return_attention_scores=True,
-    )
-    assert output.shape == (3, 1, MODEL_DIM) and scores.shape == (3, HEADS, 1, 8)
-    written = np.abs(np.asarray(new_values)).sum(axis=(0, 1, 3))  # per cache position
-    assert written[2] > 0 and np.all(np.delete(written, 2) == 0)
-    np.testing.assert_array_equal(np.asarray(scores)[2, :, :, 3:], 0.0)  # padded source
-
-
-def test_self_cache_without_index_is_refused():
-    rng = np.random.default_rng(SEED)
-    block = our_block(rng, norm_first=True)
-    x, encoder_outputs, _ = inputs(rng, target_length=1)
-    with pytest.raises(
-        ValueError, match="expected a cache_index with the self_cache, received cache_index=None"
-    ):
-        block(
-            x,
-            self_cache=block.empty_self_cache(3, 4),
-            cross_cache=block.compute_cross_cache(encoder_outputs),
-        )
 
 
 def test_get_config_holds_every_argument_and_rebuilds_the_block():

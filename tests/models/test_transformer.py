@@ -136,8 +136,8 @@ def test_decode_steps_match_teacher_forcing(fixture, request):
         logits, state = model.decode_step(tf.constant(target[:, index]), index, state)
         steps.append(logits.numpy())
     shapes = [tuple(part.shape) for part in tf.nest.flatten(state["self_caches"])]
-    if fixture == "model":  # keys (B, H, K, L) and values (B, H, L, K) per layer
-        assert shapes == [(3, 2, 16, 10), (3, 2, 10, 16)] * 2
+    if fixture == "model":  # keys and values (B, H, T, K) of the T = 7 steps, per layer
+        assert shapes == [(3, 2, 7, 16)] * 4
     else:  # keras_hub: (B, 2, L, H, K) per layer
         assert shapes == [(3, 2, 10, 2, 16)] * 2
     np.testing.assert_allclose(np.stack(steps, axis=1), full, atol=1e-4)

@@ -130,7 +130,10 @@ def where_next():
         "(kerasnlp-lab demo --train: every model, tiny, from scratch)\n"
         "fine-tune a release:  kerasnlp-lab train char_generator --resume presets/char_generator "
         "--epochs 50 --workdir runs/ft\n"
-        "read how they work:   README.md (results, serving, code map), presets/README.md"
+        "learn how they work:  docs/README.md (one page per idea, figures from these models)\n"
+        "scale out training:   kerasnlp-lab train MODEL --strategy multi_worker (README "
+        "'Scaling out')\n"
+        "read more:            README.md (results, serving, code map), presets/README.md"
     )
 
 

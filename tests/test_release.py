@@ -21,6 +21,7 @@ from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import MODEL_MODULES
 from kerasnlp_lab.training import workdir as workdir_lib
 from tests import export_checks
+from tests.cli_runner import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS_ROOT = os.path.join(ROOT, "presets")
@@ -162,3 +163,32 @@ def test_a_corrupted_weights_file_is_one_clear_error(autoencoder_copy):
 def test_a_preset_of_another_model_is_refused(autoencoder_copy):
     with pytest.raises(UserError, match="holds a 'autoencoder' preset, not 'char_generator'"):
         workdir_lib.load_run(str(autoencoder_copy), "char_generator")
+
+
+def test_demo_shows_the_release_models_through_rest_and_grpc(exported, tmp_path):
+    """`kerasnlp-lab demo`: trained output from every model, served, with where to go next."""
+    saved_models, _ = exported
+    result = run_cli(
+        "demo",
+        "--presets",
+        PRESETS_ROOT,
+        "--saved-models",
+        saved_models,
+        "--workdir",
+        tmp_path / "demo",
+    )
+    lines = result.stdout.splitlines()
+    assert "=== Translation: 5 held-out Spanish verses (test split), sentence BLEU ===" in lines
+    assert (
+        "reference:                            But he said this, signifying by what kind of "
+        "death he should die."
+    ) in lines
+    assert (
+        "attention_nmt greedy (REST):          This thing he spoke to know what death should "
+        "die.  [BLEU 11.5]"
+    ) in lines
+    assert sum(line.startswith("transformer_translator beam-4 (gRPC): ") for line in lines) == 5
+    assert "500 test images through REST: reconstruction MSE 0.00994" in lines
+    assert sum(line.startswith("[temperature ") for line in lines) == 4
+    assert lines[-3].startswith("learn how they work:  docs/README.md")
+    assert (tmp_path / "demo" / "autoencoder_reconstructions.png").is_file()

@@ -108,6 +108,25 @@ def measure_in_process(version_folder: Path) -> dict[int, dict]:
     return results
 
 
+def paced_in_process_p50(version_folder: Path, gap_seconds: float) -> float:
+    """p50 ms of the loaded signature at batch 1, called once every `gap_seconds` of idle time.
+
+    A tight loop keeps TensorFlow's thread pools spinning and the caches warm; a server sees
+    one request per round trip, so its call starts cold. This is the call at that pace.
+    """
+    signature = tf.saved_model.load(str(version_folder)).signatures["serving_default"]
+    images = np.random.default_rng(1).random((1, INPUT_SIZE), np.float32)
+    for _ in range(WARMUP_REQUESTS):
+        signature(images=tf.constant(images))["reconstructions"].numpy()
+    latencies = []
+    while len(latencies) < MAX_REQUESTS_PER_RUN:
+        time.sleep(gap_seconds)
+        begin = time.perf_counter()
+        signature(images=tf.constant(images))["reconstructions"].numpy()
+        latencies.append(time.perf_counter() - begin)
+    return percentile_ms(latencies, 50)
+
+
 @contextlib.contextmanager
 def server_process(saved_models: Path, batching_file: Path | None):
     """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
@@ -369,6 +388,14 @@ def main() -> None:
                 f"{result['mean_batch']:10.1f} {result['p50_ms'] / base['p50_ms']:11.1f} "
                 f"{result['req_per_s'] / base['rows_per_s']:13.3f} {versus_batch:>18} {on_off:>6}"
             )
+        rest = results[("REST", False, 1)]
+        gap = max(0.0, rest["p50_ms"] - base["p50_ms"]) / 1000
+        paced = paced_in_process_p50(version, gap)
+        print(
+            f"In-process batch 1 called at one REST client's pace ({gap * 1000:.2f} ms idle "
+            f"between calls): p50 {paced:.3f} ms (tight loop {base['p50_ms']:.3f} ms); "
+            f"REST p50 / that = {rest['p50_ms'] / paced:.1f}"
+        )
         if args.translator_seconds > 0:
             translator_batching(Path(folder), args.translator_seconds)
 

@@ -85,7 +85,9 @@ lint: $(VENV)/.installed
 test: setup lint
 	$(BIN)/python -m pytest -q
 
+# The benchmark-only extra (CTranslate2, for benchmarks/transformer.py) is installed here, not by setup.
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 serve: models

@@ -57,53 +57,30 @@ class KerasHubTransformerTranslator(EncoderDecoderTranslator):
 
     backbone = "keras_hub"
 
-    def __init__(
-        self,
-        source_vocab_size,
-        target_vocab_size,
-        num_layers,
-        model_dim,
-        num_heads,
-        feed_forward_dim,
-        dropout=0.0,
-        norm_first=True,
-        max_length=64,
-        **kwargs,
-    ):
-        super().__init__(
-            source_vocab_size,
-            target_vocab_size,
-            num_layers,
-            model_dim,
-            num_heads,
-            feed_forward_dim,
-            dropout,
-            norm_first,
-            max_length,
-            **kwargs,
-        )
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         import keras_hub
 
         block_args = dict(
-            intermediate_dim=feed_forward_dim,
-            num_heads=num_heads,
-            dropout=dropout,
-            normalize_first=norm_first,
+            intermediate_dim=self.feed_forward_dim,
+            num_heads=self.num_heads,
+            dropout=self.dropout,
+            normalize_first=self.norm_first,
             layer_norm_epsilon=LAYER_NORM_EPSILON,
         )
         self.source_embedding = keras_hub.layers.TokenAndPositionEmbedding(
-            source_vocab_size, max_length, model_dim, name="source_embedding"
+            self.source_vocab_size, self.max_length, self.model_dim, name="source_embedding"
         )
         self.target_embedding = keras_hub.layers.TokenAndPositionEmbedding(
-            target_vocab_size, max_length, model_dim, name="target_embedding"
+            self.target_vocab_size, self.max_length, self.model_dim, name="target_embedding"
         )
         self.encoder_layers = [
             keras_hub.layers.TransformerEncoder(**block_args, name=f"encoder_layer_{i}")
-            for i in range(num_layers)
+            for i in range(self.num_layers)
         ]
         self.decoder_layers = [
             keras_hub.layers.TransformerDecoder(**block_args, name=f"decoder_layer_{i}")
-            for i in range(num_layers)
+            for i in range(self.num_layers)
         ]
         self._make_head()
 

@@ -175,52 +175,29 @@ class TransformerTranslator(EncoderDecoderTranslator):
 
     backbone = "ours"
 
-    def __init__(
-        self,
-        source_vocab_size,
-        target_vocab_size,
-        num_layers,
-        model_dim,
-        num_heads,
-        feed_forward_dim,
-        dropout=0.0,
-        norm_first=True,
-        max_length=64,
-        **kwargs,
-    ):
-        super().__init__(
-            source_vocab_size,
-            target_vocab_size,
-            num_layers,
-            model_dim,
-            num_heads,
-            feed_forward_dim,
-            dropout,
-            norm_first,
-            max_length,
-            **kwargs,
-        )
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         block_args = dict(
-            num_heads=num_heads,
-            feed_forward_dim=feed_forward_dim,
-            dropout=dropout,
-            norm_first=norm_first,
+            num_heads=self.num_heads,
+            feed_forward_dim=self.feed_forward_dim,
+            dropout=self.dropout,
+            norm_first=self.norm_first,
         )
         self.source_embedding = keras.layers.Embedding(
-            source_vocab_size, model_dim, name="source_embedding"
+            self.source_vocab_size, self.model_dim, name="source_embedding"
         )
         self.target_embedding = keras.layers.Embedding(
-            target_vocab_size, model_dim, name="target_embedding"
+            self.target_vocab_size, self.model_dim, name="target_embedding"
         )
-        self.source_position = PositionalEncoding(max_length, name="source_position")
-        self.target_position = PositionalEncoding(max_length, name="target_position")
+        self.source_position = PositionalEncoding(self.max_length, name="source_position")
+        self.target_position = PositionalEncoding(self.max_length, name="target_position")
         self.encoder_layers = [
             TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
-            for i in range(num_layers)
+            for i in range(self.num_layers)
         ]
         self.decoder_layers = [
             TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
-            for i in range(num_layers)
+            for i in range(self.num_layers)
         ]
         self._make_head()
 

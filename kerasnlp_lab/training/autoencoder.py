@@ -65,21 +65,18 @@ def train(
 
     `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`.
     """
-    cluster = distribute.start(strategy)
-    output = cluster.output_dir(workdir)
-    resume = cluster.resumes(workdir, resume)
-    preset, dataset, config, seed = workdir_lib.resolve_run(
+    cluster, output, resume, (preset, dataset, config, seed) = distribute.start_run(
+        strategy,
         workdir,
+        resume,
         model=autoencoder,
         kind="images",
         preset=preset,
         dataset=dataset,
         epochs=epochs,
-        resume=resume,
         seed=seed,
         noise_std=noise,
     )
-    cluster.check_batch_size(config.batch_size)
     workdir_lib.save_run_description(
         output,
         model_name=MODEL_NAME,

@@ -142,20 +142,17 @@ def train(
     trained model is stateless (a fresh GRU state per sequence), so its batches split
     over replicas like any other; the stateful copy is built for generation only.
     """
-    cluster = distribute.start(strategy)
-    output = cluster.output_dir(workdir)
-    resume = cluster.resumes(workdir, resume)
-    preset, dataset, config, seed = workdir_lib.resolve_run(
+    cluster, output, resume, (preset, dataset, config, seed) = distribute.start_run(
+        strategy,
         workdir,
+        resume,
         model=char_generator,
         kind="text",
         preset=preset,
         dataset=dataset,
         epochs=epochs,
-        resume=resume,
         seed=seed,
     )
-    cluster.check_batch_size(config.batch_size)
     keras.utils.set_random_seed(seed)
     text = read_text(dataset, "train", config.train_chars)
     vocabulary = (

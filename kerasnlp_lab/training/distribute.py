@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.training import checkpoints
+from kerasnlp_lab.training import workdir as workdir_lib
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 TF_CONFIG = "TF_CONFIG"
@@ -238,3 +239,18 @@ def start(name="default"):
         else:
             _CLUSTERS[resolved] = Cluster(resolved, strategy)
     return _CLUSTERS[resolved]
+
+
+def start_run(strategy, workdir, resume, **run_options):
+    """A training run under `strategy`: (cluster, output folder, resume, run settings).
+
+    Starts the strategy, decides whether this process continues the run (`--resume` or a
+    restart), resolves the run's (preset, dataset, config, seed) with
+    `workdir.resolve_run(workdir, **run_options)` and checks that its batch splits over the
+    replicas. The output folder is `workdir` on the chief, a temporary folder elsewhere.
+    """
+    cluster = start(strategy)
+    resume = cluster.resumes(workdir, resume)
+    run = workdir_lib.resolve_run(workdir, resume=resume, **run_options)
+    cluster.check_batch_size(run[2].batch_size)
+    return cluster, cluster.output_dir(workdir), resume, run

@@ -135,21 +135,18 @@ def train_translator(
     one process would, even when a bucket's last batch splits unevenly.
     """
     name = model_module.MODEL_NAME
-    cluster = distribute.start(strategy)
-    output = cluster.output_dir(workdir)
-    resume = cluster.resumes(workdir, resume)
-    preset, dataset, config, seed = workdir_lib.resolve_run(
+    cluster, output, resume, (preset, dataset, config, seed) = distribute.start_run(
+        strategy,
         workdir,
+        resume,
         model=model_module,
         kind="parallel",
         preset=preset,
         dataset=dataset,
         epochs=epochs,
-        resume=resume,
         seed=seed,
         **(options or {}),
     )
-    cluster.check_batch_size(config.batch_size)
     keras.utils.set_random_seed(seed)
     vectorizers, examples, count, validation = prepare_examples(
         workdir,

@@ -1,8 +1,11 @@
 """Calling a SavedModel's signatures in a new Python process that imports only TensorFlow.
 
-This is how TF Serving sees an export: no keras, keras_hub, tensorflow_text or kerasnlp_lab.
-The demo uses it to show the export stands alone; the export tests compare its outputs
-with the Keras model.
+This is how TF Serving sees an export: no keras, keras_hub, tensorflow_text or kerasnlp_lab, and
+the `serve` MetaGraph loaded into a Session as TF Serving's C++ loader does it (the saver's restore
+op, then the init op), each signature run by its SignatureDef's tensor names. (`tf.saved_model.load`
+is more forgiving: it resolves a function's variables through the object graph, so it runs exports
+that TF Serving loads but cannot run.) The demo uses it to show the export stands alone; the export
+tests compare its outputs with the Keras model.
 """
 
 import json
@@ -48,13 +51,16 @@ import tensorflow as tf
 saved_model_dir, inputs_path, outputs_path = sys.argv[1:4]
 calls = json.load(open(inputs_path.replace(".npz", ".json")))
 arrays = np.load(inputs_path, allow_pickle=False)
-loaded = tf.saved_model.load(saved_model_dir)
+session = tf.compat.v1.Session(graph=tf.Graph())
+with session.graph.as_default():
+    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], saved_model_dir)
 results = {}
 for index, (signature, names) in enumerate(calls):
-    function = loaded.signatures[signature]
-    kwargs = {name: tf.constant(arrays[f"{index}/{name}"]) for name in names}
-    for name, value in function(**kwargs).items():
-        value = value.numpy()
+    signature_def = meta_graph.signature_def[signature]
+    feeds = {signature_def.inputs[name].name: arrays[f"{index}/{name}"] for name in names}
+    outputs = sorted(signature_def.outputs)
+    values = session.run([signature_def.outputs[name].name for name in outputs], feeds)
+    for name, value in zip(outputs, values):
         results[f"{index}/{name}"] = value.astype(np.bytes_) if value.dtype == object else value
 np.savez(outputs_path, **results)
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)))

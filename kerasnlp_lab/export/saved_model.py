@@ -22,6 +22,22 @@ def next_version(model_dir):
     return max(existing_versions(model_dir), default=0) + 1
 
 
+def track_signature_variables(module, signatures):
+    """Tracks, on `module`, the tf.Variables the signatures read.
+
+    A Keras 3 variable is a wrapper around a tf.Variable. Saved through the wrapper alone, the
+    SavedModel's restore op fills the wrapper's copy, while the functions read the inner variable:
+    `tf.saved_model.load` maps one to the other, but TF Serving's loader (a Session over the
+    MetaGraph) answers "Could not find variable ...". Keras' own ExportArchive tracks the inner
+    variables for the same reason.
+    """
+    variables = {}
+    for function in signatures.values():
+        for variable in function.variables:
+            variables.setdefault(id(variable), variable)
+    module.signature_variables = list(variables.values())
+
+
 def write_version(module, signatures, *, saved_models, name, version=None, warmup_requests=()):
     """Saves `module` as saved_models/<name>/<version>/ and refreshes models.config.
 
@@ -51,6 +67,7 @@ def write_version(module, signatures, *, saved_models, name, version=None, warmu
         )
     os.makedirs(model_dir, exist_ok=True)
     partial = tempfile.mkdtemp(prefix=f".partial-{version}-", dir=model_dir)
+    track_signature_variables(module, signatures)
     try:
         tf.saved_model.save(module, partial, signatures=signatures)
         warmup.write_warmup_requests(partial, name, warmup_requests)

@@ -510,6 +510,19 @@ def build_parser():
         default=default.max_num_load_retries,
         help="failed loads of an unchanged version retried on later polls (default %(default)s)",
     )
+    limits.add_argument(
+        "--tensorflow-inter-op-parallelism",
+        type=int,
+        default=default.tensorflow_inter_op_parallelism,
+        help="each model Session's inter-op threads: 0 shares TensorFlow's pool, -1 runs every op "
+        "in the calling thread (default %(default)s)",
+    )
+    limits.add_argument(
+        "--tensorflow-intra-op-parallelism",
+        type=int,
+        default=default.tensorflow_intra_op_parallelism,
+        help="threads inside one op; 0 lets TensorFlow pick (default %(default)s)",
+    )
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(

@@ -10,6 +10,7 @@ import dataclasses
 from kerasnlp_lab.errors import UserError
 
 MIB = 1024 * 1024
+_PARALLELISM_MINIMUM = {"tensorflow_inter_op_parallelism": -1, "tensorflow_intra_op_parallelism": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ServingLimits:
         wait in a model's queue for a gRPC call without a deadline.
     unload_timeout_seconds: how long an unload waits for the requests still using a version.
     max_num_load_retries: failed loads of an unchanged version retried on later polls.
+    tensorflow_inter_op_parallelism: each model Session's inter-op threads: 0 shares
+        TensorFlow's pool (TF Serving's default), -1 runs every op in the calling thread.
+    tensorflow_intra_op_parallelism: threads inside one op (a matmul); 0 lets TensorFlow pick.
     """
 
     max_request_bytes: int = 4 * MIB
@@ -46,12 +50,19 @@ class ServingLimits:
     rest_api_timeout_in_ms: int = 30_000
     unload_timeout_seconds: float = 30.0
     max_num_load_retries: int = 5
+    tensorflow_inter_op_parallelism: int = 0
+    tensorflow_intra_op_parallelism: int = 0
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             flag = "--" + field.name.replace("_", "-")
-            if field.name == "unload_timeout_seconds":
+            if field.name in _PARALLELISM_MINIMUM:
+                if value < _PARALLELISM_MINIMUM[field.name]:
+                    raise UserError(
+                        f"Expected {flag} >= {_PARALLELISM_MINIMUM[field.name]}, got {value}."
+                    )
+            elif field.name == "unload_timeout_seconds":
                 if not value > 0:
                     raise UserError(f"Expected {flag} > 0, got {value}.")
             elif value < (0 if field.name == "max_num_load_retries" else 1):

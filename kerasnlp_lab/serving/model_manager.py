@@ -257,6 +257,8 @@ class ModelManager:
                 lambda signature, rows: self._on_batch(name, signature, rows),
                 self._limits.max_batch_rows,
                 self._limits.max_string_bytes,
+                self._limits.tensorflow_inter_op_parallelism,
+                self._limits.tensorflow_intra_op_parallelism,
             )
             warmups = servable.run_warmup()
         except Exception as error:  # any load failure is reported in the status, never raised

@@ -1,6 +1,11 @@
 """One loaded version of a model: its SignatureDefs, running a signature on NumPy inputs (checked as
 TF Serving checks a PredictRequest, plus the rows and string length limits), optional batching per
-signature, and warmup replay."""
+signature, and warmup replay.
+
+A version is loaded as TF Serving's C++ loader does it: the `serve` MetaGraph into a Session (the
+saver's restore op, then the init op), and each signature runs by its SignatureDef's tensor names
+through one callable made once. So an export that stock TF Serving could not run fails here too, and
+a call costs no eager dispatch."""
 
 import functools
 import time
@@ -19,6 +24,7 @@ from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, from_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
+INIT_OP_SIGNATURE = "__saved_model_init_op"
 SERVING_TAG = "serve"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
@@ -62,6 +68,9 @@ class Servable:
         max_rows: the most rows (leading dimension) of a request with batching off; with batching
             on, the batching `max_batch_size`.
         max_string_bytes: the longest string element of an input, in bytes.
+        inter_op_parallelism: the Session's inter-op threads (0: TensorFlow's shared pool; -1:
+            every op in the calling thread).
+        intra_op_parallelism: the Session's intra-op threads (0: TensorFlow picks).
     """
 
     def __init__(
@@ -73,6 +82,8 @@ class Servable:
         on_batch: Callable[[str, int], None] = lambda signature, rows: None,
         max_rows: int = ServingLimits.max_batch_rows,
         max_string_bytes: int = ServingLimits.max_string_bytes,
+        inter_op_parallelism: int = ServingLimits.tensorflow_inter_op_parallelism,
+        intra_op_parallelism: int = ServingLimits.tensorflow_intra_op_parallelism,
     ):
         self.name = name
         self.version = version
@@ -80,16 +91,24 @@ class Servable:
         self.max_rows = batching.max_batch_size if batching is not None else max_rows
         self.max_string_bytes = max_string_bytes
         self.signature_defs = read_signature_defs(path)
-        self._model = tf.saved_model.load(str(path), tags=[SERVING_TAG])
-        self._functions = dict(self._model.signatures)
-        self._input_specs = {
-            signature: function.structured_input_signature[1]
-            for signature, function in self._functions.items()
+        self._session = tf.compat.v1.Session(
+            graph=tf.Graph(),
+            config=tf.compat.v1.ConfigProto(
+                inter_op_parallelism_threads=inter_op_parallelism,
+                intra_op_parallelism_threads=intra_op_parallelism,
+            ),
+        )
+        with self._session.graph.as_default():
+            tf.compat.v1.saved_model.loader.load(self._session, [SERVING_TAG], str(path))
+        self._runners = {
+            signature: _SignatureRunner(self._session, signature_def)
+            for signature, signature_def in self.signature_defs.items()
+            if signature != INIT_OP_SIGNATURE
         }
         self._batchers: dict[str, SignatureBatcher] = {}
         if batching is not None:
-            for signature, function in self._functions.items():
-                if _batchable(function):
+            for signature, runner in self._runners.items():
+                if runner.batchable:
                     self._batchers[signature] = SignatureBatcher(
                         functools.partial(self._call, signature),
                         batching,
@@ -162,26 +181,22 @@ class Servable:
             batcher.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        function, specs = self._functions[signature_name], self._input_specs[signature_name]
         try:
-            tensors = {
-                name: tf.constant(array, dtype=specs[name].dtype) for name, array in inputs.items()
-            }
-            outputs = function(**tensors)
+            return self._runners[signature_name].run(inputs)
         except tf.errors.OpError as error:
             raise ServingError(code_name(error.error_code), error.message) from None
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def check_inputs(
         self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]
     ) -> None:
         """Checks {input name: (DataType, shape)} against the signature and the rows limit, before
         any array is made (gRPC) or run (REST)."""
-        specs = self._input_specs.get(signature_name or DEFAULT_SIGNATURE)
-        if specs is None:
+        runner = self._runners.get(signature_name or DEFAULT_SIGNATURE)
+        if runner is None:
             raise ServingError(
                 "FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.'
             )
+        specs = runner.input_specs
         if set(inputs) != set(specs):
             sent, expected = sorted(inputs), sorted(specs)
             if len(sent) != len(expected):
@@ -239,12 +254,34 @@ class Servable:
         return output_filter
 
 
-def _batchable(function) -> bool:
-    """Whether every input and output of a signature has a leading batch dimension of any size."""
-    specs = list(function.structured_input_signature[1].values()) + list(
-        tf.nest.flatten(function.structured_outputs)
-    )
-    return all(spec.shape.rank and spec.shape[0] is None for spec in specs)
+class _SignatureRunner:
+    """One signature of a loaded Session: its input specs, and a callable over its tensor names."""
+
+    def __init__(self, session: tf.compat.v1.Session, signature_def: meta_graph_pb2.SignatureDef):
+        self.input_specs = _specs(signature_def.inputs)
+        self._input_names = sorted(signature_def.inputs)
+        self._output_names = sorted(signature_def.outputs)
+        self.batchable = all(
+            spec.shape.rank and spec.shape[0] is None
+            for spec in [*self.input_specs.values(), *_specs(signature_def.outputs).values()]
+        )
+        self._callable = session.make_callable(
+            [signature_def.outputs[name].name for name in self._output_names],
+            [signature_def.inputs[name].name for name in self._input_names],
+        )
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self._callable(*[inputs[name] for name in self._input_names])
+        return {
+            name: np.asarray(value) for name, value in zip(self._output_names, values, strict=True)
+        }
+
+
+def _specs(tensors: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, tf.TensorSpec]:
+    return {
+        name: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype))
+        for name, info in tensors.items()
+    }
 
 
 def _shape_text(shape) -> str:

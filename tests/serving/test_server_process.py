@@ -115,6 +115,14 @@ def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserError, match=r"^Expected --unload-timeout-seconds > 0, got 0\.$"):
         ServingLimits(unload_timeout_seconds=0)
     with pytest.raises(
+        UserError, match=r"^Expected --tensorflow-inter-op-parallelism >= -1, got -2\.$"
+    ):
+        ServingLimits(tensorflow_inter_op_parallelism=-2)
+    with pytest.raises(
+        UserError, match=r"^Expected --tensorflow-intra-op-parallelism >= 0, got -1\.$"
+    ):
+        ServingLimits(tensorflow_intra_op_parallelism=-1)
+    with pytest.raises(
         UserError,
         match=r"^Expected --max-buffered-request-bytes >= --max-request-bytes \(1024\), "
         r"got 512\.$",

@@ -10,7 +10,9 @@ ratios:
   vs in-process batch N   (batching on) throughput over in-process rows/s at batch N = clients
   on / off                batching on over batching off, same transport and clients
 The server runs in its own process (as `kerasnlp-lab serve` would); clients and server share this
-machine's cores. Every run is bounded by a request count and a time limit.
+machine's cores. Every run is bounded by a request count and a time limit. A last server runs the
+model's Session with every op in the calling thread (`--tensorflow-inter-op-parallelism -1`), one
+client, REST and gRPC.
 
 Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend
 on the weight values, and random weights never emit [END], so every sentence decodes to the maximum
@@ -54,9 +56,14 @@ num_batch_threads { value: 2 }
 """
 SERVE = (
     "import sys; from kerasnlp_lab.serving.server import serve_forever; "
+    "from kerasnlp_lab.serving.limits import ServingLimits; "
     "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
-    "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)"
+    "batching_parameters_file=sys.argv[3] if len(sys.argv) > 3 else None, "
+    "limits=ServingLimits(tensorflow_inter_op_parallelism=int(sys.argv[2])))"
 )
+# The server's Session setting for latency-bound small models (the default, 0, shares TensorFlow's
+# inter-op pool, which wakes a pool thread for every call).
+CALLER_THREAD_INTER_OP = -1
 
 
 class DenseModel(tf.Module):
@@ -128,9 +135,9 @@ def paced_in_process_p50(version_folder: Path, gap_seconds: float) -> float:
 
 
 @contextlib.contextmanager
-def server_process(saved_models: Path, batching_file: Path | None):
+def server_process(saved_models: Path, batching_file: Path | None, inter_op_parallelism: int = 0):
     """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
-    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + (
+    arguments = [sys.executable, "-c", SERVE, str(saved_models), str(inter_op_parallelism)] + (
         [str(batching_file)] if batching_file else []
     )
     process = subprocess.Popen(
@@ -233,13 +240,13 @@ def run_translator_load(url: str, seconds: float) -> dict:
     return {"sentences": len(counted), "per_s": len(counted) / seconds}
 
 
-def translator_batching(folder: Path, seconds: float) -> None:
+def translator_batching(folder: Path, seconds: float, batching_file: Path) -> None:
     saved_models = folder / "translator_models"
     print("Exporting a `small` Transformer translator with random weights ...", flush=True)
     export_small_transformer(saved_models)
     results = {}
     for batching in (False, True):
-        with server_process(saved_models, TRANSLATOR_BATCHING_FILE if batching else None) as (
+        with server_process(saved_models, batching_file if batching else None) as (
             rest_port,
             grpc_port,
         ):
@@ -252,9 +259,7 @@ def translator_batching(folder: Path, seconds: float) -> None:
         f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, "
         f"one sentence per request, {seconds:.0f} s per run. Batching parameters (on): "
         + " ".join(
-            line
-            for line in TRANSLATOR_BATCHING_FILE.read_text().splitlines()
-            if not line.startswith("#")
+            line for line in batching_file.read_text().splitlines() if not line.startswith("#")
         )
     )
     print(f"{'transport':>9} {'off sent/s':>10} {'on sent/s':>10} {'on / off':>8}")
@@ -325,10 +330,18 @@ def main() -> None:
     parser.add_argument(
         "--translator-only", action="store_true", help="only the translator's batching ratio"
     )
+    parser.add_argument(
+        "--translator-batching-file",
+        type=Path,
+        default=TRANSLATOR_BATCHING_FILE,
+        help="the translator's batching parameters (default serving/batching_parameters.txt)",
+    )
     args = parser.parse_args()
     if args.translator_only:
         with tempfile.TemporaryDirectory() as folder:
-            translator_batching(Path(folder), args.translator_seconds)
+            translator_batching(
+                Path(folder), args.translator_seconds, args.translator_batching_file
+            )
         return
     with tempfile.TemporaryDirectory() as folder:
         saved_models = Path(folder) / "saved_models"
@@ -396,8 +409,23 @@ def main() -> None:
             f"between calls): p50 {paced:.3f} ms (tight loop {base['p50_ms']:.3f} ms); "
             f"REST p50 / that = {rest['p50_ms'] / paced:.1f}"
         )
+        with server_process(saved_models, None, CALLER_THREAD_INTER_OP) as (rest_port, grpc_port):
+            for transport, url in (
+                ("REST", f"http://127.0.0.1:{rest_port}"),
+                ("gRPC", f"grpc://127.0.0.1:{grpc_port}"),
+            ):
+                result = run_load(url, 1)
+                print(
+                    f"--tensorflow-inter-op-parallelism {CALLER_THREAD_INTER_OP}, batching off, "
+                    f"1 client, {transport}: p50 {result['p50_ms']:.3f} ms = "
+                    f"{result['p50_ms'] / base['p50_ms']:.1f} x in-process "
+                    f"({result['p50_ms'] / paced:.1f} x at the same pace), "
+                    f"p99 {result['p99_ms']:.2f} ms, {result['req_per_s']:.0f} req/s"
+                )
         if args.translator_seconds > 0:
-            translator_batching(Path(folder), args.translator_seconds)
+            translator_batching(
+                Path(folder), args.translator_seconds, args.translator_batching_file
+            )
 
 
 if __name__ == "__main__":

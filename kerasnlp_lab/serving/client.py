@@ -13,7 +13,6 @@ Server errors raise ServingError (a UserError) with the server's message and sta
 """
 
 import dataclasses
-import http.client
 import json
 import threading
 import urllib.parse
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import grpc
+import httptools
 import numpy as np
 import orjson
 from tensorflow.core.framework import types_pb2
@@ -35,6 +35,7 @@ from tensorflow_serving.apis import (
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import json_codec, messages
 from kerasnlp_lab.serving.errors import HTTP_STATUS, ServingError
+from kerasnlp_lab.serving.http_client import ConnectionClosed, HttpConnection
 from kerasnlp_lab.serving.tensor_proto import (
     as_string_array,
     from_tensor_proto,
@@ -152,7 +153,7 @@ def _as_array(value: Any, dtype: int | None) -> np.ndarray:
 
 
 class _RestTransport:
-    """REST over one keep-alive HTTP connection per thread."""
+    """REST over one keep-alive HTTP connection per thread (serving.http_client)."""
 
     def __init__(self, host: str, port: int, timeout: float):
         self.host, self.port, self.timeout = host, port, timeout
@@ -196,40 +197,34 @@ class _RestTransport:
         for attempt in range(2):
             connection = getattr(self._local, "connection", None)
             reused = connection is not None
-            if connection is None:
-                connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-                self._local.connection = connection
             try:
-                connection.request(
-                    method, path, body=body, headers={"Content-Type": "application/json"}
-                )
-                response = connection.getresponse()
-                payload = response.read()
-            except (ConnectionError, http.client.HTTPException) as error:
+                if connection is None:
+                    connection = HttpConnection(self.host, self.port, self.timeout)
+                    self._local.connection = connection
+                status, payload, keep_alive = connection.request(method, path, body)
+            except (ConnectionClosed, ConnectionResetError, BrokenPipeError) as error:
                 self.close()
                 if reused and attempt == 0:  # the server closed an idle keep-alive connection
                     continue
-                raise ServingError(
-                    "UNAVAILABLE",
-                    f"Cannot reach the server at http://{self.host}:{self.port}: {error}",
-                ) from None
-            except OSError as error:
+                raise self._unreachable(error) from None
+            except (OSError, httptools.HttpParserError) as error:
                 self.close()
-                raise ServingError(
-                    "UNAVAILABLE",
-                    f"Cannot reach the server at http://{self.host}:{self.port}: {error}",
-                ) from None
-            if response.will_close:
+                raise self._unreachable(error) from None
+            if not keep_alive:
                 self.close()
             document = _json_or_text(payload)
-            if response.status != 200:
+            if status != 200:
                 message = document.get("error") if isinstance(document, dict) else None
                 raise ServingError(
-                    _code_for(response.status),
-                    message or f"HTTP {response.status}: {payload[:200]!r}",
+                    _code_for(status), message or f"HTTP {status}: {payload[:200]!r}"
                 )
             return document
         raise AssertionError("unreachable")
+
+    def _unreachable(self, error: Exception) -> ServingError:
+        return ServingError(
+            "UNAVAILABLE", f"Cannot reach the server at http://{self.host}:{self.port}: {error}"
+        )
 
 
 class _GrpcTransport:

@@ -267,8 +267,9 @@ def _numeric_array(value: Any, dtype: int) -> np.ndarray | None:
         elif kind == "f":
             magnitude = np.abs(array)
             # Integers past the mantissa need their own check (they may have been JSON integers),
-            # and finite values past the type's largest are errors: both go value by value.
-            if np.any(
+            # and finite values past the type's largest are errors: both go value by value. Most
+            # requests have no value past the mantissa (nor NaN), and one comparison says so.
+            if not (magnitude <= exact_integers).all() and np.any(
                 (magnitude > exact_integers)
                 & ((array == np.trunc(array)) | (magnitude > _FLOAT_MAX[dtype]))
             ):

@@ -57,7 +57,7 @@ def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
 
 
 class Servable:
-    """A SavedModel version loaded with `tf.saved_model.load`.
+    """A SavedModel version loaded into a TensorFlow Session, as TF Serving loads it.
 
     Args:
         name: the model name.
@@ -91,17 +91,17 @@ class Servable:
         self.max_rows = batching.max_batch_size if batching is not None else max_rows
         self.max_string_bytes = max_string_bytes
         self.signature_defs = read_signature_defs(path)
-        self._session = tf.compat.v1.Session(
+        session = tf.compat.v1.Session(
             graph=tf.Graph(),
             config=tf.compat.v1.ConfigProto(
                 inter_op_parallelism_threads=inter_op_parallelism,
                 intra_op_parallelism_threads=intra_op_parallelism,
             ),
         )
-        with self._session.graph.as_default():
-            tf.compat.v1.saved_model.loader.load(self._session, [SERVING_TAG], str(path))
+        with session.graph.as_default():
+            tf.compat.v1.saved_model.loader.load(session, [SERVING_TAG], str(path))
         self._runners = {
-            signature: _SignatureRunner(self._session, signature_def)
+            signature: _SignatureRunner(session, signature_def)
             for signature, signature_def in self.signature_defs.items()
             if signature != INIT_OP_SIGNATURE
         }
@@ -261,6 +261,7 @@ class _SignatureRunner:
         self.input_specs = _specs(signature_def.inputs)
         self._input_names = sorted(signature_def.inputs)
         self._output_names = sorted(signature_def.outputs)
+        # Batching needs a leading batch dimension of any size on every input and output.
         self.batchable = all(
             spec.shape.rank and spec.shape[0] is None
             for spec in [*self.input_specs.values(), *_specs(signature_def.outputs).values()]

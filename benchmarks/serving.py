@@ -171,15 +171,19 @@ def server_process(saved_models: Path, batching_file: Path | None, inter_op_para
 
 
 def batch_totals(rest_port: int) -> tuple[float, float]:
-    """(batches run, rows run) so far, from the server's Prometheus metrics."""
+    """(batches run, rows run) so far over every model and signature, from the server's
+    Prometheus metrics."""
     with urllib.request.urlopen(
         f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=30
     ) as reply:
         text = reply.read().decode()
-    totals = {}
-    for suffix in ("count", "sum"):
-        match = re.search(r"processed_batch_size_" + suffix + r"\{[^}]*\} (\S+)", text)
-        totals[suffix] = float(match.group(1)) if match else 0.0
+    totals = {
+        suffix: sum(
+            float(value)
+            for value in re.findall(r"processed_batch_size_" + suffix + r"\{[^}]*\} (\S+)", text)
+        )
+        for suffix in ("count", "sum")
+    }
     return totals["count"], totals["sum"]
 
 
@@ -254,7 +258,13 @@ def translator_batching(folder: Path, seconds: float, batching_file: Path) -> No
                 ("REST", f"http://127.0.0.1:{rest_port}"),
                 ("gRPC", f"grpc://127.0.0.1:{grpc_port}"),
             ):
+                before = batch_totals(rest_port)
                 results[(transport, batching)] = run_translator_load(url, seconds)
+                after = batch_totals(rest_port)
+                batches = after[0] - before[0]
+                results[(transport, batching)]["mean_batch"] = (
+                    (after[1] - before[1]) / batches if batches else 1.0
+                )
     print(
         f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, "
         f"one sentence per request, {seconds:.0f} s per run. Batching parameters (on): "
@@ -262,12 +272,15 @@ def translator_batching(folder: Path, seconds: float, batching_file: Path) -> No
             line for line in batching_file.read_text().splitlines() if not line.startswith("#")
         )
     )
-    print(f"{'transport':>9} {'off sent/s':>10} {'on sent/s':>10} {'on / off':>8}")
+    print(
+        f"{'transport':>9} {'off sent/s':>10} {'on sent/s':>10} {'on / off':>8} "
+        f"{'rows/batch (on)':>15}"
+    )
     for transport in ("REST", "gRPC"):
         off, on = results[(transport, False)], results[(transport, True)]
         print(
             f"{transport:>9} {off['per_s']:10.2f} {on['per_s']:10.2f} "
-            f"{on['per_s'] / off['per_s']:8.2f}"
+            f"{on['per_s'] / off['per_s']:8.2f} {on['mean_batch']:15.1f}"
         )
 
 

@@ -10,9 +10,7 @@ ratios:
   vs in-process batch N   (batching on) throughput over in-process rows/s at batch N = clients
   on / off                batching on over batching off, same transport and clients
 The server runs in its own process (as `kerasnlp-lab serve` would); clients and server share this
-machine's cores. Every run is bounded by a request count and a time limit. A last server runs the
-model's Session with every op in the calling thread (`--tensorflow-inter-op-parallelism -1`), one
-client, REST and gRPC.
+machine's cores. Every run is bounded by a request count and a time limit.
 
 Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend
 on the weight values, and random weights never emit [END], so every sentence decodes to the maximum
@@ -56,14 +54,9 @@ num_batch_threads { value: 2 }
 """
 SERVE = (
     "import sys; from kerasnlp_lab.serving.server import serve_forever; "
-    "from kerasnlp_lab.serving.limits import ServingLimits; "
     "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
-    "batching_parameters_file=sys.argv[3] if len(sys.argv) > 3 else None, "
-    "limits=ServingLimits(tensorflow_inter_op_parallelism=int(sys.argv[2])))"
+    "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)"
 )
-# The server's Session setting for latency-bound small models (the default, 0, shares TensorFlow's
-# inter-op pool, which wakes a pool thread for every call).
-CALLER_THREAD_INTER_OP = -1
 
 
 class DenseModel(tf.Module):
@@ -135,9 +128,9 @@ def paced_in_process_p50(version_folder: Path, gap_seconds: float) -> float:
 
 
 @contextlib.contextmanager
-def server_process(saved_models: Path, batching_file: Path | None, inter_op_parallelism: int = 0):
+def server_process(saved_models: Path, batching_file: Path | None):
     """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
-    arguments = [sys.executable, "-c", SERVE, str(saved_models), str(inter_op_parallelism)] + (
+    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + (
         [str(batching_file)] if batching_file else []
     )
     process = subprocess.Popen(
@@ -422,19 +415,6 @@ def main() -> None:
             f"between calls): p50 {paced:.3f} ms (tight loop {base['p50_ms']:.3f} ms); "
             f"REST p50 / that = {rest['p50_ms'] / paced:.1f}"
         )
-        with server_process(saved_models, None, CALLER_THREAD_INTER_OP) as (rest_port, grpc_port):
-            for transport, url in (
-                ("REST", f"http://127.0.0.1:{rest_port}"),
-                ("gRPC", f"grpc://127.0.0.1:{grpc_port}"),
-            ):
-                result = run_load(url, 1)
-                print(
-                    f"--tensorflow-inter-op-parallelism {CALLER_THREAD_INTER_OP}, batching off, "
-                    f"1 client, {transport}: p50 {result['p50_ms']:.3f} ms = "
-                    f"{result['p50_ms'] / base['p50_ms']:.1f} x in-process "
-                    f"({result['p50_ms'] / paced:.1f} x at the same pace), "
-                    f"p99 {result['p99_ms']:.2f} ms, {result['req_per_s']:.0f} req/s"
-                )
         if args.translator_seconds > 0:
             translator_batching(
                 Path(folder), args.translator_seconds, args.translator_batching_file

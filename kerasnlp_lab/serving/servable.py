@@ -5,9 +5,12 @@ signature, and warmup replay.
 A version is loaded as TF Serving's C++ loader does it: the `serve` MetaGraph into a Session (the
 saver's restore op, then the init op), and each signature runs by its SignatureDef's tensor names
 through one callable made once. So an export that stock TF Serving could not run fails here too, and
-a call costs no eager dispatch."""
+a call costs no eager dispatch. A model whose graph has no loop (the autoencoder) runs a call in the
+calling thread when it is the only one running; graphs with decoding or generation loops, and calls
+under load, use TensorFlow's inter-op pool."""
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,6 +28,10 @@ from kerasnlp_lab.serving.tensor_proto import dtype_enum, dtype_name, from_tenso
 
 DEFAULT_SIGNATURE = "serving_default"
 INIT_OP_SIGNATURE = "__saved_model_init_op"
+# RunOptions.inter_op_thread_pool -1 runs a call's ops in the thread that calls, which TensorFlow
+# recommends for simple graphs (a call skips two thread hand-offs); see Servable._call.
+_CALLER_THREAD_OPTIONS = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
+LOOP_OPS = frozenset({"While", "StatelessWhile", "LoopCond"})
 SERVING_TAG = "serve"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
@@ -99,7 +106,10 @@ class Servable:
             ),
         )
         with session.graph.as_default():
-            tf.compat.v1.saved_model.loader.load(session, [SERVING_TAG], str(path))
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVING_TAG], str(path))
+        self.loop_free = not _has_loops(meta_graph.graph_def)
+        self._calls_running = 0
+        self._calls_lock = threading.Lock()
         self._runners = {
             signature: _SignatureRunner(session, signature_def)
             for signature, signature_def in self.signature_defs.items()
@@ -181,10 +191,18 @@ class Servable:
             batcher.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs a signature; a loop-free graph runs in the calling thread while no other call of
+        this version runs (lowest latency alone; under load the pool keeps threads in check)."""
+        with self._calls_lock:
+            alone = self._calls_running == 0
+            self._calls_running += 1
         try:
-            return self._runners[signature_name].run(inputs)
+            return self._runners[signature_name].run(inputs, self.loop_free and alone)
         except tf.errors.OpError as error:
             raise ServingError(code_name(error.error_code), error.message) from None
+        finally:
+            with self._calls_lock:
+                self._calls_running -= 1
 
     def check_inputs(
         self, signature_name: str, inputs: Mapping[str, tuple[int, tuple[int, ...]]]
@@ -269,13 +287,27 @@ class _SignatureRunner:
         self._callable = session.make_callable(
             [signature_def.outputs[name].name for name in self._output_names],
             [signature_def.inputs[name].name for name in self._input_names],
+            accept_options=True,
         )
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self._callable(*[inputs[name] for name in self._input_names])
+    def run(
+        self, inputs: Mapping[str, np.ndarray], in_caller_thread: bool
+    ) -> dict[str, np.ndarray]:
+        """The outputs; `in_caller_thread` runs the ops in this thread instead of the pool."""
+        values = self._callable(
+            *[inputs[name] for name in self._input_names],
+            options=_CALLER_THREAD_OPTIONS if in_caller_thread else None,
+        )
         return {
             name: np.asarray(value) for name, value in zip(self._output_names, values, strict=True)
         }
+
+
+def _has_loops(graph_def) -> bool:
+    """Whether a graph (its function library included) has a loop: a decoding or generation loop
+    is many ops a step, some independent, and runs best on the inter-op pool."""
+    nodes = [*graph_def.node, *(node for f in graph_def.library.function for node in f.node_def)]
+    return any(node.op in LOOP_OPS for node in nodes)
 
 
 def _specs(tensors: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, tf.TensorSpec]:

@@ -1,0 +1,63 @@
+"""Servable: a loop-free graph runs a call in the calling thread while no other call of the version
+runs, else on TensorFlow's inter-op pool; a graph with a loop always on the pool. Outputs are the
+signature's either way."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnlp_lab.serving.servable import Servable
+from tests.serving.saved_model_factory import affine_expected, save_affine
+
+X = np.array([[1.0, 2.0, 3.0]], np.float32)
+
+
+class CumulativeModel(tf.Module):
+    """serving_default: x float32 [-1] -> total float32 [-1] = x * 3, summed in a tf.while_loop."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def total(self, x):
+        _, total = tf.while_loop(
+            lambda step, total: step < 3, lambda step, total: (step + 1, total + x), (0, x * 0)
+        )
+        return {"total": total}
+
+
+def record_thread_choices(servable, during_first_call=None):
+    """Wraps the runner of serving_default: records each call's `in_caller_thread`, and makes
+    `during_first_call()` while the first call is running."""
+    runner = servable._runners["serving_default"]
+    run, choices = runner.run, []
+
+    def recording_run(inputs, in_caller_thread):
+        choices.append(in_caller_thread)
+        if len(choices) == 1 and during_first_call is not None:
+            during_first_call()
+        return run(inputs, in_caller_thread)
+
+    runner.run = recording_run
+    return choices
+
+
+def test_a_loop_free_call_runs_in_the_calling_thread_when_alone(tmp_path):
+    servable = Servable("affine", 2, save_affine(tmp_path / "affine", 2))
+    inner = []
+    choices = record_thread_choices(
+        servable, lambda: inner.append(servable.predict("serving_default", {"x": X})[1]["y"])
+    )
+    _, outputs = servable.predict("serving_default", {"x": X})
+    _, later = servable.predict("serving_default", {"x": X})
+    assert servable.loop_free is True
+    assert choices == [True, False, True]  # the call made while the first ran used the pool
+    for result in (outputs["y"], inner[0], later["y"]):
+        np.testing.assert_array_equal(result, affine_expected(X, 2))
+
+
+def test_a_graph_with_a_loop_runs_on_the_inter_op_pool(tmp_path):
+    module = CumulativeModel()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.total})
+    servable = Servable("cumulative", 1, tmp_path / "1")
+    choices = record_thread_choices(servable)
+    _, outputs = servable.predict("serving_default", {"x": np.array([1.5, -2.0], np.float32)})
+    assert servable.loop_free is False
+    assert choices == [False]
+    np.testing.assert_array_equal(outputs["total"], np.array([4.5, -6.0], np.float32))

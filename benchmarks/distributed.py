@@ -16,7 +16,6 @@ N), communication as a ring all-reduce (2 (N-1)/N x the gradient bytes per worke
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -63,33 +62,18 @@ def worker(args, strategy):
         print(json.dumps({"seconds_per_step": seconds, "parameters": model.count_params()}))
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def run(workers):
     """Seconds per step and parameters of a run with `workers` processes (chief's view)."""
+    from kerasnlp_lab.training import distribute
+
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("TF_CONFIG", None)
     if workers == 1:
         commands = [({**env, STRATEGY_ENV: "default"})]
     else:
-        addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
         commands = [
-            {
-                **env,
-                STRATEGY_ENV: "multi_worker",
-                "TF_CONFIG": json.dumps(
-                    {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}
-                ),
-            }
-            for i in range(workers)
+            {**env, STRATEGY_ENV: "multi_worker", "TF_CONFIG": tf_config}
+            for tf_config in distribute.loopback_tf_configs(workers)
         ]
     processes = [
         subprocess.Popen(

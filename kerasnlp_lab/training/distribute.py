@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import tempfile
 
 import tensorflow as tf
@@ -88,6 +89,23 @@ def read_tf_config(environ=None):
             f"{len(cluster[task_type])} {task_type} address(es)"
         )
     return config
+
+
+def loopback_tf_configs(workers):
+    """One TF_CONFIG value per worker of a cluster on this machine (loopback ports free now,
+    bound together so they differ): to try `--strategy multi_worker` in `workers` processes."""
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    return [
+        json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+        for index in range(workers)
+    ]
 
 
 def task_count(tf_config):

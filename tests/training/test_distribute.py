@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -31,28 +30,12 @@ CLUSTER_TIMEOUT = 300  # seconds a cluster may take before the test fails (not a
 AUTOENCODER_EPOCHS = 3  # of 32 steps (tiny: 4,096 images, global batch 128)
 
 
-def free_ports(count):
-    """`count` loopback ports free now (bound together, so they differ)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def tf_config(ports, index):
-    workers = [f"127.0.0.1:{port}" for port in ports]
-    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-
-
 class Cluster:
     """Two `kerasnlp-lab train` workers on loopback; stdout/stderr go to files."""
 
     def __init__(self, folder, args, scratch, attempt=0):
         self.folder, self.args, self.scratch, self.attempt = folder, args, scratch, attempt
-        self.ports = free_ports(2)
+        self.tf_configs = distribute.loopback_tf_configs(2)
         self.processes = [self.start(index) for index in range(2)]
 
     def start(self, index):
@@ -60,7 +43,7 @@ class Cluster:
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
-            "TF_CONFIG": tf_config(self.ports, index),
+            "TF_CONFIG": self.tf_configs[index],
             "TMPDIR": str(self.scratch),  # where non-chief workers write
         }
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -108,14 +91,24 @@ def assert_same_weights(actual, expected, skip=()):
 
 
 def test_tf_config_is_read_and_checked():
-    config = tf_config([1111, 2222], 1)
+    configs = [json.loads(config) for config in distribute.loopback_tf_configs(2)]
+    workers = configs[0]["cluster"]["worker"]
+    assert [config["cluster"] for config in configs] == [{"worker": workers}] * 2
+    assert len(set(workers)) == 2 and all(address.startswith("127.0.0.1:") for address in workers)
+    assert [config["task"] for config in configs] == [
+        {"type": "worker", "index": 0},
+        {"type": "worker", "index": 1},
+    ]
+    config = json.dumps(configs[1])
     assert distribute.read_tf_config({"TF_CONFIG": config})["task"] == {
         "type": "worker",
         "index": 1,
     }
     assert distribute.read_tf_config({}) is None
     assert distribute.resolve("auto", {"TF_CONFIG": config}) == "multi_worker"
-    assert distribute.resolve("auto", {"TF_CONFIG": tf_config([1111], 0)}) == "default"
+    assert (
+        distribute.resolve("auto", {"TF_CONFIG": distribute.loopback_tf_configs(1)[0]}) == "default"
+    )
     assert distribute.resolve("auto", {}) == "default"
     assert distribute.resolve("mirrored", {"TF_CONFIG": "not json"}) == "mirrored"
     bad = {
@@ -266,7 +259,7 @@ def test_two_workers_train_a_model_that_evaluate_and_export_accept(model, tmp_pa
 
 
 def test_a_worker_cannot_prepare_a_preset_run(monkeypatch, capsys):
-    monkeypatch.setenv("TF_CONFIG", tf_config([1111, 2222], 0))
+    monkeypatch.setenv("TF_CONFIG", distribute.loopback_tf_configs(2)[0])
     monkeypatch.setattr(distribute, "start", lambda name: distribute.Cluster("multi_worker", None))
     code = cli.main(
         ["train", "autoencoder", "--resume", "presets/autoencoder", "--epochs", "61",

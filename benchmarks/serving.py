@@ -15,7 +15,8 @@ machine's cores. Every run is bounded by a request count and a time limit.
 Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend
 on the weight values, and random weights never emit [END], so every sentence decodes to the maximum
 length): 32 concurrent clients, one sentence per request, batching off and on
-(serving/batching_parameters.txt), sentences/s over REST and gRPC, and the on / off ratio.
+(serving/batching_parameters.txt, or --translator-batching-file), sentences/s over REST and gRPC,
+the on / off ratio and the mean rows per batch.
 """
 
 import argparse

@@ -207,9 +207,16 @@ class _RestTransport:
                 if reused and attempt == 0:  # the server closed an idle keep-alive connection
                     continue
                 raise self._unreachable(error) from None
-            except (OSError, httptools.HttpParserError) as error:
+            except OSError as error:
                 self.close()
                 raise self._unreachable(error) from None
+            except httptools.HttpParserError as error:
+                self.close()
+                raise ServingError(
+                    "UNKNOWN",
+                    f"The server at http://{self.host}:{self.port} sent a malformed HTTP "
+                    f"response: {error}",
+                ) from None
             if not keep_alive:
                 self.close()
             document = _json_or_text(payload)

@@ -10,7 +10,12 @@ import dataclasses
 from kerasnlp_lab.errors import UserError
 
 MIB = 1024 * 1024
-_PARALLELISM_MINIMUM = {"tensorflow_inter_op_parallelism": -1, "tensorflow_intra_op_parallelism": 0}
+# The smallest value of each integer limit that may go below 1 (the others start at 1).
+_MINIMUM = {
+    "max_num_load_retries": 0,
+    "tensorflow_inter_op_parallelism": -1,
+    "tensorflow_intra_op_parallelism": 0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,19 +62,11 @@ class ServingLimits:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             flag = "--" + field.name.replace("_", "-")
-            if field.name in _PARALLELISM_MINIMUM:
-                if value < _PARALLELISM_MINIMUM[field.name]:
-                    raise UserError(
-                        f"Expected {flag} >= {_PARALLELISM_MINIMUM[field.name]}, got {value}."
-                    )
-            elif field.name == "unload_timeout_seconds":
+            if field.name == "unload_timeout_seconds":
                 if not value > 0:
                     raise UserError(f"Expected {flag} > 0, got {value}.")
-            elif value < (0 if field.name == "max_num_load_retries" else 1):
-                raise UserError(
-                    f"Expected {flag} >= {0 if field.name == 'max_num_load_retries' else 1}, "
-                    f"got {value}."
-                )
+            elif value < _MINIMUM.get(field.name, 1):
+                raise UserError(f"Expected {flag} >= {_MINIMUM.get(field.name, 1)}, got {value}.")
         if self.max_buffered_request_bytes < self.max_request_bytes:
             raise UserError(
                 f"Expected --max-buffered-request-bytes >= --max-request-bytes "

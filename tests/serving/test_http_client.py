@@ -1,6 +1,6 @@
 """serving.http_client and ServingClient's REST transport against scripted loopback servers: the
 exact request bytes, chunked and closing responses, a server that closes an idle keep-alive
-connection (one transparent retry) or closes mid-response (UNAVAILABLE)."""
+connection (one transparent retry) or closes mid-response (UNAVAILABLE), a malformed response."""
 
 import socket
 import threading
@@ -153,3 +153,13 @@ def test_a_port_nobody_listens_on_gives_unavailable():
     client = ServingClient(f"http://127.0.0.1:{port}", timeout=10)
     with pytest.raises(ServingError, match=f"Cannot reach the server at http://127.0.0.1:{port}"):
         client.status("m")
+
+
+def test_a_malformed_response_says_so(scripted):
+    server = scripted(lambda request: (b"NOT HTTP AT ALL\r\n\r\n", True))
+    client = ServingClient(f"http://127.0.0.1:{server.port}", timeout=10)
+    with pytest.raises(
+        ServingError, match=rf"^The server at http://127.0.0.1:{server.port} sent a malformed HTTP"
+    ) as caught:
+        client.status("m")
+    assert caught.value.code == "UNKNOWN"

@@ -14,13 +14,15 @@ machine's cores. Every run is bounded by a request count and a time limit.
 
 Then the Transformer translator (`small` preset sizes, random weights: decoding time does not depend
 on the weight values, and random weights never emit [END], so every sentence decodes to the maximum
-length): 32 concurrent clients, one sentence per request, batching off and on
-(serving/batching_parameters.txt, or --translator-batching-file), sentences/s over REST and gRPC,
-the on / off ratio and the mean rows per batch.
+length): 32 concurrent clients, one sentence per request, batching off and on (the export's own
+batching_params.pbtxt, served with --enable-per-model-batching-parameters and the batch threads of
+serving/batching_parameters.txt; or --translator-batching-file for every model), sentences/s over
+REST and gRPC, the on / off ratio and the mean rows per batch.
 """
 
 import argparse
 import contextlib
+import json
 import queue
 import re
 import subprocess
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerasnlp_lab.serving.batching import PER_MODEL_FILE as PER_MODEL_BATCHING_FILE
 from kerasnlp_lab.serving.client import ServingClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +57,8 @@ max_enqueued_batches { value: 100 }
 num_batch_threads { value: 2 }
 """
 SERVE = (
-    "import sys; from kerasnlp_lab.serving.server import serve_forever; "
-    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, "
-    "batching_parameters_file=sys.argv[2] if len(sys.argv) > 2 else None)"
+    "import json, sys; from kerasnlp_lab.serving.server import serve_forever; "
+    "serve_forever(sys.argv[1], rest_port=0, grpc_port=0, **json.loads(sys.argv[2]))"
 )
 
 
@@ -129,11 +131,14 @@ def paced_in_process_p50(version_folder: Path, gap_seconds: float) -> float:
 
 
 @contextlib.contextmanager
-def server_process(saved_models: Path, batching_file: Path | None):
-    """A `serve_forever` subprocess; yields (rest_port, grpc_port)."""
-    arguments = [sys.executable, "-c", SERVE, str(saved_models)] + (
-        [str(batching_file)] if batching_file else []
-    )
+def server_process(saved_models: Path, batching_file: Path | None, per_model: bool = False):
+    """A `serve_forever` subprocess (batching with `batching_file`, and with each version's own
+    batching_params.pbtxt if `per_model`); yields (rest_port, grpc_port)."""
+    options = {
+        "batching_parameters_file": str(batching_file) if batching_file else None,
+        "enable_per_model_batching_parameters": per_model,
+    }
+    arguments = [sys.executable, "-c", SERVE, str(saved_models), json.dumps(options)]
     process = subprocess.Popen(
         arguments, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
@@ -238,13 +243,22 @@ def run_translator_load(url: str, seconds: float) -> dict:
     return {"sentences": len(counted), "per_s": len(counted) / seconds}
 
 
-def translator_batching(folder: Path, seconds: float, batching_file: Path) -> None:
+def translator_batching(folder: Path, seconds: float, batching_file: Path | None) -> None:
+    """Batching off against on: the export's own batching_params.pbtxt (batch threads from
+    serving/batching_parameters.txt), or `batching_file` for every model when given."""
     saved_models = folder / "translator_models"
     print("Exporting a `small` Transformer translator with random weights ...", flush=True)
     export_small_transformer(saved_models)
+    per_model = batching_file is None
+    on = (TRANSLATOR_BATCHING_FILE, True) if per_model else (batching_file, False)
+    parameters_file = (
+        saved_models / "transformer_translator" / "1" / PER_MODEL_BATCHING_FILE
+        if per_model
+        else batching_file
+    )
     results = {}
     for batching in (False, True):
-        with server_process(saved_models, batching_file if batching else None) as (
+        with server_process(saved_models, *(on if batching else (None, False))) as (
             rest_port,
             grpc_port,
         ):
@@ -261,9 +275,10 @@ def translator_batching(folder: Path, seconds: float, batching_file: Path) -> No
                 )
     print(
         f"Transformer translator (small, random weights), {TRANSLATOR_CLIENTS} clients, "
-        f"one sentence per request, {seconds:.0f} s per run. Batching parameters (on): "
+        f"one sentence per request, {seconds:.0f} s per run. Batching parameters (on, "
+        f"{parameters_file.name}): "
         + " ".join(
-            line for line in batching_file.read_text().splitlines() if not line.startswith("#")
+            line for line in parameters_file.read_text().splitlines() if not line.startswith("#")
         )
     )
     print(
@@ -340,8 +355,9 @@ def main() -> None:
     parser.add_argument(
         "--translator-batching-file",
         type=Path,
-        default=TRANSLATOR_BATCHING_FILE,
-        help="the translator's batching parameters (default serving/batching_parameters.txt)",
+        default=None,
+        help="batching parameters for the translator (default: its export's own "
+        "batching_params.pbtxt, served with --enable-per-model-batching-parameters)",
     )
     args = parser.parse_args()
     if args.translator_only:

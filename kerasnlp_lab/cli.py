@@ -190,8 +190,9 @@ def _serve(args):
         rest_port=args.rest_port,
         grpc_port=args.grpc_port,
         model_config_file=args.model_config_file,
-        enable_batching=args.enable_batching or args.batching_parameters_file is not None,
+        enable_batching=args.enable_batching,
         batching_parameters_file=args.batching_parameters_file,
+        enable_per_model_batching_parameters=args.enable_per_model_batching_parameters,
         poll_seconds=args.poll_seconds,
         limits=limits,
     )
@@ -427,6 +428,13 @@ def build_parser():
         "--batching-parameters-file",
         default=None,
         help="BatchingParameters text file, as TF Serving's flag of that name",
+    )
+    serve.add_argument(
+        "--enable-per-model-batching-parameters",
+        action="store_true",
+        help="batch each model with the batching_params.pbtxt of its version folder (a model "
+        "without one is not batched; batch threads from --batching-parameters-file), as TF "
+        "Serving's --enable_per_model_batching_parameters",
     )
     serve.add_argument(
         "--poll-seconds",

@@ -83,6 +83,7 @@ def export_serving(serving, saved_models, version=None):
         name=MODEL_NAME,
         version=version,
         warmup_requests=translator_lib.warmup_requests(tuple(signatures)),
+        batching_parameters=translator_lib.BATCHING_PARAMETERS,
     )
 
 

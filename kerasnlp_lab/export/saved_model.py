@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config, warmup
+from kerasnlp_lab.export.batching_params import DEFAULT_BATCHING, write_batching_params
 
 
 def existing_versions(model_dir):
@@ -38,12 +39,21 @@ def track_signature_variables(module, signatures):
     module.signature_variables = list(variables.values())
 
 
-def write_version(module, signatures, *, saved_models, name, version=None, warmup_requests=()):
+def write_version(
+    module,
+    signatures,
+    *,
+    saved_models,
+    name,
+    version=None,
+    warmup_requests=(),
+    batching_parameters=DEFAULT_BATCHING,
+):
     """Saves `module` as saved_models/<name>/<version>/ and refreshes models.config.
 
-    The SavedModel and its warmup file are written into a hidden temporary folder beside
-    the target and renamed into place, so a server watching the folder never sees half a
-    version, and a failed export leaves nothing behind.
+    The SavedModel, its warmup file and its batching parameters are written into a hidden
+    temporary folder beside the target and renamed into place, so a server watching the folder
+    never sees half a version, and a failed export leaves nothing behind.
 
     Args:
         module: the tf.Module to save (it tracks the model's variables and tables).
@@ -53,6 +63,8 @@ def write_version(module, signatures, *, saved_models, name, version=None, warmu
         version: the version number; default the next free one.
         warmup_requests: (signature name, {input name: array}) pairs for
             assets.extra/tf_serving_warmup_requests.
+        batching_parameters: {BatchingParameters field: int} for batching_params.pbtxt, TF
+            Serving's per-model batching parameters.
 
     Returns:
         The path of the new version folder.
@@ -71,6 +83,7 @@ def write_version(module, signatures, *, saved_models, name, version=None, warmu
     try:
         tf.saved_model.save(module, partial, signatures=signatures)
         warmup.write_warmup_requests(partial, name, warmup_requests)
+        write_batching_params(partial, batching_parameters)
         os.rename(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

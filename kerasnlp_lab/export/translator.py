@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnlp_lab.decoding.translation import translate
+from kerasnlp_lab.export.batching_params import DEFAULT_BATCHING
 from kerasnlp_lab.text.truncate import keep_first_chars
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
@@ -50,6 +51,9 @@ TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 # dropped before tokenization, so no input makes the graph work in proportion to its size.
 MAX_SOURCE_CHARS = 2048
 DEFAULT_BEAM_SIZE = 4
+# batching_params.pbtxt of a translator: a translation takes tens of milliseconds, so a request
+# may wait up to 10 ms for others to join its batch (README, Serving: the batching benchmark).
+BATCHING_PARAMETERS = {**DEFAULT_BATCHING, "batch_timeout_micros": 10_000}
 WARMUP_TEXTS = (
     "En el principio creó Dios los cielos y la tierra.",
     "Y dijo Dios: Sea la luz: y fué la luz.",

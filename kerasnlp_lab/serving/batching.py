@@ -19,6 +19,10 @@ The parameters come from the same text file as TF Serving's `--batching_paramete
     batch_timeout_micros { value: 2000 }
     max_enqueued_batches { value: 100 }
     num_batch_threads { value: 2 }
+
+With per-model parameters (TF Serving's `--enable_per_model_batching_parameters`), a version is
+batched with the parameters of the `batching_params.pbtxt` in its folder, with the batch threads of
+the common file; a version without one is not batched.
 """
 
 import collections
@@ -42,6 +46,8 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving.errors import ServingError, invalid_argument
 
 Tensors = Mapping[str, np.ndarray]
+
+PER_MODEL_FILE = "batching_params.pbtxt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +109,26 @@ def read_batching_parameters(path: str | Path) -> BatchingParameters:
         values["allowed_batch_sizes"] = tuple(message.allowed_batch_sizes)
     values["pad_variable_length_inputs"] = message.pad_variable_length_inputs
     return BatchingParameters(**values)
+
+
+def version_batching(
+    folder: Path, common: BatchingParameters | None, per_model: bool
+) -> BatchingParameters | None:
+    """The batching parameters of the version in `folder`, as TF Serving chooses them.
+
+    `common` (None: batching off) without `per_model`; with it, the parameters of the folder's
+    batching_params.pbtxt (None when there is none) with `common`'s batch threads.
+    """
+    if common is None or not per_model:
+        return common
+    path = Path(folder) / PER_MODEL_FILE
+    if not path.is_file():
+        return None
+    return dataclasses.replace(
+        read_batching_parameters(path),
+        num_batch_threads=common.num_batch_threads,
+        thread_pool_name=common.thread_pool_name,
+    )
 
 
 def _batching_parameters_class():

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.serving import messages
-from kerasnlp_lab.serving.batching import BatchingParameters
+from kerasnlp_lab.serving.batching import BatchingParameters, version_batching
 from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument, not_found
 from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.model_config import ModelConfig
@@ -78,6 +78,9 @@ class ModelManager:
     Args:
         list_models: returns the models to serve; called at every poll.
         batching: batching parameters, or None for no batching.
+        per_model_batching: batch each version with the batching_params.pbtxt of its folder (and
+            the batch threads of `batching`), as TF Serving's
+            --enable_per_model_batching_parameters.
         on_batch: called with (model name, signature name, rows) for every batch run.
         limits: rows and string limits of the versions, load retries, unload timeout.
     """
@@ -86,11 +89,13 @@ class ModelManager:
         self,
         list_models: Callable[[], list[ModelConfig]],
         batching: BatchingParameters | None = None,
+        per_model_batching: bool = False,
         on_batch: Callable[[str, str, int], None] = lambda model, signature, rows: None,
         limits: ServingLimits = _DEFAULT_LIMITS,
     ):
         self._list_models = list_models
         self._batching = batching
+        self._per_model_batching = per_model_batching
         self._on_batch = on_batch
         self._limits = limits
         self._condition = threading.Condition()
@@ -253,7 +258,7 @@ class ModelManager:
                 name,
                 version,
                 folder,
-                self._batching,
+                version_batching(folder, self._batching, self._per_model_batching),
                 lambda signature, rows: self._on_batch(name, signature, rows),
                 self._limits.max_batch_rows,
                 self._limits.max_string_bytes,
@@ -337,6 +342,8 @@ def _load_error(error: Exception) -> tuple[str, str]:
     """(error code name, message) for the status of a version that failed to load."""
     if isinstance(error, ServingError):
         return error.code, error.message
+    if isinstance(error, UserError):  # an unreadable batching_params.pbtxt
+        return "INVALID_ARGUMENT", str(error)
     if isinstance(error, DecodeError):
         return "DATA_LOSS", f"Can't parse saved_model.pb as binary proto: {error}"
     if isinstance(error, FileNotFoundError) or "does not exist" in str(error):

@@ -7,8 +7,9 @@ SIGINT or SIGTERM (what `kerasnlp-lab serve` calls).
 Without a model config file, every subfolder of `saved_models` is a model served with policy latest
 (new model subfolders are picked up too). With one, the file (TF Serving's ModelServerConfig text
 format) lists the models and `saved_models` is not used; see model_config for how its base paths are
-resolved. A batching parameters file turns batching on. `limits` (ServingLimits) bounds what
-requests may cost; one Admission (in-flight requests per model) is shared by both APIs.
+resolved. A batching parameters file, or per-model batching parameters, turn batching on. `limits`
+(ServingLimits) bounds what requests may cost; one Admission (in-flight requests per model) is
+shared by both APIs.
 """
 
 import functools
@@ -43,6 +44,9 @@ class ModelServer:
         model_config_file: a ModelServerConfig text file, as TF Serving's --model_config_file.
         batching_parameters_file: a BatchingParameters text file (implies batching).
         enable_batching: batch concurrent requests (TF Serving's defaults unless a file is given).
+        enable_per_model_batching_parameters: batch each version with the batching_params.pbtxt of
+            its folder, as TF Serving's flag of that name (implies batching; the batch threads
+            stay those of `batching_parameters_file`).
         poll_seconds: how often to look for new, removed or changed versions and config.
         limits: the request limits (ServingLimits' defaults when None).
     """
@@ -56,6 +60,7 @@ class ModelServer:
         model_config_file: str | Path | None = None,
         batching_parameters_file: str | Path | None = None,
         enable_batching: bool = False,
+        enable_per_model_batching_parameters: bool = False,
         poll_seconds: float = 2.0,
         limits: ServingLimits | None = None,
     ):
@@ -72,7 +77,12 @@ class ModelServer:
         self.grpc_port = grpc_port
         self.model_config_file = model_config_file
         self.batching_parameters_file = batching_parameters_file
-        self.enable_batching = enable_batching or batching_parameters_file is not None
+        self.enable_per_model_batching_parameters = enable_per_model_batching_parameters
+        self.enable_batching = (
+            enable_batching
+            or batching_parameters_file is not None
+            or enable_per_model_batching_parameters
+        )
         self.poll_seconds = poll_seconds
         self.limits = limits or ServingLimits()
         self.metrics = Metrics()
@@ -99,7 +109,11 @@ class ModelServer:
             )  # fails now, with a clear message, if it is not a folder
             list_models = functools.partial(models_in_folder, self.saved_models)
         self.manager = ModelManager(
-            list_models, batching, on_batch=self.metrics.observe_batch, limits=self.limits
+            list_models,
+            batching,
+            self.enable_per_model_batching_parameters,
+            on_batch=self.metrics.observe_batch,
+            limits=self.limits,
         )
         admission = self.admission = Admission(
             self.limits.max_concurrent_requests_per_model, self.limits.max_queued_requests_per_model
@@ -150,6 +164,7 @@ def serve_forever(
     model_config_file: str | None = None,
     batching_parameters_file: str | None = None,
     enable_batching: bool = False,
+    enable_per_model_batching_parameters: bool = False,
     poll_seconds: float = 2.0,
     limits: ServingLimits | None = None,
 ) -> None:
@@ -165,6 +180,7 @@ def serve_forever(
         model_config_file,
         batching_parameters_file,
         enable_batching,
+        enable_per_model_batching_parameters,
         poll_seconds,
         limits,
     )

@@ -12,6 +12,7 @@ from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.export import attention_nmt as exporter
 from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import attention_nmt
+from kerasnlp_lab.serving.batching import read_batching_parameters
 from tests import export_checks
 from tests.data.test_translation_pipeline import as_dataset, toy_pairs
 
@@ -48,6 +49,15 @@ def test_export_writes_version_1_and_models_config(exported):
     assert exported == os.path.join(saved_models, "attention_nmt", "1")
     with open(os.path.join(saved_models, "models.config")) as file:
         assert 'name: "attention_nmt"' in file.read()
+
+
+def test_export_carries_a_translators_batching_parameters(exported):
+    parameters = read_batching_parameters(os.path.join(exported, "batching_params.pbtxt"))
+    assert (
+        parameters.max_batch_size,
+        parameters.batch_timeout_micros,
+        parameters.max_enqueued_batches,
+    ) == (32, 10_000, 100)
 
 
 def test_export_uses_core_tensorflow_ops_only(exported):

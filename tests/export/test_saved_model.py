@@ -4,6 +4,7 @@ TF Serving loads the `serve` MetaGraph into a Session (restore op, then init op)
 SignatureDef tensors; run_signatures_in_fresh_tensorflow does the same in a TensorFlow-only process.
 """
 
+import os
 from pathlib import Path
 
 import keras
@@ -12,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from kerasnlp_lab.export.saved_model import write_version
+from kerasnlp_lab.serving.batching import read_batching_parameters
 from kerasnlp_lab.serving.errors import ServingError
 from kerasnlp_lab.serving.servable import Servable
 from tests import export_checks
@@ -42,6 +44,26 @@ def test_write_version_runs_in_tf_servings_loader(tmp_path):
         path, [("serving_default", {"x": X})]
     )
     np.testing.assert_allclose(outputs["y"], module.model(X).numpy(), rtol=1e-6)
+
+
+def test_write_version_writes_tf_servings_per_model_batching_parameters(tmp_path):
+    module = KerasServing()
+    default = write_version(module, module.signatures(), saved_models=str(tmp_path), name="a")
+    with open(os.path.join(default, "batching_params.pbtxt")) as file:
+        assert file.read() == (
+            "max_batch_size { value: 32 }\n"
+            "batch_timeout_micros { value: 1000 }\n"
+            "max_enqueued_batches { value: 100 }\n"
+        )
+    own = write_version(
+        module,
+        module.signatures(),
+        saved_models=str(tmp_path),
+        name="b",
+        batching_parameters={"max_batch_size": 8, "batch_timeout_micros": 5000},
+    )
+    parameters = read_batching_parameters(os.path.join(own, "batching_params.pbtxt"))
+    assert (parameters.max_batch_size, parameters.batch_timeout_micros) == (8, 5000)
 
 
 def test_a_plain_save_of_the_same_module_cannot_run_in_tf_servings_loader(tmp_path):

@@ -15,6 +15,7 @@ from kerasnlp_lab.export import transformer as exporter
 from kerasnlp_lab.export import translator as translator_lib
 from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import transformer
+from kerasnlp_lab.serving.batching import read_batching_parameters
 from tests import export_checks
 from tests.data.test_translation_pipeline import as_dataset, toy_pairs
 
@@ -60,6 +61,15 @@ def test_export_writes_version_1_and_models_config(exported):
     assert [(e.name, e.base_path) for e in config.model_config_list.config] == [
         ("transformer_translator", "/models/transformer_translator")
     ]
+
+
+def test_export_carries_a_translators_batching_parameters(exported):
+    parameters = read_batching_parameters(os.path.join(exported[1], "batching_params.pbtxt"))
+    assert (
+        parameters.max_batch_size,
+        parameters.batch_timeout_micros,
+        parameters.max_enqueued_batches,
+    ) == (32, 10_000, 100)
 
 
 def test_export_uses_core_tensorflow_ops_only(exported):

@@ -11,6 +11,7 @@ from kerasnlp_lab.serving.batching import (
     BatchingParameters,
     SignatureBatcher,
     read_batching_parameters,
+    version_batching,
 )
 from kerasnlp_lab.serving.errors import ServingError
 
@@ -88,6 +89,25 @@ def test_parameters_file_like_tf_serving(tmp_path):
     parameters = read_batching_parameters(path)
     assert parameters.max_batch_size == 4 and parameters.batch_timeout_micros == 0
     assert parameters.max_enqueued_batches == 10
+
+
+def test_version_batching_like_tf_serving(tmp_path):
+    common = BatchingParameters(max_batch_size=32, batch_timeout_micros=1000, num_batch_threads=3)
+    own, bare = tmp_path / "own", tmp_path / "bare"
+    own.mkdir()
+    bare.mkdir()
+    (own / "batching_params.pbtxt").write_text(
+        "max_batch_size { value: 8 }\n"
+        "batch_timeout_micros { value: 10000 }\n"
+        "num_batch_threads { value: 7 }\n"
+    )
+    # per model: the folder's parameters, with the common file's batch threads
+    assert version_batching(own, common, per_model=True) == BatchingParameters(
+        max_batch_size=8, batch_timeout_micros=10000, num_batch_threads=3
+    )
+    assert version_batching(bare, common, per_model=True) is None  # no file: not batched
+    assert version_batching(own, common, per_model=False) is common
+    assert version_batching(own, None, per_model=True) is None  # batching off
 
 
 @pytest.mark.parametrize(

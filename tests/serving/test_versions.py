@@ -12,6 +12,7 @@ import pytest
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.errors import ServingError
 from kerasnlp_lab.serving.limits import ServingLimits
+from kerasnlp_lab.serving.metrics import BATCH_SIZE
 from kerasnlp_lab.serving.server import ModelServer
 from tests.serving.conftest import versions_in, wait_until
 from tests.serving.saved_model_factory import (
@@ -126,6 +127,43 @@ def test_removed_version_is_unloaded_and_the_older_one_served_again(tmp_path, te
             ServingError, match=r"Servable not found for request: Specific\(affine, 2\)"
         ):
             client.predict("affine", {"x": [[1.0, 2.0, 3.0]]}, version=2)
+
+
+def test_per_model_batching_parameters(tmp_path, templates):
+    models = tmp_path / "models"
+    batched = install_version(templates["affine1"], models / "batched", 1)
+    (batched / "batching_params.pbtxt").write_text("max_batch_size { value: 4 }\n")
+    install_version(templates["affine1"], models / "unbatched", 1)
+    broken = install_version(templates["affine1"], models / "broken", 1)
+    (broken / "batching_params.pbtxt").write_text("max_batch_size: 4")
+    common = tmp_path / "batching_parameters.txt"
+    common.write_text("max_batch_size { value: 32 }\nnum_batch_threads { value: 1 }\n")
+    x = np.ones((5, 3), np.float32)
+    with serving(
+        models, batching_parameters_file=common, enable_per_model_batching_parameters=True
+    ) as (server, client):
+        with pytest.raises(ServingError) as refused:
+            client.predict("batched", {"x": x})
+        assert refused.value.code == "INVALID_ARGUMENT"
+        assert "Task size 5 is larger than maximum input batch size 4" in refused.value.message
+        np.testing.assert_array_equal(
+            client.predict("batched", {"x": x[:4]})["y"], affine_expected(x[:4], 1)
+        )
+        np.testing.assert_array_equal(
+            client.predict("unbatched", {"x": x})["y"], affine_expected(x, 1)
+        )
+        batch_lines = [
+            line for line in server.metrics.render().splitlines() if line.startswith(BATCH_SIZE)
+        ]
+        assert (
+            f'{BATCH_SIZE}_sum{{model_name="batched",signature_name="serving_default"}} 4.0'
+            in batch_lines
+        )
+        assert not [line for line in batch_lines if 'model_name="unbatched"' in line]
+        status = client.status("broken")["model_version_status"][0]
+        assert status["state"] == "END"
+        assert status["status"]["error_code"] == "INVALID_ARGUMENT"
+        assert "batching_params.pbtxt" in status["status"]["error_message"]
 
 
 def test_corrupt_version_is_reported_and_the_others_keep_serving(tmp_path, templates):

@@ -34,6 +34,7 @@ def test_compose_mounts_every_file_it_names():
     flags = dict(re.findall(r"-\s+--(\w+)=(\S+)", compose))
     assert flags["model_config_file"] == "/models/models.config"
     assert flags["batching_parameters_file"] in mounted.values()
+    assert flags["enable_per_model_batching_parameters"] == "true"  # the exports' own files
     assert flags["monitoring_config_file"] in mounted.values()
     for local in ("batching_parameters.txt", "monitoring.config"):
         assert (SERVING_FOLDER / local).is_file()

@@ -40,7 +40,8 @@ from kerasnlp_lab.serving.batching import PER_MODEL_FILE as PER_MODEL_BATCHING_F
 from kerasnlp_lab.serving.client import ServingClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TRANSLATOR_BATCHING_FILE = REPO_ROOT / "serving" / "batching_parameters.txt"
+# The shipped batching file: with per-model parameters, it gives the batch threads.
+SHIPPED_BATCHING_FILE = REPO_ROOT / "serving" / "batching_parameters.txt"
 TRANSLATOR_CLIENTS = 32
 TRANSLATOR_SENTENCE = "En el principio creó Dios los cielos y la tierra."
 
@@ -249,16 +250,14 @@ def translator_batching(folder: Path, seconds: float, batching_file: Path | None
     saved_models = folder / "translator_models"
     print("Exporting a `small` Transformer translator with random weights ...", flush=True)
     export_small_transformer(saved_models)
-    per_model = batching_file is None
-    on = (TRANSLATOR_BATCHING_FILE, True) if per_model else (batching_file, False)
-    parameters_file = (
-        saved_models / "transformer_translator" / "1" / PER_MODEL_BATCHING_FILE
-        if per_model
-        else batching_file
-    )
+    if batching_file is None:
+        on = {"batching_file": SHIPPED_BATCHING_FILE, "per_model": True}
+        parameters_file = saved_models / "transformer_translator" / "1" / PER_MODEL_BATCHING_FILE
+    else:
+        on, parameters_file = {"batching_file": batching_file}, batching_file
     results = {}
     for batching in (False, True):
-        with server_process(saved_models, *(on if batching else (None, False))) as (
+        with server_process(saved_models, **(on if batching else {"batching_file": None})) as (
             rest_port,
             grpc_port,
         ):

@@ -342,7 +342,7 @@ def _load_error(error: Exception) -> tuple[str, str]:
     """(error code name, message) for the status of a version that failed to load."""
     if isinstance(error, ServingError):
         return error.code, error.message
-    if isinstance(error, UserError):  # an unreadable batching_params.pbtxt
+    if isinstance(error, UserError):  # e.g. an unreadable batching_params.pbtxt
         return "INVALID_ARGUMENT", str(error)
     if isinstance(error, DecodeError):
         return "DATA_LOSS", f"Can't parse saved_model.pb as binary proto: {error}"

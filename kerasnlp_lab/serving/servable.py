@@ -10,6 +10,7 @@ calling thread when it is the only one running; graphs with decoding or generati
 under load, use TensorFlow's inter-op pool."""
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,16 @@ LOOP_OPS = frozenset({"While", "StatelessWhile", "LoopCond"})
 SERVING_TAG = "serve"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+
+
+def _not_the_loader_deprecation(record: logging.LogRecord) -> bool:
+    """False for TensorFlow's warning that the v1 loader is deprecated: its advice, the eager
+    `tf.saved_model.load`, is not how TF Serving loads, and loading as TF Serving does is the
+    point of this module."""
+    return "saved_model.loader_impl) is deprecated" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_not_the_loader_deprecation)
 
 
 def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:

@@ -2,6 +2,10 @@
 runs, else on TensorFlow's inter-op pool; a graph with a loop always on the pool. Outputs are the
 signature's either way."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
@@ -61,3 +65,24 @@ def test_a_graph_with_a_loop_runs_on_the_inter_op_pool(tmp_path):
     assert servable.loop_free is False
     assert choices == [False]
     np.testing.assert_array_equal(outputs["total"], np.array([4.5, -6.0], np.float32))
+
+
+def test_loading_does_not_print_the_v1_loader_deprecation(tmp_path):
+    """Servable loads as TF Serving does, through TensorFlow's v1 loader; its deprecation warning
+    (use tf.saved_model.load) is dropped, other TensorFlow warnings are not."""
+    path = save_affine(tmp_path / "affine", 1)
+    code = (
+        "import sys; from pathlib import Path; import tensorflow as tf; "
+        "from kerasnlp_lab.serving.servable import Servable; "
+        "Servable('affine', 1, Path(sys.argv[1])); tf.get_logger().warning('other warning')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "other warning" in result.stderr
+    assert "is deprecated" not in result.stderr

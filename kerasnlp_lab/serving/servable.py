@@ -4,10 +4,10 @@ signature, and warmup replay.
 
 A version is loaded as TF Serving's C++ loader does it: the `serve` MetaGraph into a Session (the
 saver's restore op, then the init op), and each signature runs by its SignatureDef's tensor names
-through one callable made once. So an export that stock TF Serving could not run fails here too, and
-a call costs no eager dispatch. A model whose graph has no loop (the autoencoder) runs a call in the
-calling thread when it is the only one running; graphs with decoding or generation loops, and calls
-under load, use TensorFlow's inter-op pool."""
+through Session callables made once. So an export that stock TF Serving could not run fails here
+too, and a call costs no eager dispatch and no Python feed handling. A model whose graph has no loop
+(the autoencoder) runs a call in the calling thread when it is the only one running; graphs with
+decoding or generation loops, and calls under load, use TensorFlow's inter-op pool."""
 
 import functools
 import logging

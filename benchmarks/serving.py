@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasnlp_lab.serving.batching import PER_MODEL_FILE as PER_MODEL_BATCHING_FILE
+from kerasnlp_lab.export.batching_params import BATCHING_PARAMS_FILE
 from kerasnlp_lab.serving.client import ServingClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +252,7 @@ def translator_batching(folder: Path, seconds: float, batching_file: Path | None
     export_small_transformer(saved_models)
     if batching_file is None:
         on = {"batching_file": SHIPPED_BATCHING_FILE, "per_model": True}
-        parameters_file = saved_models / "transformer_translator" / "1" / PER_MODEL_BATCHING_FILE
+        parameters_file = saved_models / "transformer_translator" / "1" / BATCHING_PARAMS_FILE
     else:
         on, parameters_file = {"batching_file": batching_file}, batching_file
     results = {}

@@ -43,11 +43,10 @@ from google.protobuf import (
 )
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.export.batching_params import BATCHING_PARAMS_FILE
 from kerasnlp_lab.serving.errors import ServingError, invalid_argument
 
 Tensors = Mapping[str, np.ndarray]
-
-PER_MODEL_FILE = "batching_params.pbtxt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +120,7 @@ def version_batching(
     """
     if common is None or not per_model:
         return common
-    path = Path(folder) / PER_MODEL_FILE
+    path = Path(folder) / BATCHING_PARAMS_FILE
     if not path.is_file():
         return None
     return dataclasses.replace(

@@ -22,6 +22,7 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
+from kerasnlp_lab.export.warmup import WARMUP_FILE
 from kerasnlp_lab.serving.batching import BatchingParameters, SignatureBatcher
 from kerasnlp_lab.serving.errors import ServingError, code_name, invalid_argument
 from kerasnlp_lab.serving.limits import ServingLimits
@@ -35,7 +36,6 @@ INIT_OP_SIGNATURE = "__saved_model_init_op"
 _CALLER_THREAD, _INTER_OP_POOL = -1, 0
 LOOP_OPS = frozenset({"While", "StatelessWhile", "LoopCond"})
 SERVING_TAG = "serve"
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 
 

@@ -84,7 +84,7 @@ def main():
     else:
         train_pairs = pipeline.load_pairs(args.dataset, "train").cache()
         vectorizers = pipeline.learn_vectorizers(
-            train_pairs, config.source_vocab_size, config.target_vocab_size
+            train_pairs, config.source_vocab_size, config.target_vocab_size, config.tokenizer
         )
         serving = exporter.AttentionNMTServing(
             attention_nmt.build_model(config), *vectorizers, config

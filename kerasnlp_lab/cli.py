@@ -15,6 +15,8 @@ from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
 from kerasnlp_lab.paths import BOTTLENECK_JSON, DOCS, PRESETS, SAVED_MODELS, default_workdir
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 
+TOKENIZERS = ("words", "wordpiece")
+
 
 def _model_name(text):
     try:
@@ -60,7 +62,7 @@ def _train(args):
         epochs = presets.start_from_preset(args.resume, workdir, args.model)
         print(f"Fine-tuning the preset {args.resume} (trained {epochs} epochs) in {workdir}.")
     options = {
-        flag.lstrip("-"): getattr(args, flag.lstrip("-"))
+        _dest(flag): getattr(args, _dest(flag))
         for flag in _model_only_flags(args, TRAIN_MODEL_FLAGS)
     }
     module.train(
@@ -75,11 +77,16 @@ def _train(args):
     )
 
 
-# Flags that apply to one model only: giving them to another one is an error, not a no-op.
+TRANSLATORS = ("attention_nmt", "transformer_translator")
+# Flags that apply to some models only: giving them to another one is an error, not a no-op.
 TRAIN_MODEL_FLAGS = {
     "--noise": "autoencoder",
     "--backbone": "transformer_translator",
     "--attention": "attention_nmt",
+    "--tokenizer": TRANSLATORS,
+    "--source-vocab-size": TRANSLATORS,
+    "--target-vocab-size": TRANSLATORS,
+    "--average-checkpoints": TRANSLATORS,
 }
 PREDICT_MODEL_FLAGS = {
     "--num-chars": "char_generator",
@@ -88,14 +95,22 @@ PREDICT_MODEL_FLAGS = {
 }
 
 
+def _dest(flag):
+    """The argparse attribute of a flag: "--source-vocab-size" -> "source_vocab_size"."""
+    return flag.lstrip("-").replace("-", "_")
+
+
 def _model_only_flags(args, flags):
     """The model-only flags given on the command line; UserError if one is for another model."""
     given = []
-    for flag, model in flags.items():
-        if getattr(args, flag.lstrip("-").replace("-", "_")) is None:
+    for flag, models in flags.items():
+        if getattr(args, _dest(flag)) is None:
             continue
-        if args.model != model:
-            raise UserError(f"{flag} is for {model} only; {args.model} has no such setting.")
+        models = (models,) if isinstance(models, str) else models
+        if args.model not in models:
+            raise UserError(
+                f"{flag} is for {' and '.join(models)} only; {args.model} has no such setting."
+            )
         given.append(flag)
     return given
 
@@ -161,7 +176,7 @@ def _predict(args):
 
     module = _model_module("export", args.model, "predict")
     options = {
-        flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
+        _dest(flag): getattr(args, _dest(flag))
         for flag in _model_only_flags(args, PREDICT_MODEL_FLAGS)
     }
     inputs = module.predict_inputs(args.inputs, **options)
@@ -296,6 +311,30 @@ def build_parser():
         default=None,
         help="attention_nmt only: Bahdanau attention (default) or none, the decoder "
         "seeing only the encoder's final states (the bottleneck experiment, docs/)",
+    )
+    train.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default=None,
+        help="translators only: the vocabulary learned from the training split, words or "
+        "wordpiece subwords (default: the preset's)",
+    )
+    for side in ("source", "target"):
+        train.add_argument(
+            f"--{side}-vocab-size",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help=f"translators only: the largest {side} vocabulary, reserved tokens "
+            "included (default: the preset's)",
+        )
+    train.add_argument(
+        "--average-checkpoints",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="translators only: the final weights average the last N epochs' (1: the last "
+        "epoch's; default: the preset's)",
     )
     train.add_argument(
         "--strategy",

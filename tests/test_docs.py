@@ -207,7 +207,10 @@ def tiny_folders(tmp_path_factory):
         config = module.get_config("tiny")
         workdir = str(root / module.MODEL_NAME)
         vectorizers = pipeline.learn_vectorizers(
-            pipeline.load_pairs(pairs, "train"), config.source_vocab_size, config.target_vocab_size
+            pipeline.load_pairs(pairs, "train"),
+            config.source_vocab_size,
+            config.target_vocab_size,
+            config.tokenizer,
         )
         pipeline.save_vectorizers(workdir, *vectorizers)
         folders[module.MODEL_NAME] = save_untrained(

@@ -191,6 +191,9 @@ _INLINE_TAGS = re.compile(
     r"</?(?:w|transChange|divineName|q|foreign|seg|rdg|name|hi|catchWord)\b[^>]*>"
 )
 _ANY_TAG = re.compile(r"<[^>]*>")
+# Leftover SWORD/USFM character codes inside the text (the KJV's "the \\nd LORD", a closing
+# "\\nd*"), and braces of markup: never verse text.
+_MARKUP_CODES = re.compile(r"\\[A-Za-z]+[0-9]*\*?|[{}]")
 # A dropped footnote right before closing punctuation leaves a space that was never there.
 _SPACE_BEFORE_CLOSING = re.compile(r" (?=[,.;:!?)\]”’])")
 _WHITESPACE = re.compile(r"\s+")
@@ -208,8 +211,8 @@ def clean_osis(raw):
 
     Footnotes and cross references become a space (pysword's clean=True glues the words
     around them), non-canonical titles, speaker labels and milestones are dropped,
-    canonical Psalm titles are kept as text, pilcrows (¶) are removed, entities are
-    unescaped and whitespace is folded.
+    canonical Psalm titles are kept as text, pilcrows (¶), backslash codes (`\\nd`) and
+    braces are removed, entities are unescaped and whitespace is folded.
     """
     text = _BOOK_END.sub(" ", raw)
     text = _DROPPED_ELEMENTS.sub(" ", text)
@@ -218,5 +221,6 @@ def clean_osis(raw):
     text = _INLINE_TAGS.sub("", text)
     text = _ANY_TAG.sub(" ", text)
     text = html.unescape(text).replace("¶", " ")
+    text = _MARKUP_CODES.sub(" ", text)
     text = _WHITESPACE.sub(" ", text).strip()
     return _SPACE_BEFORE_CLOSING.sub("", text)

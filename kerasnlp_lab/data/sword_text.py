@@ -48,8 +48,11 @@ class SwordTextConfig(tfds.core.BuilderConfig):
 class SwordText(tfds.core.GeneratorBasedBuilder):
     """Bible chapters (cleaned plain text) from a SWORD module, split by book."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "One example per chapter, verses joined by newlines, split by book."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "One example per chapter, verses joined by newlines, split by book.",
+        "1.1.0": "Leftover markup codes (the KJV's 25 `\\nd` before LORD) removed.",
+    }
     BUILDER_CONFIGS = [
         SwordTextConfig(
             name="kjv", module="engKJV2006eb", description="King James Version (engKJV2006eb)."

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data.epochs import chain_epochs, epoch_seed
-from kerasnlp_lab.text.vectorizer import WordVectorizer
+from kerasnlp_lab.text.tokenizers import VECTORIZERS, load_vectorizer
 
 SOURCE_VOCABULARY_FILE = "source_vocabulary.json"
 TARGET_VOCABULARY_FILE = "target_vocabulary.json"
@@ -32,19 +32,22 @@ def load_pairs(dataset, split, limit=None):
     return pairs if limit is None else pairs.take(limit)
 
 
-def learn_vectorizers(train_pairs, source_vocab_size, target_vocab_size):
-    """(source, target) `WordVectorizer`s learned from the training pairs only.
+def learn_vectorizers(train_pairs, source_vocab_size, target_vocab_size, tokenizer):
+    """(source, target) vectorizers learned from the training pairs only.
 
-    The source is lower-cased (fewer words to learn); the target keeps case, so the models
-    write "In the beginning God created ..." and are scored by case-sensitive BLEU.
+    `tokenizer` names the kind (`kerasnlp_lab.text.tokenizers.TOKENIZERS`: words or
+    wordpiece). The source is lower-cased (fewer tokens to learn); the target keeps case,
+    so the models write "In the beginning God created ..." and are scored by case-sensitive
+    BLEU.
     """
-    source = WordVectorizer.from_dataset(
+    vectorizer_class = VECTORIZERS[tokenizer]
+    source = vectorizer_class.from_dataset(
         train_pairs.map(lambda source, target: source),
         source_vocab_size,
         VOCABULARY_BATCH_SIZE,
         name="source_vectorizer",
     )
-    target = WordVectorizer.from_dataset(
+    target = vectorizer_class.from_dataset(
         train_pairs.map(lambda source, target: target),
         target_vocab_size,
         VOCABULARY_BATCH_SIZE,
@@ -64,8 +67,8 @@ def save_vectorizers(workdir, source_vectorizer, target_vectorizer):
 def load_vectorizers(workdir):
     """The (source, target) vectorizers saved by `save_vectorizers` (UserError if missing)."""
     return (
-        WordVectorizer.load(os.path.join(workdir, SOURCE_VOCABULARY_FILE)),
-        WordVectorizer.load(os.path.join(workdir, TARGET_VOCABULARY_FILE)),
+        load_vectorizer(os.path.join(workdir, SOURCE_VOCABULARY_FILE)),
+        load_vectorizer(os.path.join(workdir, TARGET_VOCABULARY_FILE)),
     )
 
 

@@ -149,7 +149,8 @@ class TranslatorServing(tf.Module):
 
     def count_truncated(self, texts):
         """How many of `texts` are longer than `max_source_length` ids."""
-        lengths = self.source_vectorizer.tokenize(tf.constant(texts, tf.string)).row_lengths() + 2
+        ids = self.source_vectorizer.encode(tf.constant(texts, tf.string), True, True)
+        lengths = ids.row_lengths()
         return int(tf.reduce_sum(tf.cast(lengths > self.max_source_length, tf.int32)))
 
     def translate_texts(self, texts, beam=False, batch_size=64):
@@ -159,7 +160,7 @@ class TranslatorServing(tf.Module):
         if truncated:
             warnings.warn(
                 f"{truncated} of {len(texts)} texts are longer than {self.max_source_length} "
-                f"tokens and were truncated to their first {self.max_source_length - 2} words.",
+                f"tokens and were truncated to their first {self.max_source_length - 2} tokens.",
                 stacklevel=2,
             )
         function = self.beam if beam else self.greedy

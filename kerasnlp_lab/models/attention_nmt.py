@@ -50,6 +50,7 @@ class AttentionNMTConfig:
     embedding_dim: int = 256
     units: int = 1024
     attention_units: int = 1024
+    tokenizer: str = "words"
     source_vocab_size: int = 20_000
     target_vocab_size: int = 15_000
     max_source_length: int = 128

@@ -70,6 +70,7 @@ class TransformerConfig:
     backbone: str = "ours"
     warmup_steps: int = 4000
     label_smoothing: float = 0.1
+    tokenizer: str = "words"
     source_vocab_size: int = 12_000
     target_vocab_size: int = 8_000
     max_source_length: int = 128

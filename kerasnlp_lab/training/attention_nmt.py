@@ -42,6 +42,10 @@ def train(
     seed=None,
     attention=None,
     strategy="default",
+    tokenizer=None,
+    source_vocab_size=None,
+    target_vocab_size=None,
+    average_checkpoints=None,
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs.
 
@@ -57,7 +61,13 @@ def train(
         resume=resume,
         seed=seed,
         strategy=strategy,
-        options={"attention": attention},
+        options={
+            "attention": attention,
+            "tokenizer": tokenizer,
+            "source_vocab_size": source_vocab_size,
+            "target_vocab_size": target_vocab_size,
+            "average_checkpoints": average_checkpoints,
+        },
         callbacks=plateau_callbacks,
     )
     workdir_lib.save_model(output, model)

@@ -105,6 +105,10 @@ def train(
     seed=None,
     backbone=None,
     strategy="default",
+    tokenizer=None,
+    source_vocab_size=None,
+    target_vocab_size=None,
+    average_checkpoints=None,
 ):
     """Trains the Transformer translator; writes the model, vocabularies, checkpoints, logs.
 
@@ -120,7 +124,13 @@ def train(
         resume=resume,
         seed=seed,
         strategy=strategy,
-        options={"backbone": backbone},
+        options={
+            "backbone": backbone,
+            "tokenizer": tokenizer,
+            "source_vocab_size": source_vocab_size,
+            "target_vocab_size": target_vocab_size,
+            "average_checkpoints": average_checkpoints,
+        },
         callbacks=throughput_callbacks,
     )
     workdir_lib.save_model(output, model)

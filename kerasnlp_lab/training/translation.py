@@ -46,7 +46,7 @@ def prepare_examples(
         vectorizers = pipeline.load_vectorizers(workdir)
     else:
         vectorizers = pipeline.learn_vectorizers(
-            train_pairs, config.source_vocab_size, config.target_vocab_size
+            train_pairs, config.source_vocab_size, config.target_vocab_size, config.tokenizer
         )
     workdir_lib.save_run_description(
         output,

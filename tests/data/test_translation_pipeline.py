@@ -71,13 +71,13 @@ def id_examples(lengths):
 
 @pytest.fixture(scope="module")
 def vectorizers():
-    return pipeline.learn_vectorizers(as_dataset(toy_pairs(200)), 100, 100)
+    return pipeline.learn_vectorizers(as_dataset(toy_pairs(200)), 100, 100, "words")
 
 
 def test_vocabularies_come_from_the_training_pairs_only(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=400)
     train = pipeline.load_pairs(dataset, "train")
-    source, target = pipeline.learn_vectorizers(train, 100, 100)
+    source, target = pipeline.learn_vectorizers(train, 100, 100, "words")
     test_only = {"xilófono"}
     assert "perro" in source.vocabulary and "dog" in target.vocabulary
     assert not test_only & set(source.vocabulary)
@@ -173,4 +173,4 @@ def test_seeded_epochs_replay_exactly_from_any_epoch():
 
 def test_vocabularies_refuse_a_too_small_size():
     with pytest.raises(UserError, match="vocab_size must be at least 5"):
-        pipeline.learn_vectorizers(as_dataset(toy_pairs(5)), 3, 100)
+        pipeline.learn_vectorizers(as_dataset(toy_pairs(5)), 3, 100, "words")

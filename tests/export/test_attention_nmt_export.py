@@ -32,7 +32,10 @@ TEXTS = [
 def serving():
     keras.utils.set_random_seed(3)
     vectorizers = pipeline.learn_vectorizers(
-        as_dataset(toy_pairs(100)), CONFIG.source_vocab_size, CONFIG.target_vocab_size
+        as_dataset(toy_pairs(100)),
+        CONFIG.source_vocab_size,
+        CONFIG.target_vocab_size,
+        CONFIG.tokenizer,
     )
     model = attention_nmt.build_model(CONFIG)
     return exporter.AttentionNMTServing(model, *vectorizers, CONFIG)
@@ -129,7 +132,10 @@ def test_without_attention_the_export_has_no_attention_signature(tmp_path):
     config = dataclasses.replace(CONFIG, attention="none")
     keras.utils.set_random_seed(3)
     vectorizers = pipeline.learn_vectorizers(
-        as_dataset(toy_pairs(100)), config.source_vocab_size, config.target_vocab_size
+        as_dataset(toy_pairs(100)),
+        config.source_vocab_size,
+        config.target_vocab_size,
+        config.tokenizer,
     )
     serving = exporter.AttentionNMTServing(attention_nmt.build_model(config), *vectorizers, config)
     exported = exporter.export_serving(serving, str(tmp_path))

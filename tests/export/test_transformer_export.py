@@ -31,7 +31,7 @@ def make_serving(backbone="ours", fit_steps=True):
     config = transformer.get_config(
         "tiny", num_layers=2, max_source_length=16, max_target_length=10, backbone=backbone
     )
-    vectorizers = pipeline.learn_vectorizers(as_dataset(toy_pairs(100)), 40, 40)
+    vectorizers = pipeline.learn_vectorizers(as_dataset(toy_pairs(100)), 40, 40, "words")
     model = transformer.build_model(config, vectorizers[0].vocab_size, vectorizers[1].vocab_size)
     if not fit_steps:
         return exporter.make_serving(model, *vectorizers, config)

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.text import WordVectorizer
+from kerasnlp_lab.text.tokenizers import load_vectorizer
 from kerasnlp_lab.text.vectorizer import END_ID, OOV_ID, PAD_ID, RESERVED_TOKENS, START_ID
 
 TRAINING_TEXTS = ["¿Quién es?", "Es él.", "¡Él es!", "Es, es... ¿es?"]
@@ -106,7 +107,7 @@ def test_config_and_file_round_trip(vectorizer, tmp_path):
     rebuilt = WordVectorizer.from_config(vectorizer.get_config())
     path = tmp_path / "vocabulary.json"
     vectorizer.save(path)
-    loaded = WordVectorizer.load(path)
+    loaded = load_vectorizer(path)
     texts = ["¿Quién es él?", "Nada."]
     for other in (rebuilt, loaded):
         assert other.vocabulary == vectorizer.vocabulary
@@ -135,10 +136,10 @@ def test_bad_learning_inputs_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="no token"):
         WordVectorizer.from_dataset(tf.data.Dataset.from_tensor_slices([" ", ""]), 10)
     with pytest.raises(UserError, match="not found"):
-        WordVectorizer.load(tmp_path / "missing.json")
+        load_vectorizer(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"chars": []}')
     with pytest.raises(UserError, match="'vocabulary' key"):
-        WordVectorizer.load(tmp_path / "bad.json")
+        load_vectorizer(tmp_path / "bad.json")
 
 
 def test_a_cased_vocabulary_keeps_case_both_ways(tmp_path):
@@ -154,13 +155,13 @@ def test_a_cased_vocabulary_keeps_case_both_ways(tmp_path):
     assert cased.encode(["GOD"]).to_list() == [[OOV_ID]]
     path = tmp_path / "target_vocabulary.json"
     cased.save(path)
-    loaded = WordVectorizer.load(path)
+    loaded = load_vectorizer(path)
     assert (loaded.lowercase, loaded.vocabulary) == (False, cased.vocabulary)
 
 
 def test_a_vocabulary_file_without_the_case_flag_is_lower_cased(vectorizer, tmp_path):
     path = tmp_path / "old.json"
     path.write_text('{"vocabulary": ' + str(vectorizer.vocabulary).replace("'", '"') + "}")
-    loaded = WordVectorizer.load(path)
+    loaded = load_vectorizer(path)
     assert loaded.lowercase is True
     assert loaded.encode(["ÉL ES"]).to_list() == vectorizer.encode(["él es"]).to_list()

@@ -6,7 +6,7 @@ DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
-	bottleneck clean
+	bottleneck image clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -92,6 +92,10 @@ bench: setup
 
 serve: models
 	$(BIN)/kerasnlp-lab serve
+
+# The image deploy/training-job.yaml runs (Dockerfile: make setup's steps, non-root); needs Docker.
+image:
+	docker build -t kerasnlp-lab:latest .
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -37,7 +37,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: models
 	$(BIN)/kerasnlp-lab demo
 
-# The release presets -> saved_models/<model>/1/ (seconds when they are up to date).
+# Changed release presets -> the next version of saved_models/<model>/ (seconds when none changed).
 models: setup
 	$(BIN)/kerasnlp-lab models
 

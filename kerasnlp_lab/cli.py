@@ -167,7 +167,8 @@ def _release(args):
 def _models(args):
     from kerasnlp_lab import release
 
-    for name, path in release.make_models(args.presets, args.saved_models).items():
+    paths = release.make_models(args.presets, args.saved_models, args.keep_versions)
+    for name, path in paths.items():
         print(f"{name}: {path}")
 
 
@@ -413,14 +414,25 @@ def build_parser():
     )
     release.set_defaults(handler=_release)
 
+    from kerasnlp_lab.export.models_config import KEEP_VERSIONS
+
     models = commands.add_parser(
-        "models", help="export every release preset to saved_models/<model>/1/ (when stale)"
+        "models",
+        help="export every release preset that changed (or whose code did) as the next version "
+        "of saved_models/<model>/",
     )
     models.add_argument("--presets", default=PRESETS, help="presets folder (default: presets)")
     models.add_argument(
         "--saved-models",
         default=SAVED_MODELS,
         help="TF Serving model base path (default: saved_models)",
+    )
+    models.add_argument(
+        "--keep-versions",
+        type=_positive_int,
+        default=KEEP_VERSIONS,
+        help="how many of each model's newest versions to keep, for rollback; older ones are "
+        "deleted once the new one is in place (default %(default)s)",
     )
     models.set_defaults(handler=_models)
 
@@ -481,95 +493,19 @@ def build_parser():
         default=2.0,
         help="how often to look for new or removed versions (default 2)",
     )
-    from kerasnlp_lab.serving.limits import ServingLimits
+    from kerasnlp_lab.serving import limits as serving_limits
 
-    default = ServingLimits()  # the limits below, README: Serving
+    default = serving_limits.ServingLimits()
     limits = serve.add_argument_group("limits (TF Serving's flag names where it has the flag)")
-    limits.add_argument(
-        "--max-request-bytes",
-        type=_positive_int,
-        default=default.max_request_bytes,
-        help="larger REST bodies / gRPC messages get 413 / RESOURCE_EXHAUSTED, counted "
-        "while reading (default %(default)s = 4 MiB)",
-    )
-    limits.add_argument(
-        "--max-buffered-request-bytes",
-        type=_positive_int,
-        default=default.max_buffered_request_bytes,
-        help="REST bodies held at once before decoding; beyond, 429 (default %(default)s = 32 MiB)",
-    )
-    limits.add_argument(
-        "--max-batch-rows",
-        type=_positive_int,
-        default=default.max_batch_rows,
-        help="rows per request with batching off (with batching on: max_batch_size); "
-        "beyond, INVALID_ARGUMENT 'Task size N is larger than maximum input batch size' "
-        "(default %(default)s)",
-    )
-    limits.add_argument(
-        "--max-string-bytes",
-        type=_positive_int,
-        default=default.max_string_bytes,
-        help="longest string element of an input, in bytes (default %(default)s)",
-    )
-    limits.add_argument(
-        "--max-concurrent-requests-per-model",
-        type=_positive_int,
-        default=default.max_concurrent_requests_per_model,
-        help="predict requests of one model running at once (default %(default)s)",
-    )
-    limits.add_argument(
-        "--max-queued-requests-per-model",
-        type=_positive_int,
-        default=default.max_queued_requests_per_model,
-        help="predict requests of one model waiting to run; beyond, 429 / "
-        "RESOURCE_EXHAUSTED (default %(default)s)",
-    )
-    limits.add_argument(
-        "--rest-api-num-threads",
-        type=_positive_int,
-        default=default.rest_api_num_threads,
-        help="threads decoding and running REST predict requests (default %(default)s)",
-    )
-    limits.add_argument(
-        "--grpc-max-threads",
-        type=_positive_int,
-        default=default.grpc_max_threads,
-        help="threads running gRPC calls; twice as many calls in all, more get "
-        "RESOURCE_EXHAUSTED (default %(default)s)",
-    )
-    limits.add_argument(
-        "--rest-api-timeout-in-ms",
-        type=_positive_int,
-        default=default.rest_api_timeout_in_ms,
-        help="a REST request's time limit, then 504 DEADLINE_EXCEEDED; gRPC uses the "
-        "call's deadline (default %(default)s)",
-    )
-    limits.add_argument(
-        "--unload-timeout-seconds",
-        type=float,
-        default=default.unload_timeout_seconds,
-        help="how long an unload waits for requests still using the version (default %(default)s)",
-    )
-    limits.add_argument(
-        "--max-num-load-retries",
-        type=int,
-        default=default.max_num_load_retries,
-        help="failed loads of an unchanged version retried on later polls (default %(default)s)",
-    )
-    limits.add_argument(
-        "--tensorflow-inter-op-parallelism",
-        type=int,
-        default=default.tensorflow_inter_op_parallelism,
-        help="each model Session's inter-op threads: 0 shares TensorFlow's pool, -1 runs every op "
-        "in the calling thread (default %(default)s)",
-    )
-    limits.add_argument(
-        "--tensorflow-intra-op-parallelism",
-        type=int,
-        default=default.tensorflow_intra_op_parallelism,
-        help="threads inside one op; 0 lets TensorFlow pick (default %(default)s)",
-    )
+    for limit in serving_limits.LIMITS:
+        for name, text in limit.flags.items():
+            value = getattr(default, name)
+            limits.add_argument(
+                serving_limits.flag_of(name),
+                type=type(value),
+                default=value,
+                help=f"{text} (default {serving_limits.shown(value)})",
+            )
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(

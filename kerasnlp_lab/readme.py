@@ -1,9 +1,10 @@
 """README sections generated from the code, so they cannot drift from it.
 
 - the command-line reference: every sub-command's `--help` from the argparse parser;
-- the release results: one row per preset, from `presets/<model>/metadata.json`.
+- the release results: one row per preset, from `presets/<model>/metadata.json`;
+- the serving limits: one row per limit, from `serving/limits.py` (as `serve --help` is).
 
-    python -m kerasnlp_lab.readme README.md    # rewrites both sections in place
+    python -m kerasnlp_lab.readme README.md    # rewrites every section in place
 
 Each section sits between its BEGIN and END markers; `tests/test_readme.py` fails when a
 section differs from what the code says.
@@ -17,6 +18,7 @@ from kerasnlp_lab.cli import build_parser
 from kerasnlp_lab.paths import PRESETS
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 from kerasnlp_lab.release import preset_dirs
+from kerasnlp_lab.serving import limits
 from kerasnlp_lab.training.workdir import PRESET_METADATA_FILE
 
 WIDTH = "100"  # argparse wraps help text to $COLUMNS
@@ -111,7 +113,34 @@ def release_results(presets_root=PRESETS):
     return "\n".join(rows)
 
 
-SECTIONS = {"cli-reference": cli_reference, "release-results": release_results}
+def _flag_default(name, default):
+    tf_serving = ", TF Serving's" if name in limits.TF_SERVING_FLAGS else ""
+    return f"`{limits.flag_of(name)}` ({limits.shown(getattr(default, name))}{tf_serving})"
+
+
+def serving_limits():
+    """A Markdown table of the serving limits: flags and defaults, answers, why the defaults."""
+    default = limits.ServingLimits()
+    rows = [
+        "| limit | flag (default) | what it bounds, and the answer beyond | why this default |",
+        "| --- | --- | --- | --- |",
+    ]
+    for limit in limits.LIMITS:
+        flags = ", ".join(_flag_default(name, default) for name in limit.flags) or limit.bound
+        texts = [
+            f"`{limits.flag_of(name)}`: {text}" if len(limit.flags) > 1 else text
+            for name, text in limit.flags.items()
+        ]
+        texts += [limit.answer] if limit.answer else []
+        rows.append(f"| {limit.name} | {flags} | {'; '.join(texts)} | {limit.why} |")
+    return "\n".join(rows)
+
+
+SECTIONS = {
+    "cli-reference": cli_reference,
+    "release-results": release_results,
+    "serving-limits": serving_limits,
+}
 
 
 def section_of(text, name):

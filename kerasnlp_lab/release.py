@@ -2,9 +2,13 @@
 
 `make_preset` turns a finished run into `presets/<model>/` and records its test metrics on
 the whole test split and on a fixed subset (what the fast test re-checks). `make_models`
-exports every preset into `saved_models/<model>/1/` with `assets.extra/release.json` (the
-preset's metadata and a fingerprint of preset + code), skipping a model whose SavedModel
-already carries the same fingerprint, so `make models` takes seconds when nothing changed.
+exports every preset as the next version of `saved_models/<model>/`, with
+`assets.extra/release.json` (the preset's metadata and a fingerprint of preset + code), skipping
+a model whose newest version already carries the same fingerprint, so `make models` takes
+seconds when nothing changed. A version folder is never rewritten: a new one appears with one
+rename, and only then are the versions beyond the newest `keep_versions` deleted (never one that
+models.config pins), so a server keeps serving the previous version until the new one is loaded,
+and can roll back to it.
 """
 
 import hashlib
@@ -16,12 +20,13 @@ import tempfile
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config
+from kerasnlp_lab.export.models_config import KEEP_VERSIONS
+from kerasnlp_lab.export.saved_model import existing_versions
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES
 from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 from kerasnlp_lab.training import presets
 from kerasnlp_lab.training import workdir as workdir_lib
 
-RELEASE_VERSION = 1
 RELEASE_FILE = "release.json"
 # The fixed test subset whose metrics a fast test recomputes exactly: the first examples.
 SUBSET_LIMITS = {
@@ -81,8 +86,12 @@ def fingerprint(preset_dir):
     return digest.hexdigest()
 
 
-def release_info(saved_models, model_name, version=RELEASE_VERSION):
-    """The release.json of saved_models/<model>/<version>/, or None."""
+def release_info(saved_models, model_name, version=None):
+    """The release.json of saved_models/<model>/<version>/ (default the newest), or None."""
+    if version is None:
+        version = max(existing_versions(os.path.join(saved_models, model_name)), default=None)
+        if version is None:
+            return None
     path = os.path.join(saved_models, model_name, str(version), "assets.extra", RELEASE_FILE)
     if not os.path.exists(path):
         return None
@@ -90,51 +99,79 @@ def release_info(saved_models, model_name, version=RELEASE_VERSION):
         return json.load(file)
 
 
-def export_preset(model_name, preset_dir, saved_models, version=RELEASE_VERSION):
-    """Exports a preset to saved_models/<model>/<version>/ unless it is up to date.
+def export_preset(model_name, preset_dir, saved_models, keep_versions=KEEP_VERSIONS):
+    """Exports a preset as the next version of saved_models/<model>/ unless the newest version
+    has its fingerprint, then deletes the versions beyond the newest `keep_versions`.
 
-    Returns (path, exported: bool). The new version is built in a hidden folder of
-    `saved_models` and swapped in with renames, so a server never sees half a version.
+    Returns (path of the newest version, exported: bool).
     """
-    target = os.path.join(saved_models, model_name, str(version))
+    model_dir = os.path.join(saved_models, model_name)
     print_name = f"{model_name} ({preset_dir})"
     stamp = fingerprint(preset_dir)
-    current = release_info(saved_models, model_name, version)
-    if current is not None and current.get("fingerprint") == stamp:
+    newest = max(existing_versions(model_dir), default=0)
+    current = release_info(saved_models, model_name, newest) if newest else None
+    exported = current is None or current.get("fingerprint") != stamp
+    target = os.path.join(model_dir, str(newest + 1 if exported else newest))
+    if exported:
+        print(f"models: exporting {print_name} to {target}")
+        _export_new_version(model_name, preset_dir, saved_models, newest + 1, stamp)
+    else:
         print(f"models: {print_name} is up to date in {target}")
-        return target, False
-    print(f"models: exporting {print_name} to {target}")
+    for version in remove_old_versions(saved_models, model_name, keep_versions):
+        print(f"models: deleted {os.path.join(model_dir, str(version))}")
+    return target, exported
+
+
+def _export_new_version(model_name, preset_dir, saved_models, version, stamp):
+    """Builds the version in a hidden folder of `saved_models`, then renames it into place."""
     with open(os.path.join(preset_dir, workdir_lib.PRESET_METADATA_FILE), encoding="utf-8") as file:
         metadata = json.load(file)
+    target = os.path.join(saved_models, model_name, str(version))
     os.makedirs(saved_models, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".release-", dir=saved_models)
+    staging = tempfile.mkdtemp(prefix=f".release-{model_name}-{version}-", dir=saved_models)
     try:
         built = _module("export", model_name).export(
             workdir=preset_dir, saved_models=staging, version=version
         )
         with open(os.path.join(built, "assets.extra", RELEASE_FILE), "w", encoding="utf-8") as file:
             json.dump({**metadata, "fingerprint": stamp}, file, indent=2, ensure_ascii=False)
+        if os.path.exists(target):  # another export got there first; never rewrite a version
+            raise UserError(f"{target} appeared while it was being exported: run `models` again.")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        retired = None
-        if os.path.exists(target):
-            retired = tempfile.mkdtemp(prefix=f".retired-{version}-", dir=os.path.dirname(target))
-            os.rename(target, os.path.join(retired, "version"))
         os.rename(built, target)
-        if retired:
-            shutil.rmtree(retired, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target, True
 
 
-def make_models(presets_root=PRESETS, saved_models=SAVED_MODELS):
-    """`make models`: every preset exported (when out of date); returns {model: path}."""
+def remove_old_versions(saved_models, model_name, keep_versions):
+    """Deletes the versions of saved_models/<model>/ beyond the newest `keep_versions`, except
+    those models.config pins (a rollback); returns the deleted version numbers."""
+    model_dir = os.path.join(saved_models, model_name)
+    pinned = models_config.pinned_versions(saved_models, model_name)
+    old = [
+        version
+        for version in existing_versions(model_dir)[:-keep_versions]
+        if version not in pinned
+    ]
+    for version in old:
+        # Renamed away first, so a server never sees half a version folder.
+        retired = tempfile.mkdtemp(prefix=f".retired-{version}-", dir=model_dir)
+        os.rename(os.path.join(model_dir, str(version)), os.path.join(retired, "version"))
+        shutil.rmtree(retired)
+    return old
+
+
+def make_models(presets_root=PRESETS, saved_models=SAVED_MODELS, keep_versions=KEEP_VERSIONS):
+    """`make models`: every preset exported when out of date; returns {model: newest version}."""
     found = preset_dirs(presets_root)
     if not found:
         raise UserError(
             f"No release presets under {presets_root}/: expected folders like "
             f"{presets_root}/transformer_translator/ with config.json and metadata.json."
         )
-    paths = {name: export_preset(name, folder, saved_models)[0] for name, folder in found.items()}
+    paths = {
+        name: export_preset(name, folder, saved_models, keep_versions)[0]
+        for name, folder in found.items()
+    }
     models_config.write_models_config(saved_models)
     return paths

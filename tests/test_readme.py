@@ -1,9 +1,11 @@
 """The README's generated sections match the code, and its code map covers the package."""
 
+import dataclasses
 import pathlib
 import re
 
 from kerasnlp_lab import readme
+from kerasnlp_lab.serving import limits
 from tests.test_imports import LEVELS
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -32,6 +34,18 @@ def test_the_cli_reference_lists_every_flag_of_every_command():
         "--presets",
     ):
         assert flag in reference
+
+
+def test_every_serving_limit_has_one_text_for_serve_help_and_the_readme():
+    named = [name for limit in limits.LIMITS for name in limit.flags]
+    assert sorted(named) == sorted(field.name for field in dataclasses.fields(limits.ServingLimits))
+    serve = dict(readme._subcommands(readme.build_parser()))["serve"]
+    helps = {action.dest: action.help for action in serve._actions}
+    table = readme.serving_limits()
+    for limit in limits.LIMITS:
+        assert f"| {limit.name} |" in table
+        for name, text in limit.flags.items():
+            assert helps[name].startswith(text) and text in table
 
 
 def test_the_code_map_names_every_part_of_the_package():

@@ -3,7 +3,9 @@
 For every preset committed under presets/: `make models` exports it (core ops only, a
 TensorFlow-only process gives the in-process outputs for every signature at the two batch
 sizes of its warmup requests), its fixed test subset re-evaluates to the metrics recorded
-in metadata.json, and a second `make models` leaves the exports alone.
+in metadata.json, and a second `make models` leaves the exports alone. With a stand-in
+exporter: a changed preset or changed code becomes the next version, the newest versions and
+any that models.config pins are kept, and a failed export changes nothing.
 """
 
 import importlib
@@ -17,8 +19,9 @@ import tensorflow as tf
 
 from kerasnlp_lab import release
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.export import warmup
+from kerasnlp_lab.export import models_config, warmup
 from kerasnlp_lab.models import MODEL_MODULES
+from kerasnlp_lab.serving.model_config import read_model_config_file
 from kerasnlp_lab.training import workdir as workdir_lib
 from tests import export_checks
 from tests.cli_runner import run_cli
@@ -192,3 +195,122 @@ def test_demo_shows_the_release_models_through_rest_and_grpc(exported, tmp_path)
     assert sum(line.startswith("[temperature ") for line in lines) == 4
     assert lines[-3].startswith("learn how they work:  docs/README.md")
     assert (tmp_path / "demo" / "autoencoder_reconstructions.png").is_file()
+
+
+# ---------------------------------------------------------------------------- numbered versions
+# Fast: a stand-in exporter writes a marker SavedModel, so these check the versioning itself.
+
+
+class _StandInExporter:
+    """`export` of a model module: writes saved_models/<model>/<version>/ and counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+        self.fail = False
+
+    def export(self, workdir, saved_models, version):
+        self.calls += 1
+        if self.fail:
+            raise OSError("disk full")
+        folder = os.path.join(saved_models, "autoencoder", str(version))
+        os.makedirs(os.path.join(folder, "assets.extra"))
+        with open(os.path.join(folder, "saved_model.pb"), "w") as file:
+            file.write(f"exported from {workdir}")
+        return folder
+
+
+@pytest.fixture
+def release_folders(tmp_path, monkeypatch):
+    """(presets root with an autoencoder preset, saved_models, the stand-in exporter); the code
+    fingerprint reads a stand-in package folder."""
+    preset = tmp_path / "presets" / "autoencoder"
+    preset.mkdir(parents=True)
+    (preset / workdir_lib.PRESET_CONFIG_FILE).write_text('{"units": 1}')
+    (preset / workdir_lib.PRESET_METADATA_FILE).write_text('{"preset": "deep"}')
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "code.py").write_text("VERSION = 1\n")
+    monkeypatch.setattr(release, "_PACKAGE_DIR", str(package))
+    exporter = _StandInExporter()
+    monkeypatch.setattr(release, "_module", lambda package, model_name: exporter)
+    return tmp_path / "presets", tmp_path / "saved_models", exporter
+
+
+def _versions(saved_models):
+    folder = saved_models / "autoencoder"
+    return sorted(int(name) for name in os.listdir(folder) if not name.startswith("."))
+
+
+def test_a_changed_preset_or_code_becomes_the_next_version_and_two_are_kept(release_folders):
+    presets_root, saved_models, exporter = release_folders
+    paths = release.make_models(str(presets_root), str(saved_models))
+    assert paths == {"autoencoder": str(saved_models / "autoencoder" / "1")}
+    assert release.make_models(str(presets_root), str(saved_models)) == paths  # unchanged: no-op
+    assert (exporter.calls, _versions(saved_models)) == (1, [1])
+
+    (presets_root / "autoencoder" / workdir_lib.PRESET_CONFIG_FILE).write_text('{"units": 2}')
+    release.make_models(str(presets_root), str(saved_models))
+    assert (exporter.calls, _versions(saved_models)) == (2, [1, 2])
+    version_2 = saved_models / "autoencoder" / "2" / "saved_model.pb"
+    before = os.stat(version_2)
+
+    (presets_root.parent / "package" / "code.py").write_text("VERSION = 2\n")
+    release.make_models(str(presets_root), str(saved_models))
+    assert (exporter.calls, _versions(saved_models)) == (3, [2, 3])  # version 1 deleted
+    after = os.stat(version_2)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    stamps = [
+        release.release_info(str(saved_models), "autoencoder", version)["fingerprint"]
+        for version in (2, 3, None)  # None: the newest
+    ]
+    assert (
+        stamps[0]
+        != stamps[1]
+        == stamps[2]
+        == release.fingerprint(str(presets_root / "autoencoder"))
+    )
+    # Nothing left behind: no staging or retired folders.
+    assert sorted(os.listdir(saved_models)) == ["autoencoder", "models.config"]
+    assert sorted(os.listdir(saved_models / "autoencoder")) == ["2", "3"]
+
+    release.make_models(str(presets_root), str(saved_models), keep_versions=1)
+    assert (exporter.calls, _versions(saved_models)) == (3, [3])
+
+
+def test_a_version_models_config_pins_is_kept_and_so_is_the_pin(release_folders):
+    presets_root, saved_models, exporter = release_folders
+    config = saved_models / "models.config"
+    release.make_models(str(presets_root), str(saved_models))
+    text = config.read_text()
+    assert text.startswith("# Written by `kerasnlp-lab models`")
+    assert models_config.ROLLBACK in text
+    # Roll back to version 1 as the file says, then export versions 2 and 3.
+    config.write_text(
+        text.replace(
+            'model_platform: "tensorflow"',
+            'model_platform: "tensorflow"\n  ' + models_config.ROLLBACK.replace("N", "1"),
+        )
+    )
+    for units in (2, 3):
+        (presets_root / "autoencoder" / workdir_lib.PRESET_CONFIG_FILE).write_text(
+            f'{{"units": {units}}}'
+        )
+        release.make_models(str(presets_root), str(saved_models), keep_versions=1)
+    assert _versions(saved_models) == [1, 3]
+    [entry] = read_model_config_file(config)
+    assert (entry.name, entry.policy.kind, entry.policy.versions) == (
+        "autoencoder",
+        "specific",
+        (1,),
+    )
+
+
+def test_a_failed_export_leaves_the_versions_as_they_were(release_folders):
+    presets_root, saved_models, exporter = release_folders
+    release.make_models(str(presets_root), str(saved_models))
+    (presets_root / "autoencoder" / workdir_lib.PRESET_CONFIG_FILE).write_text('{"units": 2}')
+    exporter.fail = True
+    with pytest.raises(OSError, match="disk full"):
+        release.make_models(str(presets_root), str(saved_models), keep_versions=1)
+    assert sorted(os.listdir(saved_models)) == ["autoencoder", "models.config"]
+    assert sorted(os.listdir(saved_models / "autoencoder")) == ["1"]

@@ -4,12 +4,15 @@ keeps their states for GetModelStatus, and hands out loaded versions to requests
 - A version folder is a folder named by a positive integer under the model's base path.
 - Every poll re-reads the models (folder mode: subfolders; config mode: the config file when it
   changed), loads the aspired versions not yet loaded (warmup runs before a version becomes
-  AVAILABLE), then unloads versions no longer aspired, after the requests using them finished.
-- A version that fails to load is reported as END with its error in the status. It is tried again
-  on the next polls, up to `max_num_load_retries` times (TF Serving's flag), and again whenever any
-  file in its folder changes (a version whose variables were still being copied loads once they are
-  there). With policy `latest` the newest version that loads is served instead, so a corrupt new
-  version never unloads the working one.
+  AVAILABLE), then unloads versions no longer aspired, after the requests using them finished. So a
+  new version takes over only once it is AVAILABLE, as TF Serving's availability-preserving policy.
+- A version that fails to load is reported as END with its error in the status. It is tried once
+  per poll: again on each of the next `max_num_load_retries` polls (TF Serving's flag; TF Serving
+  waits `load_retry_interval_micros` between retries), and again whenever any file in its folder
+  changes (a version whose variables were still being copied loads once they are there). Meanwhile
+  the policy picks among the other versions (with `latest`, the newest that loads), and while no
+  aspired version loads, the newest version still loaded keeps serving, even if its folder is gone:
+  a corrupt new version never unloads the working one.
 - Unloading happens beside the poller: the version stops taking requests at once (UNLOADING), and is
   closed when its last request finished, or after `unload_timeout_seconds` (then logged), so a hung
   request never holds up loading other versions.
@@ -223,18 +226,23 @@ class ModelManager:
     def _reconcile(self, config: ModelConfig) -> None:
         name = config.name
         on_disk = list_versions(config.base_path)
+        failed_now = set()  # each version is tried at most once per poll
         while True:
             loadable = [
                 version
                 for version, folder in on_disk.items()
-                if self._may_load(name, version, folder)
+                if version not in failed_now and self._may_load(name, version, folder)
             ]
             aspired = config.policy.select(loadable)
             missing = sorted(aspired - set(self._servables.get(name, {})), reverse=True)
             if not missing:
                 break
-            self._load(name, missing[0], on_disk[missing[0]])
-        for version in set(self._servables.get(name, {})) - aspired:
+            if not self._load(name, missing[0], on_disk[missing[0]]):
+                failed_now.add(missing[0])
+        stale = sorted(set(self._servables.get(name, {})) - aspired)
+        if not aspired and config.policy.select(on_disk):  # the versions wanted all failed
+            stale = stale[:-1]  # the newest loaded one keeps serving
+        for version in stale:
             self._unload(name, version)
 
     def _may_load(self, name: str, version: int, folder: Path) -> bool:
@@ -247,7 +255,8 @@ class ModelManager:
             folder
         )
 
-    def _load(self, name: str, version: int, folder: Path) -> None:
+    def _load(self, name: str, version: int, folder: Path) -> bool:
+        """Loads and warms up a version; False (the error in its status) when that failed."""
         fingerprint = folder_fingerprint(folder)
         failed = self._failed.get((name, version))
         if failed is None:  # a retry keeps showing the last failure until it succeeds
@@ -280,7 +289,7 @@ class ModelManager:
                 code,
                 message,
             )
-            return
+            return False
         self._failed.pop((name, version), None)
         with self._condition:
             self._servables.setdefault(name, {})[version] = servable
@@ -293,6 +302,7 @@ class ModelManager:
             folder,
             warmups,
         )
+        return True
 
     def _unload(self, name: str, version: int) -> None:
         """Stops handing out a version now; closes it in the background (see the module

@@ -1,7 +1,9 @@
-"""Version lifecycle while serving: new, removed, corrupt, incomplete and fixed versions, warmup,
-config reloads, and unloading beside a hung request."""
+"""Version lifecycle while serving: new, removed, corrupt, incomplete and fixed versions, load
+retries once a poll, warmup, config reloads, and unloading beside a hung request."""
 
+import collections
 import contextlib
+import functools
 import os
 import shutil
 import threading
@@ -9,10 +11,12 @@ import threading
 import numpy as np
 import pytest
 
+from kerasnlp_lab.serving import model_manager
 from kerasnlp_lab.serving.client import ServingClient
 from kerasnlp_lab.serving.errors import ServingError
 from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.metrics import BATCH_SIZE
+from kerasnlp_lab.serving.model_config import models_in_folder
 from kerasnlp_lab.serving.server import ModelServer
 from tests.serving.conftest import versions_in, wait_until
 from tests.serving.saved_model_factory import (
@@ -324,3 +328,89 @@ def test_a_hung_request_never_holds_up_loading(tmp_path, templates):
         )["opened"].tolist() == [1]
         hung.join(60)
         assert [answer["opened"].tolist() for answer in answers] == [[1]]
+
+
+def install_corrupt_version(base_path, version):
+    """A version folder whose saved_model.pb is not a SavedModel, renamed into place."""
+    staging = base_path / f".staging-{version}"
+    staging.mkdir()
+    (staging / "saved_model.pb").write_bytes(b"this is not a SavedModel protocol buffer")
+    staging.rename(base_path / str(version))
+
+
+@contextlib.contextmanager
+def polled_by_hand(root, monkeypatch, **limits):
+    """(a ModelManager over `root` that polls only when told, {version: load attempts})."""
+    attempts = collections.Counter()
+    servable = model_manager.Servable
+
+    def counting(name, version, *args):
+        attempts[version] += 1
+        return servable(name, version, *args)
+
+    monkeypatch.setattr(model_manager, "Servable", counting)
+    manager = model_manager.ModelManager(
+        functools.partial(models_in_folder, root), limits=ServingLimits(**limits)
+    )
+    try:
+        yield manager, attempts
+    finally:
+        manager.close()
+
+
+def states(manager, model):
+    """{version: state name} of a model, as GetModelStatus reports it."""
+    entries = manager.status(model).model_version_status
+    return {entry.version: type(entry).State.Name(entry.state) for entry in entries}
+
+
+def served_version(manager, model):
+    with manager.acquire(model) as servable:
+        return servable.version
+
+
+def test_a_failed_load_is_tried_once_a_poll_up_to_the_retry_limit(tmp_path, templates, monkeypatch):
+    install_version(templates["affine1"], tmp_path / "affine", 1)
+    install_corrupt_version(tmp_path / "affine", 2)
+    with polled_by_hand(tmp_path, monkeypatch, max_num_load_retries=2) as (manager, attempts):
+        per_poll = []
+        for _ in range(6):
+            before = attempts[2]
+            manager.poll_once()
+            per_poll.append(attempts[2] - before)
+            assert served_version(manager, "affine") == 1
+        assert per_poll == [1, 1, 1, 0, 0, 0]  # the first try, then 2 retries, one a poll
+        assert attempts[1] == 1
+        assert states(manager, "affine") == {2: "END", 1: "AVAILABLE"}
+        [failed] = manager.status("affine", 2).model_version_status
+        assert "Can't parse saved_model.pb" in failed.status.error_message
+
+        # A version whose files change is tried again, once, and takes over.
+        shutil.rmtree(tmp_path / "affine" / "2")
+        install_version(templates["affine2"], tmp_path / "affine", 2)
+        manager.poll_once()
+        assert attempts[2] == 4
+        assert served_version(manager, "affine") == 2
+        wait_until(lambda: states(manager, "affine") == {2: "AVAILABLE", 1: "END"}, "v1 unloaded")
+
+
+def test_the_served_version_outlives_its_folder_until_a_new_one_loads(
+    tmp_path, templates, monkeypatch
+):
+    install_version(templates["affine1"], tmp_path / "affine", 1)
+    with polled_by_hand(tmp_path, monkeypatch, max_num_load_retries=1) as (manager, attempts):
+        manager.poll_once()
+        install_corrupt_version(tmp_path / "affine", 2)
+        shutil.rmtree(tmp_path / "affine" / "1")
+        for _ in range(4):  # the broken version 2 fails, and then has no retries left
+            manager.poll_once()
+            assert served_version(manager, "affine") == 1
+            assert states(manager, "affine") == {2: "END", 1: "AVAILABLE"}
+        assert attempts == {1: 1, 2: 2}
+        install_version(templates["affine3"], tmp_path / "affine", 3)
+        manager.poll_once()
+        assert served_version(manager, "affine") == 3
+        wait_until(
+            lambda: states(manager, "affine") == {3: "AVAILABLE", 2: "END", 1: "END"},
+            "version 1 to be unloaded once version 3 is available",
+        )

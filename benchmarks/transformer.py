@@ -95,7 +95,7 @@ class DecodingModule(tf.Module):
                     pad_id=PAD_ID,
                     beam_size=beam_size,
                     length_penalty_alpha=length_penalty,
-                    banned_id=OOV_ID,
+                    banned_ids=(PAD_ID, OOV_ID, START_ID),
                 )
 
             return tf.function(run, input_signature=[spec])

@@ -31,19 +31,22 @@ def translate(
     pad_id=0,
     beam_size=1,
     length_penalty_alpha=0.0,
-    banned_id=None,
+    banned_ids=(),
 ):
     """Generated ids (B, max_length) of source ids (B, S): greedy for beam_size 1, else beam.
 
-    Each row holds the generated ids, the end id included, then `pad_id`. `banned_id`
-    (e.g. the [UNK] id) gets a logit of `BANNED_LOGIT`: it is never generated.
+    Each row holds the generated ids, the end id included, then `pad_id`. Each of
+    `banned_ids` (e.g. padding, [START] and [UNK]) gets a logit of `BANNED_LOGIT`: it is
+    never generated.
     """
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
+    banned_ids = tuple(banned_ids)
 
     def scores(logits):
-        if banned_id is not None:
-            banned = tf.equal(tf.range(tf.shape(logits)[1]), banned_id)  # (V,)
+        if banned_ids:
+            ids = tf.range(tf.shape(logits)[1])  # (V,)
+            banned = tf.reduce_any(ids[None, :] == tf.constant(banned_ids)[:, None], axis=0)
             logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
         return logits
 

@@ -31,8 +31,9 @@ Signatures (README, "SavedModel contract"): `serving_default` and `beam_search`,
 What the export does with awkward inputs:
 - a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
   `max_source_length - 2` words (in-process, `translate_texts` warns when that happens);
-- unknown source words become [UNK]; [UNK] is never generated (its logit is masked), so a
-  translation holds only real words; an empty text gives a short (possibly empty) translation;
+- source words the vocabulary cannot cover become [UNK]; padding, [START] and [UNK] are never
+  generated (their logits are masked), so a translation holds only real tokens; an empty text
+  gives a short (possibly empty) translation;
 - a translation has at most `max_output_length` generated tokens ([END] included), then
   stops whether or not the model produced [END].
 """
@@ -45,6 +46,7 @@ import tensorflow as tf
 from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.export.batching_params import DEFAULT_BATCHING
 from kerasnlp_lab.text.truncate import keep_first_chars
+from kerasnlp_lab.text.vectorizer import OOV_ID
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 # Characters of an input text read at most (a verse is a few hundred): what is beyond is
@@ -77,7 +79,8 @@ class TranslatorServing(tf.Module):
         max_output_length: most target tokens generated ([END] included).
         beam_size: hypotheses kept by `beam_search`.
         length_penalty: alpha of the GNMT length penalty of `beam_search`.
-        generate_unknown: let the decoder generate the [UNK] token (default: never).
+        generate_unknown: let the decoder generate the [UNK] token (default: never; padding
+            and [START] are never generated either way).
         name: the module's name.
     """
 
@@ -103,7 +106,8 @@ class TranslatorServing(tf.Module):
         self.max_output_length = max_output_length
         self.beam_size = beam_size
         self.length_penalty = length_penalty
-        self.banned_id = None if generate_unknown else target_vectorizer.oov_id
+        banned = target_vectorizer.banned_ids
+        self.banned_ids = tuple(i for i in banned if not generate_unknown or i != OOV_ID)
         self.greedy = tf.function(self._greedy, input_signature=[TEXT_SPEC])
         self.beam = tf.function(self._beam, input_signature=[TEXT_SPEC])
 
@@ -128,7 +132,7 @@ class TranslatorServing(tf.Module):
             pad_id=self.target_vectorizer.pad_id,
             beam_size=beam_size,
             length_penalty_alpha=self.length_penalty,
-            banned_id=self.banned_id,
+            banned_ids=self.banned_ids,
         )
         return trim_padding(tokens, self.target_vectorizer.pad_id)
 

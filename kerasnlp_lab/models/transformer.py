@@ -43,7 +43,7 @@ from kerasnlp_lab.models.keras_hub_transformer import KerasHubTransformerTransla
 from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 from kerasnlp_lab.schedules import TransformerSchedule
-from kerasnlp_lab.text.vectorizer import PAD_ID
+from kerasnlp_lab.text.vectorizer import PAD_ID, START_ID
 
 MODEL_NAME = "transformer_translator"
 BACKBONES = ("ours", "keras_hub")
@@ -490,4 +490,5 @@ def generate(
         pad_id=PAD_ID,
         beam_size=beam_size,
         length_penalty_alpha=length_penalty_alpha,
+        banned_ids=(PAD_ID, START_ID),
     )

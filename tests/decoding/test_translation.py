@@ -31,11 +31,19 @@ class FixedScores:
         return tf.tile(scores, [tf.shape(tokens)[0], 1]), decoder_state
 
 
-def test_banned_id_is_never_generated_greedy_or_beam():
+def test_banned_ids_are_never_generated_greedy_or_beam():
     source_ids = tf.constant([[5, 6, 0], [7, 0, 0]])
     for beam_size in (1, 3):
         options = dict(start_id=START_ID, end_id=END_ID, max_length=4, beam_size=beam_size)
         free = translate(FixedScores(), source_ids, **options)
-        banned = translate(FixedScores(), source_ids, banned_id=BANNED_ID, **options)
+        banned = translate(FixedScores(), source_ids, banned_ids=(BANNED_ID,), **options)
         np.testing.assert_array_equal(free, [[4, 4, 4, 4]] * 2)
         np.testing.assert_array_equal(banned, [[5, 5, 5, 5]] * 2)
+
+
+def test_several_banned_ids_leave_the_next_best():
+    source_ids = tf.constant([[5, 6, 0]])
+    for beam_size in (1, 3):
+        options = dict(start_id=START_ID, end_id=END_ID, max_length=3, beam_size=beam_size)
+        tokens = translate(FixedScores(), source_ids, banned_ids=(4, 5), **options)
+        np.testing.assert_array_equal(tokens, [[END_ID, 0, 0]])

@@ -10,6 +10,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
+from kerasnlp_lab.decoding.translation import translate
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import transformer as exporter
 from kerasnlp_lab.export import translator as translator_lib
@@ -134,3 +135,41 @@ def test_the_graph_reads_only_the_first_characters_of_a_long_text(serving):
     )
     translations = serving.greedy(tf.constant([long_text, cut]))["translation"].numpy()
     assert translations[0] == translations[1]
+
+
+class FavoursSpecialIds:
+    """The untrained tiny model's translator, with padding, [UNK] and [START] scored best."""
+
+    def __init__(self, translator):
+        self.translator = translator
+        self.model = translator.model
+
+    def __getattr__(self, name):
+        return getattr(self.translator, name)
+
+    def decode_step(self, tokens, step, decoder_state, encoded):
+        logits, decoder_state = self.translator.decode_step(tokens, step, decoder_state, encoded)
+        special = tf.one_hot([0, 1, 2], tf.shape(logits)[1], on_value=50.0, dtype=logits.dtype)
+        return logits + tf.reduce_sum(special, axis=0)[None, :], decoder_state
+
+
+def test_decoding_never_emits_padding_unknown_or_start():
+    serving = make_serving(fit_steps=False)
+    texts = tf.constant(TEXTS)
+    banned = translator_lib.TranslatorServing(
+        FavoursSpecialIds(serving.translator),
+        serving.source_vectorizer,
+        serving.target_vectorizer,
+        max_source_length=serving.max_source_length,
+        max_output_length=6,
+    )
+    assert banned.banned_ids == (0, 1, 2)
+    for beam_size in (1, 4):
+        tokens = banned.translate_ids(banned.source_ids(texts), beam_size).numpy()
+        assert tokens.shape == (3, 6)  # no [END] either: every step had a real token to give
+        assert not np.isin(tokens, [0, 1, 2]).any()
+    # Without the ban, the same model emits them.
+    free = translate(
+        banned.translator, banned.source_ids(texts), start_id=2, end_id=3, max_length=6
+    ).numpy()
+    assert np.isin(free, [0, 1, 2]).all()

@@ -41,19 +41,20 @@ demo: models
 models: setup
 	$(BIN)/kerasnlp-lab models
 
-# Retrains every release preset from scratch (hours on 2 CPU cores; see presets/README.md).
+# Retrains every release preset from scratch, replacing the runs of an earlier `make presets`
+# (train --overwrite; hours on 2 CPU cores; see presets/README.md).
 RELEASE_RUNS := runs/release
 presets: setup
-	$(BIN)/kerasnlp-lab train autoencoder --preset deep --epochs 60 --workdir $(RELEASE_RUNS)/autoencoder
+	$(BIN)/kerasnlp-lab train autoencoder --preset deep --epochs 60 --workdir $(RELEASE_RUNS)/autoencoder --overwrite
 	$(BIN)/kerasnlp-lab release autoencoder --workdir $(RELEASE_RUNS)/autoencoder \
 	  --command "kerasnlp-lab train autoencoder --preset deep --epochs 60"
-	$(BIN)/kerasnlp-lab train char_generator --preset release --workdir $(RELEASE_RUNS)/char_generator
+	$(BIN)/kerasnlp-lab train char_generator --preset release --workdir $(RELEASE_RUNS)/char_generator --overwrite
 	$(BIN)/kerasnlp-lab release char_generator --workdir $(RELEASE_RUNS)/char_generator \
 	  --command "kerasnlp-lab train char_generator --preset release"
-	$(BIN)/kerasnlp-lab train attention_nmt --workdir $(RELEASE_RUNS)/attention_nmt
+	$(BIN)/kerasnlp-lab train attention_nmt --workdir $(RELEASE_RUNS)/attention_nmt --overwrite
 	$(BIN)/kerasnlp-lab release attention_nmt --workdir $(RELEASE_RUNS)/attention_nmt \
 	  --command "kerasnlp-lab train attention_nmt"
-	$(BIN)/kerasnlp-lab train transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator
+	$(BIN)/kerasnlp-lab train transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator --overwrite
 	$(BIN)/kerasnlp-lab release transformer_translator --workdir $(RELEASE_RUNS)/transformer_translator \
 	  --command "kerasnlp-lab train transformer_translator"
 

@@ -16,8 +16,8 @@ from kerasnlp_lab.training import distribute
 
 
 def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
-    """The parser of an app script: --preset, --dataset, --epochs, --seed, --workdir, --resume,
-    --saved-models, --no-export and --strategy.
+    """The parser of an app script: --preset, --dataset, --epochs, --seed, --workdir, --resume
+    or --overwrite, --saved-models, --no-export and --strategy.
 
     Args:
         doc: the script's docstring (its usage examples), shown by --help.
@@ -46,10 +46,17 @@ def app_parser(doc, model, presets, default_preset, preset_help, dataset_help):
         default=workdir,
         help=f"checkpoints, logs, metrics and figures (default {workdir})",
     )
-    parser.add_argument(
+    fresh_or_resumed = parser.add_mutually_exclusive_group()
+    fresh_or_resumed.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --workdir from its last epoch checkpoint",
+    )
+    fresh_or_resumed.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh in a --workdir that holds a run, deleting what training wrote there "
+        "first, as `kerasnlp-lab train --overwrite` (without it such a run is refused)",
     )
     parser.add_argument(
         "--saved-models",
@@ -89,6 +96,7 @@ def run_app(model, args, **train_options):
             resume=args.resume,
             seed=args.seed,
             strategy=args.strategy,
+            overwrite=args.overwrite,
             **train_options,
         )
         if not cluster.is_chief:

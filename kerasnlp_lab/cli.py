@@ -12,7 +12,14 @@ import sys
 
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import MODEL_MODULES, MODEL_NAMES, canonical_model_name
-from kerasnlp_lab.paths import BOTTLENECK_JSON, DOCS, PRESETS, SAVED_MODELS, default_workdir
+from kerasnlp_lab.paths import (
+    BOTTLENECK_JSON,
+    DOCS,
+    PRESETS,
+    SAVED_MODELS,
+    default_workdir,
+    make_folder,
+)
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 
 TOKENIZERS = ("words", "wordpiece")
@@ -73,6 +80,7 @@ def _train(args):
         resume=bool(args.resume),
         seed=args.seed,
         strategy=args.strategy,
+        overwrite=args.overwrite,
         **options,
     )
 
@@ -128,6 +136,7 @@ def _evaluate(args):
 def _bleu_by_length(args):
     from kerasnlp_lab.evaluation import length_buckets
 
+    make_folder(os.path.dirname(args.output) or ".", "--output")
     result = length_buckets.evaluate(
         args.model, args.workdir or default_workdir(args.model), limit=args.limit
     )
@@ -167,6 +176,7 @@ def _release(args):
 def _models(args):
     from kerasnlp_lab import release
 
+    make_folder(args.saved_models, "--saved-models")
     paths = release.make_models(args.presets, args.saved_models, args.keep_versions)
     for name, path in paths.items():
         print(f"{name}: {path}")
@@ -276,7 +286,8 @@ def build_parser():
     train.add_argument(
         "--workdir", default=None, help="checkpoints, logs and plots (default: runs/MODEL)"
     )
-    train.add_argument(
+    fresh_or_resumed = train.add_mutually_exclusive_group()
+    fresh_or_resumed.add_argument(
         "--resume",
         nargs="?",
         const=True,
@@ -285,6 +296,16 @@ def build_parser():
         help="continue from the last checkpoint in --workdir; with a release "
         "preset folder (e.g. presets/char_generator), fine-tune it in --workdir "
         "up to --epochs in all",
+    )
+    fresh_or_resumed.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh in a --workdir that holds a run (its model.keras, epoch checkpoints "
+        "or kept epoch weights), deleting what train wrote there first: run.json, model.keras, "
+        "checkpoints/, epoch_weights/, averaged_epochs.json, history.csv, logs/ and the model's "
+        "vocabularies, token_efficiency.json and throughput.json; other files (evaluate's "
+        "metrics and figures) stay. Without it such a run is refused. A multi-worker restart "
+        "still continues its unfinished run",
     )
     train.add_argument(
         "--seed",

@@ -47,7 +47,7 @@ def autoencoder_round_trip(workdir, saved_models):
 
     _heading("Autoencoder: train (tiny preset), evaluate, export")
     workdir = os.path.join(workdir, "autoencoder")
-    model = training.train(preset="tiny", workdir=workdir)
+    model = training.train(preset="tiny", workdir=workdir, overwrite=True)
     metrics = evaluation.evaluate(workdir)
     print(json.dumps(metrics, indent=2))
     version_dir = exporter.export(workdir, saved_models)
@@ -78,7 +78,7 @@ def char_generator_round_trip(workdir, saved_models):
 
     _heading("Character generator: train (tiny preset), evaluate, export")
     workdir = os.path.join(workdir, "char_generator")
-    training.train(preset="tiny", workdir=workdir)
+    training.train(preset="tiny", workdir=workdir, overwrite=True)
     metrics = evaluation.evaluate(workdir)
     print(f"held-out bits/char {metrics['bits_per_char']}, accuracy {metrics['accuracy']}")
     print(f"Exported to {exporter.export(workdir, saved_models)}")
@@ -117,7 +117,7 @@ def attention_nmt_round_trip(workdir, saved_models):
 
     _heading("Attention NMT (Bahdanau): train (tiny preset), evaluate, export")
     workdir = os.path.join(workdir, "attention_nmt")
-    training.train(preset="tiny", workdir=workdir)
+    training.train(preset="tiny", workdir=workdir, overwrite=True)
     metrics = evaluation.evaluate(workdir)
     print(
         f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "
@@ -158,7 +158,7 @@ def transformer_round_trip(workdir, saved_models):
 
     _heading("Transformer translator: train (tiny preset), evaluate, export")
     workdir = os.path.join(workdir, "transformer_translator")
-    training.train(preset="tiny", workdir=workdir)
+    training.train(preset="tiny", workdir=workdir, overwrite=True)
     metrics = evaluation.evaluate(workdir)
     print(
         f"test loss {metrics['test_loss']}, token accuracy {metrics['test_token_accuracy']}, "

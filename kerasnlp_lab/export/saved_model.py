@@ -9,6 +9,7 @@ import tensorflow as tf
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config, warmup
 from kerasnlp_lab.export.batching_params import DEFAULT_BATCHING, write_batching_params
+from kerasnlp_lab.paths import make_folder
 
 
 def existing_versions(model_dir):
@@ -77,7 +78,7 @@ def write_version(
             f"{target} already exists: pass another --version, or leave it out to use "
             f"the next free one ({next_version(model_dir)})."
         )
-    os.makedirs(model_dir, exist_ok=True)
+    make_folder(model_dir, "--saved-models")
     partial = tempfile.mkdtemp(prefix=f".partial-{version}-", dir=model_dir)
     track_signature_variables(module, signatures)
     try:

@@ -15,6 +15,7 @@ from kerasnlp_lab.training import workdir as workdir_lib
 MODEL_NAME = attention_nmt.MODEL_NAME
 MODEL = attention_nmt
 VOCABULARY_FILES = translation.VOCABULARY_FILES
+OUTPUT_FILES = translation.OUTPUT_FILES
 
 
 def build_for_run(config, workdir):
@@ -46,6 +47,7 @@ def train(
     source_vocab_size=None,
     target_vocab_size=None,
     average_checkpoints=None,
+    overwrite=False,
 ):
     """Trains the attention NMT; writes the model, vocabularies, checkpoints and logs.
 
@@ -61,6 +63,7 @@ def train(
         resume=resume,
         seed=seed,
         strategy=strategy,
+        overwrite=overwrite,
         options={
             "attention": attention,
             "tokenizer": tokenizer,

@@ -12,6 +12,8 @@ from kerasnlp_lab.training import workdir as workdir_lib
 MODEL_NAME = autoencoder.MODEL_NAME
 MODEL = autoencoder
 VOCABULARY_FILES = ()  # what a preset copies beside the weights
+# What a run writes beside the model, checkpoints and logs (--overwrite deletes them too).
+OUTPUT_FILES = ()
 
 
 def image_splits(config):
@@ -60,15 +62,18 @@ def train(
     seed=None,
     noise=None,
     strategy="default",
+    overwrite=False,
 ):
     """Trains the autoencoder and writes the model, checkpoints and logs to `workdir`.
 
-    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`.
+    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`. A new run
+    into a folder that holds a run is refused unless `overwrite` (`distribute.start_run`).
     """
     cluster, output, resume, (preset, dataset, config, seed) = distribute.start_run(
         strategy,
         workdir,
         resume,
+        overwrite,
         model=autoencoder,
         kind="images",
         preset=preset,

@@ -27,6 +27,8 @@ MODEL = char_generator
 DOCUMENT_SEPARATOR = "\n"
 VOCABULARY_FILE = "vocabulary.json"
 VOCABULARY_FILES = (VOCABULARY_FILE,)  # what a preset copies beside the weights
+# What a run writes beside the model, checkpoints and logs (--overwrite deletes them too).
+OUTPUT_FILES = VOCABULARY_FILES
 EVALUATION_BATCH_SIZE = 128
 
 
@@ -135,10 +137,12 @@ def train(
     resume=False,
     seed=None,
     strategy="default",
+    overwrite=False,
 ):
     """Trains the character generator; writes the model, vocabulary, checkpoints and logs.
 
-    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`. The
+    `strategy` is a `distribute.STRATEGIES` name; only the chief writes `workdir`. A new run
+    into a folder that holds a run is refused unless `overwrite` (`distribute.start_run`). The
     trained model is stateless (a fresh GRU state per sequence), so its batches split
     over replicas like any other; the stateful copy is built for generation only.
     """
@@ -146,6 +150,7 @@ def train(
         strategy,
         workdir,
         resume,
+        overwrite,
         model=char_generator,
         kind="text",
         preset=preset,

@@ -259,16 +259,25 @@ def start(name="default"):
     return _CLUSTERS[resolved]
 
 
-def start_run(strategy, workdir, resume, **run_options):
+def start_run(strategy, workdir, resume, overwrite=False, **run_options):
     """A training run under `strategy`: (cluster, output folder, resume, run settings).
 
     Starts the strategy, decides whether this process continues the run (`--resume` or a
-    restart), resolves the run's (preset, dataset, config, seed) with
-    `workdir.resolve_run(workdir, **run_options)` and checks that its batch splits over the
-    replicas. The output folder is `workdir` on the chief, a temporary folder elsewhere.
+    restart, which `overwrite` does not change), resolves the run's (preset, dataset, config,
+    seed) with `workdir.resolve_run(workdir, **run_options)` and checks that its batch splits
+    over the replicas. The output folder is `workdir` on the chief, a temporary folder elsewhere.
+
+    A new run refuses a `workdir` that holds a run (`workdir.check_no_run`) unless `overwrite`:
+    then the chief deletes that run (`workdir.delete_run`), once the settings are checked. Every
+    worker checks, so a cluster refuses as one; no worker can write trained weights before all
+    of them have checked (the first epoch needs them all).
     """
     cluster = start(strategy)
     resume = cluster.resumes(workdir, resume)
+    if not (resume or overwrite):
+        workdir_lib.check_no_run(workdir)
     run = workdir_lib.resolve_run(workdir, resume=resume, **run_options)
     cluster.check_batch_size(run[2].batch_size)
+    if overwrite and not resume and cluster.is_chief:
+        workdir_lib.delete_run(workdir, run_options["model"].MODEL_NAME)
     return cluster, cluster.output_dir(workdir), resume, run

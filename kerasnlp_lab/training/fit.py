@@ -37,7 +37,9 @@ def fit_resumable(
         steps_per_epoch: batches per epoch.
         workdir: the run folder: checkpoints, history.csv and TensorBoard logs (written by
             the chief; other workers write to their temporary folder).
-        resume: continue from the last checkpoint in `workdir` (its optimizer state too).
+        resume: continue from the last checkpoint in `workdir` (its optimizer state too);
+            else build a new model (`distribute.start_run` has refused, or deleted with
+            --overwrite, an earlier run's checkpoints in `workdir`).
         validation_data: optional dataset evaluated after each epoch.
         callbacks: extra Keras callbacks.
         keep_epoch_weights: also keep the weights of the last N epochs (for averaging).
@@ -53,7 +55,6 @@ def fit_resumable(
             model, first_epoch = checkpoints.restore(workdir)
             print(f"Resuming from epoch {first_epoch} of {epochs} ({workdir}).")
         else:
-            checkpoints.clear(output)
             model, first_epoch = build_model(), 0
     if first_epoch >= epochs:
         print(f"Already trained for {first_epoch} epochs; nothing to do.")

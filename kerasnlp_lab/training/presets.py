@@ -18,6 +18,7 @@ import shutil
 import keras
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.paths import make_folder
 from kerasnlp_lab.training import checkpoints, fit
 from kerasnlp_lab.training import workdir as workdir_lib
 
@@ -159,11 +160,17 @@ def start_from_preset(preset_dir, workdir, model_name):
         raise UserError(f"{preset_dir} is not a release preset (no config.json/metadata.json).")
     if os.path.abspath(preset_dir) == os.path.abspath(workdir):
         raise UserError("Fine-tune into another --workdir: a preset folder is not a run folder.")
+    found = workdir_lib.trained_files(workdir)
+    if found:
+        raise UserError(
+            f"{workdir} already holds a run ({', '.join(found)}): fine-tune {preset_dir} into "
+            "another --workdir, or continue that run with --resume alone."
+        )
     run, model = workdir_lib.load_preset(preset_dir, model_name)
     with open(os.path.join(preset_dir, workdir_lib.PRESET_METADATA_FILE)) as file:
         training = json.load(file).get("training", {})
     module = workdir_lib.training_module(model_name)
-    os.makedirs(workdir, exist_ok=True)
+    make_folder(workdir, "--workdir")
     for name in module.VOCABULARY_FILES:
         shutil.copyfile(os.path.join(preset_dir, name), os.path.join(workdir, name))
     with open(os.path.join(workdir, workdir_lib.RUN_FILE), "w") as file:

@@ -27,6 +27,7 @@ MODEL_NAME = transformer.MODEL_NAME
 MODEL = transformer
 VOCABULARY_FILES = translation.VOCABULARY_FILES
 THROUGHPUT_FILE = "throughput.json"
+OUTPUT_FILES = (*translation.OUTPUT_FILES, THROUGHPUT_FILE)
 
 
 class TokenThroughput(keras.callbacks.Callback):
@@ -109,6 +110,7 @@ def train(
     source_vocab_size=None,
     target_vocab_size=None,
     average_checkpoints=None,
+    overwrite=False,
 ):
     """Trains the Transformer translator; writes the model, vocabularies, checkpoints, logs.
 
@@ -124,6 +126,7 @@ def train(
         resume=resume,
         seed=seed,
         strategy=strategy,
+        overwrite=overwrite,
         options={
             "backbone": backbone,
             "tokenizer": tokenizer,

@@ -22,6 +22,8 @@ from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
 # What a preset copies beside the weights.
 VOCABULARY_FILES = (pipeline.SOURCE_VOCABULARY_FILE, pipeline.TARGET_VOCABULARY_FILE)
+# What a run writes beside the model, checkpoints and logs (--overwrite deletes them too).
+OUTPUT_FILES = (*VOCABULARY_FILES, TOKEN_EFFICIENCY_FILE)
 
 
 def split_examples(dataset, split, vectorizers, config, limit=None):
@@ -115,6 +117,7 @@ def train_translator(
     options=None,
     callbacks=None,
     strategy="default",
+    overwrite=False,
 ):
     """Trains a translator on bucketed batches with early stopping; returns (model, config).
 
@@ -129,6 +132,7 @@ def train_translator(
         callbacks: (config, training examples, output folder) -> extra Keras callbacks of
             this model.
         strategy: a `distribute.STRATEGIES` name; only the chief writes `workdir`.
+        overwrite: replace a run `workdir` holds (else a new run there is refused).
 
     The masked loss is normalized by the real target tokens of the whole global batch
     (`MaskedSparseCrossentropy` all-reduces the count), so N replicas compute the gradient
@@ -139,6 +143,7 @@ def train_translator(
         strategy,
         workdir,
         resume,
+        overwrite,
         model=model_module,
         kind="parallel",
         preset=preset,

@@ -5,6 +5,12 @@ trained `model.keras`. A release preset (`presets/<model>/`) holds the same run 
 `config.json` (the config dataclass), `model.weights.h5`, the vocabulary files and
 `metadata.json`; `load_run` accepts either, so `evaluate`, `export` and `--resume` work on
 both.
+
+A folder holds a run when it holds trained weights: the final `model.keras`, an epoch
+checkpoint (`checkpoints/epoch-NNNN.keras`) or kept epoch weights (`epoch_weights/`). A new
+`train` there is refused (`check_no_run`) unless it is told to `--resume` it or to
+`--overwrite` it (`delete_run`). A folder with only a run description (a run stopped before
+its first epoch ended) holds nothing trained and takes a new run.
 """
 
 import dataclasses
@@ -12,12 +18,14 @@ import datetime
 import importlib
 import json
 import os
+import shutil
 import subprocess
 
 import keras
 
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.paths import make_folder
 from kerasnlp_lab.training import checkpoints
 
 RUN_FILE = "run.json"
@@ -47,7 +55,7 @@ def save_run_description(workdir, *, model_name, preset, dataset, config, seed=N
 
     Also records when it started and the git commit of the code, for release metadata.
     """
-    os.makedirs(workdir, exist_ok=True)
+    make_folder(workdir, "--workdir")
     run = {
         "model": model_name,
         "preset": preset,
@@ -155,8 +163,69 @@ def outputs_dir(workdir, model_name, output_dir=None):
     run's folder, else (for a release preset, which stays as committed) runs/presets/MODEL."""
     if output_dir is None:
         output_dir = os.path.join("runs", "presets", model_name) if is_preset(workdir) else workdir
-    os.makedirs(output_dir, exist_ok=True)
-    return output_dir
+    return make_folder(output_dir, "--output-dir")
+
+
+def trained_files(workdir):
+    """The trained weights in `workdir` (relative paths): if any, the folder holds a run."""
+    found = [MODEL_FILE] if os.path.exists(os.path.join(workdir, MODEL_FILE)) else []
+    found += [
+        os.path.relpath(path, workdir)
+        for _, path in checkpoints.completed_checkpoints(
+            os.path.join(workdir, checkpoints.CHECKPOINT_DIR)
+        )
+    ]
+    if checkpoints.epoch_weights(os.path.join(workdir, checkpoints.EPOCH_WEIGHTS_DIR)):
+        found.append(checkpoints.EPOCH_WEIGHTS_DIR + "/")
+    return found
+
+
+def check_no_run(workdir):
+    """UserError if `workdir` holds a run, which a new run would replace."""
+    found = trained_files(workdir)
+    if found:
+        raise UserError(
+            f"{workdir} already holds a run ({', '.join(found)}): continue it with --resume, "
+            "or delete it and start afresh with --overwrite."
+        )
+
+
+def run_outputs(model_name):
+    """What `train MODEL` writes into its run folder, and so what --overwrite deletes."""
+    from kerasnlp_lab.training import fit  # imported when needed: it imports this module
+
+    return (
+        RUN_FILE,
+        MODEL_FILE,
+        checkpoints.CHECKPOINT_DIR,
+        checkpoints.EPOCH_WEIGHTS_DIR,
+        checkpoints.AVERAGED_EPOCHS_FILE,
+        fit.HISTORY_FILE,
+        fit.TENSORBOARD_DIR,
+        *training_module(model_name).OUTPUT_FILES,
+    )
+
+
+def delete_run(workdir, model_name):
+    """Deletes the `run_outputs` found in `workdir`, saying so in one line; keeps other files."""
+    found = [
+        name for name in run_outputs(model_name) if os.path.lexists(os.path.join(workdir, name))
+    ]
+    if not found:
+        return
+    shown = [name + "/" if os.path.isdir(os.path.join(workdir, name)) else name for name in found]
+    print(f"--overwrite: deleting the earlier run in {workdir}: {', '.join(shown)}.")
+    for name in found:
+        path = os.path.join(workdir, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError as error:
+            raise UserError(
+                f"--overwrite cannot delete {path}: {error.strerror} ({error.filename})."
+            ) from None
 
 
 def load_run_description(workdir):

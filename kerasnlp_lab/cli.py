@@ -329,10 +329,12 @@ def build_parser():
     )
     train.add_argument(
         "--attention",
-        choices=("bahdanau", "none"),
+        choices=("bahdanau", "luong_additive", "none"),
         default=None,
-        help="attention_nmt only: Bahdanau attention (default) or none, the decoder "
-        "seeing only the encoder's final states (the bottleneck experiment, docs/)",
+        help="attention_nmt only: additive attention in Bahdanau's order (default: attend "
+        "with the previous state), in Luong's order (luong_additive: attend with the new "
+        "state, feed the context back), or none, the decoder seeing only the encoder's final "
+        "states (the bottleneck experiment, docs/)",
     )
     train.add_argument(
         "--tokenizer",

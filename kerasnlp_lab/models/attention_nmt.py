@@ -1,20 +1,29 @@
 """The attention NMT model of Bahdanau et al. (2014): a bidirectional GRU encoder and a GRU
-decoder with additive attention and input feeding.
+decoder with additive attention.
 
 Encoder: source ids (B, S) -> Embedding -> bidirectional GRU -> outputs h (B, S, 2U); the
 last forward and backward states, through a tanh Dense ("bridge"), start the decoder.
-Decoder step t (`InputFeedingDecoder.step`):
-    x_t = [embedding(y_{t-1}); c_{t-1}]            (input feeding: the previous context)
-    s_t = GRUCell(x_t, s_{t-1})
-    c_t, a_t = BahdanauAttention(s_t, h, mask=source ids != 0)
-    logits_t = Dense_V([s_t; c_t])
+Decoder step t (`AttentionDecoder.step`), with e_t = embedding(y_{t-1}), in one of two
+orders (`attention`):
+- "bahdanau" (the default; Bahdanau et al. 2014, appendix A): attend with the previous
+  state, then update the state with the context:
+      c_t, a_t = BahdanauAttention(s_{t-1}, h, mask=source ids != 0)
+      s_t = GRUCell([e_t; c_t], s_{t-1})
+      logits_t = Dense_V([s_t; c_t; e_t])
+- "luong_additive" (the order of Luong et al. 2015 with Bahdanau's additive score, and
+  Luong's input feeding): update the state with the previous context, then attend with
+  the new state:
+      s_t = GRUCell([e_t; c_{t-1}], s_{t-1})
+      c_t, a_t = BahdanauAttention(s_t, h, mask=source ids != 0)
+      logits_t = Dense_V([s_t; c_t])
 Training feeds the reference target (teacher forcing) and runs the steps in one
 `keras.ops.scan`; translation runs the same step one token at a time (`AttentionTranslator`).
 Id 0 is padding on both sides.
 
 With `attention="none"` the decoder is the RNN encoder-decoder of Cho et al. (2014), the
 baseline of Bahdanau et al.: no attention, the context is the encoder's final states
-[forward; backward] (B, 2U) at every step, so the whole source must pass through one vector.
+[forward; backward] (B, 2U) at every step, so the whole source must pass through one vector
+(the "luong_additive" step without its attention).
 """
 
 import dataclasses
@@ -30,7 +39,8 @@ from kerasnlp_lab.models.presets import preset_config
 from kerasnlp_lab.text.vectorizer import PAD_ID
 
 MODEL_NAME = "attention_nmt"
-ATTENTION_KINDS = ("bahdanau", "none")
+BAHDANAU, LUONG_ADDITIVE, NO_ATTENTION = "bahdanau", "luong_additive", "none"
+ATTENTION_KINDS = (BAHDANAU, LUONG_ADDITIVE, NO_ATTENTION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +53,9 @@ class AttentionNMTConfig:
     embeddings, the encoder outputs and the decoder features before the output layer
     (training only). `lr_plateau_factor` < 1 multiplies the learning rate by it whenever
     the validation loss did not improve in an epoch (1: a constant learning rate).
-    `attention` is "bahdanau" (additive attention) or "none" (the decoder sees only the
-    encoder's final states: the bottleneck baseline).
+    `attention` is "bahdanau" (additive attention in Bahdanau's order), "luong_additive"
+    (the same score in Luong's order, with input feeding) or "none" (the decoder sees only
+    the encoder's final states: the bottleneck baseline).
     """
 
     embedding_dim: int = 256
@@ -66,7 +77,7 @@ class AttentionNMTConfig:
     average_checkpoints: int = 1  # the final model averages the last N epochs' weights
     beam_size: int = 4
     length_penalty: float = 1.0
-    attention: str = "bahdanau"
+    attention: str = BAHDANAU
     train_examples: int | None = None
     eval_examples: int | None = None
 
@@ -115,14 +126,16 @@ def config_from_dict(values):
 
 
 @keras.saving.register_keras_serializable(package="kerasnlp_lab")
-class InputFeedingDecoder(keras.layers.Layer):
-    """A GRU decoder with Bahdanau attention and input feeding, over whole target sequences.
+class AttentionDecoder(keras.layers.Layer):
+    """A GRU decoder with additive attention, over whole target sequences.
 
     Args:
         units: GRU state size.
         attention_units: hidden size of the attention score.
-        use_attention: False for the encoder-decoder without attention (Cho et al. 2014):
-            the context stays `initial_context` at every step and no attention is built.
+        attention: "bahdanau" (attend with s_{t-1}, the context goes into the GRU),
+            "luong_additive" (attend with s_t, the previous context goes into the GRU) or
+            "none" (Cho et al. 2014: the context stays `initial_context` at every step and
+            no attention is built).
 
     Call arguments:
         embedded_targets: (B, T, E), the embedded decoder inputs ([START] y_1 ... y_{T-1}).
@@ -136,11 +149,16 @@ class InputFeedingDecoder(keras.layers.Layer):
         all zeros without attention).
     """
 
-    def __init__(self, units, attention_units, use_attention=True, **kwargs):
+    def __init__(self, units, attention_units, attention=BAHDANAU, **kwargs):
         super().__init__(**kwargs)
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(
+                f"attention must be one of {', '.join(ATTENTION_KINDS)}; received {attention!r}."
+            )
         self.units = units
         self.attention_units = attention_units
-        self.use_attention = use_attention
+        self.attention_kind = attention
+        self.use_attention = attention != NO_ATTENTION
 
     def build(
         self,
@@ -165,15 +183,27 @@ class InputFeedingDecoder(keras.layers.Layer):
             return None
         return self.attention.process_values(encoder_outputs)
 
-    def step(self, embedded_token, state, context, encoder_outputs, keys, source_mask):
-        """One decoder step: (B, E), (B, U), (B, D) -> new state, context, weights (B, S)."""
-        inputs = ops.concatenate([embedded_token, ops.cast(context, embedded_token.dtype)], axis=-1)
-        state, _ = self.cell(inputs, [state])  # (B, U)
-        if not self.use_attention:
-            return state, context, ops.zeros(ops.shape(source_mask), "float32")
-        context, weights = self.attention(
+    def _attend(self, state, encoder_outputs, keys, source_mask):
+        return self.attention(
             state, encoder_outputs, mask=source_mask, processed_values=keys
         )  # (B, D), (B, S)
+
+    def _update(self, embedded_token, context, state):
+        inputs = ops.concatenate([embedded_token, ops.cast(context, embedded_token.dtype)], axis=-1)
+        return self.cell(inputs, [state])[0]  # (B, U)
+
+    def step(self, embedded_token, state, context, encoder_outputs, keys, source_mask):
+        """One decoder step: e_t (B, E), s_{t-1} (B, U), c_{t-1} (B, D) -> s_t, c_t, a_t (B, S).
+
+        In Bahdanau's order c_{t-1} is not read: c_t comes from s_{t-1}.
+        """
+        if self.attention_kind == BAHDANAU:
+            context, weights = self._attend(state, encoder_outputs, keys, source_mask)
+            return self._update(embedded_token, context, state), context, weights
+        state = self._update(embedded_token, context, state)
+        if not self.use_attention:
+            return state, context, ops.zeros(ops.shape(source_mask), "float32")
+        context, weights = self._attend(state, encoder_outputs, keys, source_mask)
         return state, context, weights
 
     def call(
@@ -229,17 +259,13 @@ class InputFeedingDecoder(keras.layers.Layer):
             **super().get_config(),
             "units": self.units,
             "attention_units": self.attention_units,
-            "use_attention": self.use_attention,
+            "attention": self.attention_kind,
         }
 
 
 def build_model(config):
     """The compiled teacher-forcing model: {"source", "target_in"} ids -> logits (B, T, V)."""
-    if config.attention not in ATTENTION_KINDS:
-        raise ValueError(
-            f"attention must be one of {', '.join(ATTENTION_KINDS)}; received {config.attention!r}."
-        )
-    use_attention = config.attention == "bahdanau"
+    use_attention = config.attention != NO_ATTENTION
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
     embedded_source = keras.layers.Embedding(
@@ -257,15 +283,18 @@ def build_model(config):
         config.target_vocab_size, config.embedding_dim, name="target_embedding"
     )(target_in)  # (B, T, E)
     embedded_target = keras.layers.Dropout(config.dropout, name="target_dropout")(embedded_target)
-    decoder = InputFeedingDecoder(
-        config.units, config.attention_units, use_attention=use_attention, name="decoder"
+    decoder = AttentionDecoder(
+        config.units, config.attention_units, attention=config.attention, name="decoder"
     )
     # Without attention the context is the final states at every step (the bottleneck).
     initial_context = None if use_attention else final_states
     states, contexts, _ = decoder(
         embedded_target, encoder_outputs, source, initial_state, initial_context
     )
-    features = keras.layers.Concatenate(name="decoder_features")([states, contexts])  # (B, T, 3U)
+    features = [states, contexts]
+    if config.attention == BAHDANAU:  # Bahdanau's output also reads the previous target word
+        features.append(embedded_target)
+    features = keras.layers.Concatenate(name="decoder_features")(features)  # (B, T, 3U[+E])
     features = keras.layers.Dropout(config.dropout, name="features_dropout")(features)
     logits = keras.layers.Dense(config.target_vocab_size, dtype="float32", name="logits")(features)
     model = keras.Model({"source": source, "target_in": target_in}, logits, name=MODEL_NAME)
@@ -336,9 +365,10 @@ class AttentionTranslator:
             encoded.get("keys"),
             encoded["mask"],
         )
-        logits = self.output_layer(
-            ops.concatenate([state, ops.cast(context, state.dtype)], axis=-1)
-        )
+        features = [state, ops.cast(context, state.dtype)]
+        if self.decoder.attention_kind == BAHDANAU:
+            features.append(ops.cast(embedded, state.dtype))
+        logits = self.output_layer(ops.concatenate(features, axis=-1))
         return logits, {"state": state, "context": context}, weights
 
     def decode_step(self, tokens, step, decoder_state, encoded):

@@ -32,6 +32,12 @@ def model():
     return attention_nmt.build_model(CONFIG)
 
 
+@pytest.fixture(scope="module")
+def luong_model():
+    keras.utils.set_random_seed(1)
+    return attention_nmt.build_model(dataclasses.replace(CONFIG, attention="luong_additive"))
+
+
 def logits_of(model, source, target_in):
     return model({"source": source, "target_in": target_in}).numpy()
 
@@ -66,7 +72,9 @@ def test_attention_ignores_padding_and_sums_to_one(model):
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
 
 
-def test_decode_steps_equal_teacher_forcing(model):
+@pytest.mark.parametrize("order", ["bahdanau", "luong_additive"])
+def test_decode_steps_equal_teacher_forcing(model, luong_model, order):
+    model = model if order == "bahdanau" else luong_model
     translator = attention_nmt.AttentionTranslator(model)
     expected = logits_of(model, SOURCE, TARGET_IN)
     encoded = translator.encode(SOURCE)
@@ -77,10 +85,54 @@ def test_decode_steps_equal_teacher_forcing(model):
         np.testing.assert_allclose(logits.numpy(), expected[:, step], atol=1e-5)
 
 
-def test_input_feeding_uses_the_previous_context(model):
-    """The decoder GRU reads [target embedding; previous context of the 2U encoder outputs]."""
+def reference_logits(model, source, target_in, attend_first):
+    """Teacher-forced logits (B, T, V), the papers' equations written out over the layers.
+
+    attend_first: Bahdanau's order (c_t from s_{t-1}, then s_t from [e_t; c_t]); else
+    Luong's (s_t from [e_t; c_{t-1}], then c_t from s_t). The output reads [s_t; c_t],
+    and e_t too when the model's output layer is that wide (Bahdanau's).
+    """
+    translator = attention_nmt.AttentionTranslator(model)
     decoder = model.get_layer("decoder")
-    assert decoder.cell.kernel.shape[0] == CONFIG.embedding_dim + 2 * CONFIG.units
+    reads_embedding = translator.output_layer.kernel.shape[0] > 3 * CONFIG.units
+    encoded = translator.encode(source)
+    outputs, keys, mask = encoded["outputs"], encoded["keys"], encoded["mask"]
+    state = encoded["state"]  # s_0 (B, U)
+    context = tf.zeros_like(outputs[:, 0])  # c_0 (B, 2U)
+    logits = []
+    for step in range(target_in.shape[1]):
+        embedded = translator.target_embedding(target_in[:, step])  # e_t (B, E)
+        if attend_first:
+            context, _ = decoder.attention(state, outputs, mask=mask, processed_values=keys)
+        state = decoder.cell(tf.concat([embedded, context], -1), [state])[0]
+        if not attend_first:
+            context, _ = decoder.attention(state, outputs, mask=mask, processed_values=keys)
+        features = [state, context] + ([embedded] if reads_embedding else [])
+        logits.append(translator.output_layer(tf.concat(features, -1)))
+    return np.stack([step_logits.numpy() for step_logits in logits], axis=1)
+
+
+@pytest.mark.parametrize("order", ["bahdanau", "luong_additive"])
+def test_each_order_computes_its_papers_equations(model, luong_model, order):
+    model = model if order == "bahdanau" else luong_model
+    logits = logits_of(model, SOURCE, TARGET_IN)
+    attend_first = order == "bahdanau"
+    np.testing.assert_allclose(
+        logits, reference_logits(model, SOURCE, TARGET_IN, attend_first), atol=1e-5
+    )
+    # The other order over the same weights gives other logits.
+    other = reference_logits(model, SOURCE, TARGET_IN, not attend_first)
+    assert np.abs(other - logits).max() > 1e-3
+
+
+def test_the_output_layer_reads_the_previous_word_in_bahdanaus_order_only(model, luong_model):
+    """GRU input [e_t; c] in both orders; output [s_t; c_t; e_t] (Bahdanau) or [s_t; c_t]."""
+    for built in (model, luong_model):
+        assert built.get_layer("decoder").cell.kernel.shape[0] == (
+            CONFIG.embedding_dim + 2 * CONFIG.units
+        )
+    assert model.get_layer("logits").kernel.shape[0] == 3 * CONFIG.units + CONFIG.embedding_dim
+    assert luong_model.get_layer("logits").kernel.shape[0] == 3 * CONFIG.units
 
 
 def test_greedy_translation_equals_a_naive_loop_over_the_keras_model(model):
@@ -94,12 +146,12 @@ def test_greedy_translation_equals_a_naive_loop_over_the_keras_model(model):
         max_output_length=6,
     )
     generated = serving.translate_ids(tf.constant(SOURCE)).numpy()
-    assert vectorizer.oov_id not in generated
+    assert not np.isin(generated[:, 0], [0, 1, 2]).any()
     for row in range(2):
         prefix = [START_ID]
         for _ in range(6):
             logits = logits_of(model, SOURCE[row : row + 1], np.array([prefix], np.int32))
-            logits[0, -1, vectorizer.oov_id] = -np.inf  # [UNK] is never generated
+            logits[0, -1, list(vectorizer.banned_ids)] = -np.inf  # padding, [UNK], [START]
             prefix.append(int(logits[0, -1].argmax()))
             if prefix[-1] == vectorizer.end_id:
                 break
@@ -164,9 +216,11 @@ def test_without_attention_the_source_reaches_the_decoder_only_through_final_sta
         np.testing.assert_allclose(logits.numpy(), expected[:, step], atol=1e-5)
 
 
-def test_without_attention_fewer_weights_and_a_keras_round_trip(model, bottleneck_model, tmp_path):
-    attention = model.get_layer("decoder").attention
-    assert bottleneck_model.count_params() == model.count_params() - attention.count_params()
+def test_without_attention_fewer_weights_and_a_keras_round_trip(
+    luong_model, bottleneck_model, tmp_path
+):
+    attention = luong_model.get_layer("decoder").attention
+    assert bottleneck_model.count_params() == luong_model.count_params() - attention.count_params()
     path = str(tmp_path / "bottleneck.keras")
     bottleneck_model.save(path)
     reloaded = keras.saving.load_model(path)
@@ -179,6 +233,7 @@ def test_without_attention_fewer_weights_and_a_keras_round_trip(model, bottlenec
 
 def test_unknown_attention_kind_is_refused():
     with pytest.raises(
-        ValueError, match="attention must be one of bahdanau, none; received 'luong'"
+        ValueError,
+        match="attention must be one of bahdanau, luong_additive, none; received 'luong'",
     ):
         attention_nmt.build_model(dataclasses.replace(CONFIG, attention="luong"))

@@ -6,7 +6,7 @@ DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
-	bottleneck image clean
+	bottleneck vocabulary image clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -74,6 +74,30 @@ bottleneck: setup
 	$(BIN)/kerasnlp-lab bleu-by-length attention_nmt --workdir presets/attention_nmt
 	$(BIN)/kerasnlp-lab bleu-by-length transformer_translator --workdir presets/transformer_translator
 	$(BIN)/kerasnlp-lab figures --pages bottleneck
+
+# The vocabulary-size experiment (translators issue): the same Transformer and schedule for
+# VOCABULARY_EPOCHS epochs with words and with WordPiece of VOCABULARY_SIZES pieces a side
+# (about 1 hour a run on 2 CPU cores; finished runs are skipped), each evaluated on the whole
+# test split, gathered into docs/vocabulary.json.
+VOCABULARY_RUNS := runs/vocabulary
+VOCABULARY_EPOCHS := 3
+VOCABULARY_SIZES := 2000 4000 8000
+vocabulary: setup
+	test -f $(VOCABULARY_RUNS)/words/model.keras || $(BIN)/kerasnlp-lab train transformer_translator \
+	  --tokenizer words --epochs $(VOCABULARY_EPOCHS) --average-checkpoints 1 \
+	  --workdir $(VOCABULARY_RUNS)/words
+	for size in $(VOCABULARY_SIZES); do \
+	  test -f $(VOCABULARY_RUNS)/wordpiece_$$size/model.keras || $(BIN)/kerasnlp-lab train \
+	    transformer_translator --tokenizer wordpiece --source-vocab-size $$size \
+	    --target-vocab-size $$size --epochs $(VOCABULARY_EPOCHS) --average-checkpoints 1 \
+	    --workdir $(VOCABULARY_RUNS)/wordpiece_$$size || exit 1; \
+	done
+	for run in words $(addprefix wordpiece_,$(VOCABULARY_SIZES)); do \
+	  test -f $(VOCABULARY_RUNS)/$$run/metrics.json || $(BIN)/kerasnlp-lab evaluate \
+	    transformer_translator --workdir $(VOCABULARY_RUNS)/$$run > /dev/null || exit 1; \
+	done
+	$(BIN)/kerasnlp-lab vocabulary-report $(VOCABULARY_RUNS)/words \
+	  $(addprefix $(VOCABULARY_RUNS)/wordpiece_,$(VOCABULARY_SIZES))
 
 # The shipped SavedModels re-evaluated through the REST API on the full test splits.
 verify-models: models

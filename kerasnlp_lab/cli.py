@@ -17,6 +17,7 @@ from kerasnlp_lab.paths import (
     DOCS,
     PRESETS,
     SAVED_MODELS,
+    VOCABULARY_JSON,
     default_workdir,
     make_folder,
 )
@@ -142,6 +143,14 @@ def _bleu_by_length(args):
     )
     length_buckets.write_result(result, args.output, args.label)
     print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"Written to {args.output}")
+
+
+def _vocabulary_report(args):
+    from kerasnlp_lab.lab import vocabulary
+
+    results = vocabulary.report(args.runs, args.output)
+    print(vocabulary.table(results))
     print(f"Written to {args.output}")
 
 
@@ -411,6 +420,20 @@ def build_parser():
         "--limit", type=_positive_int, default=None, help="only the first N test pairs"
     )
     by_length.set_defaults(handler=_bleu_by_length)
+
+    vocabulary_report = commands.add_parser(
+        "vocabulary-report",
+        help="gather the vocabulary-size experiment's evaluated runs into one JSON and table",
+    )
+    vocabulary_report.add_argument(
+        "runs", nargs="+", metavar="RUN", help="trained and evaluated translator runs"
+    )
+    vocabulary_report.add_argument(
+        "--output",
+        default=VOCABULARY_JSON,
+        help=f"the JSON file written (default: {VOCABULARY_JSON})",
+    )
+    vocabulary_report.set_defaults(handler=_vocabulary_report)
 
     figures = commands.add_parser(
         "figures", help="redraw the figures and generated tables of docs/ from the release models"

@@ -9,6 +9,7 @@ SAVED_MODELS = "saved_models"  # TF Serving model base path: <model>/<version>/ 
 PRESETS = "presets"  # release presets: <model>/{config.json, model.weights.h5, ...}
 DOCS = "docs"  # one page per concept, figures in docs/figures (`kerasnlp-lab figures`)
 BOTTLENECK_JSON = "docs/bottleneck.json"  # BLEU per source length (`kerasnlp-lab bleu-by-length`)
+VOCABULARY_JSON = "docs/vocabulary.json"  # the vocabulary-size experiment (`vocabulary-report`)
 
 
 def default_workdir(model):

@@ -30,7 +30,7 @@ def make_serving(model, source_vectorizer, target_vectorizer, config):
     """The `TranslatorServing` of a trained model (used in-process and exported)."""
     max_output_length = config.max_target_length - 1
     return translator_lib.TranslatorServing(
-        transformer.Translator(model, max_output_length),
+        transformer.Translator(model, max_output_length, prepare_weights=True),
         source_vectorizer,
         target_vectorizer,
         max_source_length=config.max_source_length,

@@ -250,15 +250,18 @@ class TransformerTranslator(EncoderDecoderTranslator):
             x = self.decoder_norm(x)
         return self.logits_dense(x)
 
-    def source_state(self, encoder_outputs, source_mask):
-        """What decoding reads and never changes: cross caches, source mask, weights."""
+    def source_state(self, encoder_outputs, source_mask, weights=None):
+        """What decoding reads and never changes: cross caches, source mask, weights.
+
+        `weights`: `decoding_weights()` prepared beforehand (None: made now, per search).
+        """
         return {
             "cross_caches": tuple(
                 layer.compute_cross_cache(encoder_outputs) for layer in self.decoder_layers
             ),
             "cross_bias": tf.where(source_mask, 0.0, LARGE_NEGATIVE)[:, None, None, :],
             "source_mask": source_mask,
-            "weights": self.decoding_weights(),
+            "weights": self.decoding_weights() if weights is None else weights,
         }
 
     def beam_source_state(self, source_state, beam_size):
@@ -394,22 +397,36 @@ def config_from_dict(values):
     return TransformerConfig(**values)
 
 
-class Translator:
+class Translator(tf.Module):
     """The translator interface of `kerasnlp_lab.export.translator` over a trained model.
 
     `encode` runs the encoder and computes the cross-attention caches once per source;
     the decoder state is the self-attention caches alone, so beam search reorders only
     what changes (keras_hub's caches are preallocated to `max_output_length` positions).
+
+    `prepare_weights=True` (our backbone; what the export uses) makes the decoder's
+    `decoding_weights` once, as non-trainable variables tracked by this module (a SavedModel
+    stores them beside the model's), instead of once per search: a request then pays for
+    its encoder and its steps only. They are a snapshot: a model trained further needs a
+    new `Translator`.
     """
 
-    def __init__(self, model, max_output_length):
+    def __init__(self, model, max_output_length, prepare_weights=False):
+        super().__init__(name="translator")
         self.model = model
         self.max_output_length = max_output_length
+        self.prepared_weights = None
+        if prepare_weights and model.backbone == "ours":
+            self.prepared_weights = tf.nest.map_structure(
+                lambda tensor: tf.Variable(tensor, trainable=False), model.decoding_weights()
+            )
 
     def encode(self, source_ids):
         """The model's `source_state`: cross caches, source mask (and more), batch first."""
         encoder_outputs, source_mask = self.model.encode(ops.convert_to_tensor(source_ids, "int32"))
-        return self.model.source_state(encoder_outputs, source_mask)
+        if self.prepared_weights is None:
+            return self.model.source_state(encoder_outputs, source_mask)
+        return self.model.source_state(encoder_outputs, source_mask, self.prepared_weights)
 
     def encoded_for_beams(self, encoded, beam_size):
         """The model's `beam_source_state`: shared as is by ours, repeated by keras_hub."""

@@ -173,3 +173,26 @@ def test_decoding_never_emits_padding_unknown_or_start():
         banned.translator, banned.source_ids(texts), start_id=2, end_id=3, max_length=6
     ).numpy()
     assert np.isin(free, [0, 1, 2]).all()
+
+
+def test_the_export_prepares_the_decoding_weights_once_as_variables(serving):
+    prepared = tf.nest.flatten(serving.translator.prepared_weights)
+    made_per_search = tf.nest.flatten(serving.model.decoding_weights())
+    assert len(prepared) == len(made_per_search) > 10
+    assert all(isinstance(weight, tf.Variable) and not weight.trainable for weight in prepared)
+    for variable, tensor in zip(prepared, made_per_search, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), tensor.numpy())
+    tracked = {id(variable) for variable in serving.variables}
+    assert all(id(variable) in tracked for variable in prepared)  # saved with the export
+    per_search = translator_lib.TranslatorServing(
+        transformer.Translator(serving.model, serving.max_output_length),
+        serving.source_vectorizer,
+        serving.target_vectorizer,
+        max_source_length=serving.max_source_length,
+        max_output_length=serving.max_output_length,
+    )
+    texts = tf.constant(TEXTS)
+    np.testing.assert_array_equal(
+        serving.greedy(texts)["translation"].numpy(),
+        per_search.greedy(texts)["translation"].numpy(),
+    )

@@ -6,7 +6,7 @@ DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
-	bottleneck vocabulary image clean
+	bottleneck vocabulary readme image clean
 
 setup: data-packages $(VENV)/.installed
 
@@ -98,6 +98,11 @@ vocabulary: setup
 	done
 	$(BIN)/kerasnlp-lab vocabulary-report $(VOCABULARY_RUNS)/words \
 	  $(addprefix $(VOCABULARY_RUNS)/wordpiece_,$(VOCABULARY_SIZES))
+
+# The generated sections of README.md and docs/guide/*.md (results, serving limits, CLI reference);
+# tests/test_readme.py fails when one is stale.
+readme: $(VENV)/.installed
+	$(BIN)/python -m kerasnlp_lab.readme
 
 # The shipped SavedModels re-evaluated through the REST API on the full test splits.
 verify-models: models

@@ -1,6 +1,10 @@
 """The lab (docs/): every page links images that exist, shows commands that parse, has its
-generated tables filled in, and its figure code runs end to end on tiny models."""
+generated tables filled in and true to their sources, and its figure code runs end to end on
+tiny models."""
 
+import difflib
+import itertools
+import json
 import os
 import pathlib
 import re
@@ -15,11 +19,25 @@ from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.evaluation import length_buckets
-from kerasnlp_lab.lab import bahdanau_attention, figures, positional_encoding
+from kerasnlp_lab.lab import autoencoder as autoencoder_page
+from kerasnlp_lab.lab import (
+    bahdanau_attention,
+    bottleneck,
+    figures,
+    multi_head_attention,
+    positional_encoding,
+    wide_and_deep,
+)
 from kerasnlp_lab.lab import char_generator as char_page
-from kerasnlp_lab.lab.context import markdown_table
+from kerasnlp_lab.lab.context import Lab, markdown_table
 from kerasnlp_lab.layers.wide_and_deep_head import WideAndDeepHead
-from kerasnlp_lab.models import attention_nmt, autoencoder, char_generator, transformer
+from kerasnlp_lab.models import (
+    MODEL_NAMES,
+    attention_nmt,
+    autoencoder,
+    char_generator,
+    transformer,
+)
 from kerasnlp_lab.training import attention_nmt as attention_training
 from kerasnlp_lab.training import char_generator as char_training
 from kerasnlp_lab.training import transformer as transformer_training
@@ -103,10 +121,229 @@ def test_generated_sections_are_filled(page):
         assert body.strip(), f"{page.name}: section {name} is empty: run `make figures`"
 
 
+# Every generated section of docs/, and how a test ties its committed text to its source.
+SECTION_SOURCES = {
+    ("autoencoder", "denoising"): "release column without noise, captions: preset metadata; "
+    "noisy inputs and release column: the test images (the denoising model is trained)",
+    ("char_generator", "samples"): "only prompt and temperatures (sampling runs the model)",
+    ("char_generator", "ngrams"): "regenerated from the char_generator preset's weights",
+    ("wide_and_deep", "ablation"): "only its arithmetic and dataset (two trainings)",
+    ("bottleneck", "bottleneck"): "regenerated from docs/bottleneck.json",
+    ("bahdanau_attention", "verse"): "only against the reading table (the model translates)",
+    ("bahdanau_attention", "reading"): "only its arithmetic (the model translates)",
+    ("attention", "verse"): "only against the Bahdanau page's verse (the model translates)",
+    ("positional_encoding", "offsets"): "regenerated from the Transformer preset's config.json",
+    ("multi_head_attention", "heads"): "only its shape, from the Transformer preset's config",
+    ("multi_head_attention", "timing"): "only its arithmetic and model sizes (timings)",
+}
+PRESETS_DIR = ROOT / "presets"
+ROUND_OFF = re.compile(r"\d\.\de-\d\d")  # float64 round-off, as positional_encoding prints it
+
+
+def committed_sections(page):
+    """{section name: text} of a committed page, as `replace_section` wrote it."""
+    text = (DOCS / f"{page}.md").read_text(encoding="utf-8")
+    return {name: body.removesuffix("\n") for name, body in GENERATED.findall(text)}
+
+
+def table_rows(text):
+    """The cells of the body rows of the first Markdown table in `text` (as `markdown_table`
+    writes them)."""
+    lines = text.splitlines()
+    first = next(index for index, line in enumerate(lines) if line.startswith("| "))
+    table = list(itertools.takewhile(lambda line: line.startswith("| "), lines[first:]))
+    return [line[2:-2].split(" | ") for line in table[2:]]
+
+
+def assert_same_text(made, committed, where):
+    """`made` == `committed`, or a failure that shows their line diff."""
+    diff = difflib.unified_diff(
+        committed.splitlines(), made.splitlines(), "committed", "regenerated", lineterm=""
+    )
+    assert made == committed, f"{where}: run `make figures`\n" + "\n".join(diff)
+
+
+def preset_json(model, name):
+    with open(PRESETS_DIR / model / name, encoding="utf-8") as file:
+        return json.load(file)
+
+
+@pytest.fixture
+def sections_without_drawing(tmp_path, monkeypatch):
+    """A function: the generated sections of a page made by its `make` from the release presets
+    (and docs/bottleneck.json), with the named drawing functions of its module replaced by
+    no-ops. Only for pages whose sections need neither training nor a model run."""
+
+    def make(page, *drawing_functions):
+        docs = tmp_path / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copy(DOCS / bottleneck.RESULTS_FILE, docs / bottleneck.RESULTS_FILE)
+        module = figures.PAGES[page]
+        for name in drawing_functions:
+            monkeypatch.setattr(module, name, lambda *args, **kwargs: str(args[-1]))
+        folders = {name: str(PRESETS_DIR / name) for name in MODEL_NAMES}
+        _, sections = module.make(Lab(folders=folders, docs_dir=str(docs)))
+        return sections
+
+    return make
+
+
+def test_every_generated_section_is_checked_against_its_source():
+    found = {(page.stem, name) for page in PAGES for name in committed_sections(page.stem)}
+    assert found == set(SECTION_SOURCES)
+
+
+def test_the_bottleneck_tables_are_the_ones_its_json_gives(sections_without_drawing):
+    made = sections_without_drawing("bottleneck", "plot")
+    assert sorted(made) == ["bottleneck"]
+    committed = committed_sections("bottleneck")["bottleneck"]
+    assert_same_text(made["bottleneck"], committed, "docs/bottleneck.md")
+
+
+def test_the_positional_encoding_table_is_the_one_the_transformer_config_gives(
+    sections_without_drawing,
+):
+    made = sections_without_drawing("positional_encoding", "plot")["offsets"]
+    committed = committed_sections("positional_encoding")["offsets"]
+    # Exact but for the float64 round-off (it may differ in its last digit on another CPU).
+    masked = [ROUND_OFF.sub("…", text) for text in (made, committed)]
+    assert_same_text(*masked, "docs/positional_encoding.md")
+    assert all(float(number) < 1e-12 for number in ROUND_OFF.findall(committed))
+    config = preset_json("transformer_translator", "config.json")
+    assert f"depth {config['model_dim']} (" in committed
+
+
+def test_the_ngram_table_is_the_one_the_char_generator_weights_give(sections_without_drawing):
+    # The table reads the wide path's weights; the samples (replaced here) run the model.
+    made = sections_without_drawing("char_generator", "samples", "plot_ngrams")
+    committed = committed_sections("char_generator")["ngrams"]
+    assert_same_text(made["ngrams"], committed, "docs/char_generator.md")
+
+
+def test_the_char_generator_samples_continue_the_prompt_at_each_temperature():
+    blocks = committed_sections("char_generator")["samples"].split("\n\n")
+    assert blocks[0::2] == [f"**Temperature {t}**" for t in char_page.TEMPERATURES]
+    for block in blocks[1::2]:
+        assert block.startswith(f"```\n{char_page.SAMPLE_PROMPT}") and block.endswith("```")
+
+
+def denoising_table():
+    text = committed_sections("autoencoder")["denoising"]
+    return text, table_rows(text)
+
+
+def test_the_denoising_table_agrees_with_the_autoencoder_preset():
+    text, rows = denoising_table()
+    metadata = preset_json("autoencoder", "metadata.json")
+    config = preset_json("autoencoder", "config.json")
+    subset = metadata["subset_metrics"]  # the first `limit` test images, as the table uses
+    assert [row[0] for row in rows] == [str(std) for std in (0.0, *autoencoder_page.NOISE_STDS)]
+    assert rows[0][1] == "∞"
+    # The release model on clean images: the PSNR recorded on the same test images.
+    assert rows[0][2] == f"{subset['psnr']:.2f}"
+    assert all(len(row) == 4 for row in rows)
+    caption = (
+        f"first {subset['limit']:,} test images of {metadata['dataset']}, noise seed "
+        f"{autoencoder_page.NOISE_SEED}. Release model: `{metadata['preset']}`, "
+        f"{config['epochs']} epochs on clean images; denoising model: "
+        f"`{autoencoder_page.DENOISER_PRESET}` trained {autoencoder_page.DENOISER_EPOCHS} epochs "
+        f"with input noise {autoencoder_page.DENOISER_NOISE}."
+    )
+    assert caption in text
+
+
+def test_the_denoising_table_agrees_with_the_test_images_and_the_release_model():
+    """The noisy inputs' PSNR and the release model's column, recomputed (inference only; the
+    denoising model's column needs its training). Rounding may differ in the last digit."""
+    reason = catalog.missing_offline_message("local_fashion_mnist")
+    if reason:
+        pytest.skip(reason)
+    _, rows = denoising_table()
+    run, model = workdir_lib.load_run(str(PRESETS_DIR / "autoencoder"), "autoencoder")
+    limit = preset_json("autoencoder", "metadata.json")["subset_metrics"]["limit"]
+    test, _ = autoencoder_page.load_pixels(run["dataset"], "test", limit)
+    images = np.stack([image for image, _ in test.as_numpy_iterator()])
+    for row, std in zip(rows, (0.0, *autoencoder_page.NOISE_STDS), strict=True):
+        noisy = autoencoder_page.add_noise(images, std) if std else images
+        reconstructed = model.predict(noisy, batch_size=1024, verbose=0)
+        if std:
+            noisy_psnr = autoencoder_page.reconstruction_metrics(images, noisy)["psnr"]
+            assert float(row[1]) == pytest.approx(noisy_psnr, abs=0.011), row
+        release_psnr = autoencoder_page.reconstruction_metrics(images, reconstructed)["psnr"]
+        assert float(row[2]) == pytest.approx(release_psnr, abs=0.011), row
+
+
+def test_the_ablation_table_adds_up():
+    text = committed_sections("wide_and_deep")["ablation"]
+    rows = table_rows(text)
+    steps = [int(row[0]) for row in rows]
+    assert steps == [steps[0] * (index + 1) for index in range(len(rows))]
+    for row in rows:
+        wide, deep, difference = (float(cell) for cell in row[1:])
+        assert difference == pytest.approx(deep - wide, abs=0.0011), row  # each rounded alone
+    dataset = preset_json("char_generator", "metadata.json")["dataset"]
+    assert f" on {dataset}, seed {wide_and_deep.SEED}:" in text
+
+
+def test_the_reading_table_adds_up_and_spells_the_translation():
+    rows = table_rows(committed_sections("bahdanau_attention")["reading"])
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        first, second = float(row[3]), float(row[5])
+        assert 0.0 <= second <= first <= 1.0 and first + second <= 1.005, row
+    generated = [row[1].strip("`") for row in rows]
+    assert generated[-1] == "[END]"
+    verse = committed_sections("bahdanau_attention")["verse"]
+    translation = verse.split("Greedy translation: ", 1)[1]
+    spelled = "".join(token.removeprefix("##") for token in generated[:-1])
+    assert spelled == re.sub(r"\s+", "", translation)
+
+
+def test_the_attention_verse_is_the_bahdanau_verse_and_its_tokens_spell_it():
+    attention = committed_sections("attention")["verse"].split("\n\n")
+    bahdanau = committed_sections("bahdanau_attention")["verse"].split("\n\n")
+    assert attention[:2] == bahdanau[:2]  # the same source and reference: the first test pair
+    assert attention[3].startswith("Source tokens: ")
+    tokens = re.findall(r"`([^`]+)`", attention[3])
+    assert (tokens[0], tokens[-1]) == ("[START]", "[END]")
+    spelled = "".join(token.removeprefix("##") for token in tokens[1:-1])
+    assert spelled == re.sub(r"\s+", "", attention[0].removeprefix("Source: ").lower())
+
+
+def test_the_head_table_has_a_cell_per_head_of_the_transformer_preset():
+    text = committed_sections("multi_head_attention")["heads"]
+    config = preset_json("transformer_translator", "config.json")
+    rows = table_rows(text)
+    assert [row[0] for row in rows] == [f"layer {i + 1}" for i in range(config["num_layers"])]
+    cell = re.compile(r"([+-]\d+): (\d\.\d\d), d (\d+\.\d)")
+    limit = multi_head_attention.MAX_OFFSET
+    for row in rows:
+        assert len(row) == 1 + config["num_heads"]
+        for offset, weight, _ in (cell.fullmatch(text).groups() for text in row[1:]):
+            assert abs(int(offset)) <= limit and 0.0 <= float(weight) <= 1.0
+
+
+def test_the_timing_table_speed_ups_are_its_times_ratios():
+    text = committed_sections("multi_head_attention")["timing"]
+    seconds = re.compile(r"(\d+\.\d{3}) s")
+    for row in table_rows(text):
+        for start in range(1, len(row), 3):
+            uncached, cached = (
+                float(seconds.fullmatch(c).group(1)) for c in row[start : start + 2]
+            )
+            speed_up = float(row[start + 2].removesuffix("×"))
+            half = 0.0005  # each time is shown to the millisecond
+            low, high = (uncached - half) / (cached + half), (uncached + half) / (cached - half)
+            assert low - 0.05 <= speed_up <= high + 0.05, row
+    match = re.search(r"random `(\w+)` model \((\d+) layers, d (\d+)\)", text)
+    config = transformer.get_config(match.group(1))
+    assert (int(match.group(2)), int(match.group(3))) == (config.num_layers, config.model_dim)
+
+
 def test_every_figure_is_linked_and_all_stay_small():
     linked = {
         (page.parent / path).resolve()
-        for page in [*PAGES, ROOT / "README.md"]
+        for page in [*PAGES, ROOT / "README.md", *sorted((DOCS / "guide").glob("*.md"))]
         for path in images(page.read_text(encoding="utf-8"))
     }
     drawn = set((DOCS / "figures").glob("*.png"))

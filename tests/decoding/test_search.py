@@ -14,6 +14,7 @@ from tests.decoding.conftest import (
     BEST_SEQUENCE,
     END,
     GREEDY_SEQUENCE,
+    LOW,
     MARKOV_LOGITS,
     PAD,
     START,
@@ -342,6 +343,161 @@ def test_beam_state_is_reordered_with_its_hypothesis(seed):
     from_tokens, _ = beam_search(second_order_fn(tables, False), start, 4, START, END, 6, 3)
     from_state, _ = beam_search(second_order_fn(tables, True), start, 4, START, END, 6, 3)
     assert from_state.numpy().tolist() == from_tokens.numpy().tolist()
+
+
+# A chain whose next token depends on the FIRST generated token, which the decoder keeps in
+# its state (recorded at step 1, when it first reads that token). Row 0, probabilities:
+# step 0: A 0.55, B 0.45. Step 1: after A: A .35, B .3, C .25, END .1; after B: A .55, C .45.
+# So BA (.2475), BC (.2025), AA (.1925), AB (.165) are the best four: both alive hypotheses
+# descend from beam 1 (B), and beam 0 changes parent. From step 2 on, a first token B says
+# END .9 (C .1), a first token A says END .05 (C .95): BAE (.22275) wins. A state left on
+# beam 0's old parent (A) makes BA continue instead, and BC END wins. Row 1 is the same
+# chain with A and B swapped: its answer is AB END, so the rows differ.
+_FIRST_TOKEN_TRANSITIONS = {
+    (PAD, START): {A: 0.55, B: 0.45},
+    (A, A): {A: 0.35, B: 0.3, C: 0.25, END: 0.1},
+    (B, B): {A: 0.55, C: 0.45},
+}
+_AFTER_FIRST = {A: {END: 0.05, C: 0.95}, B: {END: 0.9, C: 0.1}}
+FIRST_TOKEN_EXPECTED = [[B, A, END, PAD, PAD], [A, B, END, PAD, PAD]]
+
+
+def first_token_tables():
+    """(2, V, V, V) logits [row, first token, previous token] -> next token; row 1 swaps A, B."""
+    table = np.full((VOCAB_SIZE,) * 3, LOW, np.float32)
+    for first, nexts in _AFTER_FIRST.items():
+        for previous in (A, B, C):
+            for token, probability in nexts.items():
+                table[first, previous, token] = np.log(probability)
+    for (first, previous), nexts in _FIRST_TOKEN_TRANSITIONS.items():
+        table[first, previous] = LOW
+        for token, probability in nexts.items():
+            table[first, previous, token] = np.log(probability)
+    swap = np.arange(VOCAB_SIZE)
+    swap[[A, B]] = [B, A]
+    return np.stack([table, table[swap][:, swap][:, :, swap]])
+
+
+def first_token_fn(from_state, seen=None):
+    """Next-token function over `first_token_tables`; state {"row", "first"} int32 (N,).
+
+    `from_state`: the first generated token is the one the state recorded (right only if
+    beam search reorders the state with its hypothesis); else it is read from the tokens.
+    `seen` (eager only) receives the token buffer of every step.
+    """
+    tables = tf.constant(first_token_tables())
+
+    def next_token(tokens, step, state):
+        if seen is not None:
+            seen.append(tokens.numpy())
+        previous = tf.gather(tokens, step, axis=1)  # (N,)
+        if from_state:
+            first = tf.where(tf.equal(step, 1), previous, state["first"])  # (N,)
+        else:
+            first = tf.gather(tokens, tf.minimum(step, 1), axis=1)  # (N,): START at step 0
+            first = tf.where(tf.equal(step, 0), tf.fill(tf.shape(first), PAD), first)
+        logits = tf.gather_nd(tables, tf.stack([state["row"], first, previous], axis=1))
+        return logits, {"row": state["row"], "first": first}  # logits (N, V)
+
+    return next_token
+
+
+@pytest.mark.parametrize("from_state", [True, False])  # False: the token buffer, a control
+def test_a_state_that_picks_the_next_token_follows_its_hypothesis(from_state):
+    state = {"row": tf.constant([0, 1]), "first": tf.fill([2], PAD)}
+    seen = []
+    tokens, scores = beam_search(first_token_fn(from_state, seen), state, 2, START, END, 5, 2)
+    # The scenario happens: at step 2 the first alive hypothesis of each row (rows 0 and 2
+    # of the B * K = 4) descends from the row's other beam of step 1.
+    assert [seen[1][0, 1], seen[2][0, 1]] == [A, B]
+    assert [seen[1][2, 1], seen[2][2, 1]] == [B, A]
+    assert tokens.numpy().tolist() == FIRST_TOKEN_EXPECTED
+    np.testing.assert_allclose(scores.numpy(), [np.log(0.55 * 0.45 * 0.9)] * 2, rtol=1e-5)
+
+
+# Weights of the prefix hash below: position i of the token buffer counts w_i times.
+_HASH_BINS = 61
+_HASH_WEIGHTS = np.random.default_rng(0).integers(1, _HASH_BINS, 16).astype(np.int32)
+
+
+def prefix_hash_fn(tables, from_state):
+    """Logits `tables[row, hash of the whole prefix]`, a state-driven decoder's caricature.
+
+    The hash is sum_i w_i tokens[:, i] mod bins over the prefix (START and every generated
+    token; PAD, id 0, adds nothing), so every earlier token changes the next distribution.
+    `from_state` keeps the running hash in the state, updated with the token of each step
+    (right only if beam search reorders it with its hypothesis); else it is recomputed
+    from the token buffer. tables (R, bins, V); state {"row", "hash"} int32 (N,).
+    """
+    tables = tf.constant(tables)
+    weights = tf.constant(_HASH_WEIGHTS)
+
+    def next_token(tokens, step, state):
+        if from_state:
+            latest = tf.gather(tokens, step, axis=1) * tf.gather(weights, step)  # (N,)
+            hashed = (state["hash"] + latest) % _HASH_BINS  # (N,)
+        else:
+            width = tf.shape(tokens)[1]
+            hashed = tf.reduce_sum(tokens * weights[:width][None, :], axis=1) % _HASH_BINS
+        logits = tf.gather_nd(tables, tf.stack([state["row"], hashed], axis=1))  # (N, V)
+        return logits, {"row": state["row"], "hash": hashed}
+
+    return next_token
+
+
+def parent_changes(seen):
+    """How many alive hypotheses of all steps do not descend from the hypothesis in their
+    row of the step before: each is a state that beam search must move to another row.
+
+    seen: the token buffer (N, 1 + L) of every step, as `next_token_fn` received it.
+    """
+    changes = 0
+    for step in range(2, len(seen)):
+        prefix_before, prefix_now = seen[step - 1][:, :step], seen[step][:, :step]
+        changes += int(np.sum(np.any(prefix_now != prefix_before, axis=1)))
+    return changes
+
+
+def recording_tokens(next_token_fn, seen):
+    """`next_token_fn` that appends the token buffer of every step to `seen` (eager only)."""
+
+    def next_token(tokens, step, state):
+        seen.append(tokens.numpy())
+        return next_token_fn(tokens, step, state)
+
+    return next_token
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.8])
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_a_state_hashing_the_whole_prefix_gives_the_answers_of_the_token_buffer(seed, alpha):
+    # 4 rows with their own random tables, so the rows differ, and each row's beams reorder.
+    rng = np.random.default_rng(seed)
+    rows, max_length, beam_size = 4, 8, 3
+    tables = rng.normal(0.0, 1.5, (rows, _HASH_BINS, VOCAB_SIZE)).astype(np.float32)
+    tables[:, :, [PAD, START]] = LOW
+    tables[:, :, END] -= 4.0  # answers of several tokens, so beams change parents often
+    state = {"row": tf.range(rows), "hash": tf.zeros([rows], tf.int32)}
+    search = dict(beam_size=beam_size, length_penalty_alpha=alpha)
+    seen = []
+    from_tokens = beam_search(
+        recording_tokens(prefix_hash_fn(tables, False), seen),
+        state,
+        rows,
+        START,
+        END,
+        max_length,
+        **search,
+    )
+    from_state = beam_search(
+        prefix_hash_fn(tables, True), state, rows, START, END, max_length, **search
+    )
+    answers = from_tokens[0].numpy()
+    assert len({tuple(row) for row in answers}) == rows  # the rows say different things
+    assert np.sum(answers != PAD) > 3 * rows  # answers of several tokens, not END at once
+    assert parent_changes(seen) >= 3  # hypotheses whose state must change rows
+    np.testing.assert_array_equal(from_state[0].numpy(), answers)
+    np.testing.assert_allclose(from_state[1].numpy(), from_tokens[1].numpy(), rtol=1e-5)
 
 
 def test_output_never_exceeds_max_length():

@@ -163,17 +163,45 @@ def test_cached_greedy_gives_exactly_the_uncached_tokens(norm_first):
     assert len(np.unique(cached)) > 3  # the rows say different things
 
 
-def test_cached_beam_search_gives_exactly_the_uncached_tokens(model):
+def source_sensitive_model(seed, **overrides):
+    """A random tiny model whose translations depend on the source and on the prefix.
+
+    At initialisation the embeddings (uniform +-0.05, times sqrt(model_dim)) are small next
+    to the positional encoding, so an untrained model says one token whatever it reads.
+    Larger embeddings and cross- and self-attention values make every row say something
+    else, and make a hypothesis's cached keys and values matter for its next token.
+    """
+    keras.utils.set_random_seed(seed)
+    model = transformer.build_model(tiny_config(**overrides), SOURCE_VOCAB, TARGET_VOCAB)
+    factors = {
+        "embeddings": 20.0,
+        "cross_attention/value_kernel": 5.0,
+        "self_attention/value_kernel": 3.0,
+    }
+    for weight in model.weights:
+        for name, factor in factors.items():
+            if weight.path.endswith(name):
+                weight.assign(weight * factor)
+    return model
+
+
+@pytest.mark.parametrize("norm_first, seed", [(True, 2), (False, 3)])
+def test_cached_beam_search_gives_exactly_the_uncached_tokens(norm_first, seed):
+    # The cached search reorders each hypothesis's key/value caches with it; the uncached one
+    # rereads the prefix. On a model whose rows and steps differ (the seeds pass the two
+    # guards below), a cache left behind or a cross-attention mixing sources gives other tokens.
+    model = source_sensitive_model(seed, norm_first=norm_first)
     rng = np.random.default_rng(5)
-    source = random_ids(rng, (3, 7), SOURCE_VOCAB, lengths=[7, 3, 5])
+    source = random_ids(rng, (4, 7), SOURCE_VOCAB, lengths=[7, 3, 5, 6])
+    search = dict(beam_size=3, length_penalty_alpha=0.6)
     beams = [
-        transformer.generate(
-            model, source, 8, START_ID, END_ID, beam_size=3, length_penalty_alpha=0.6, cached=cached
-        ).numpy()
+        transformer.generate(model, source, 10, START_ID, END_ID, cached=cached, **search).numpy()
         for cached in (True, False)
     ]
-    assert beams[0].shape == (3, 8)
+    assert beams[0].shape == (4, 10)
     np.testing.assert_array_equal(beams[0], beams[1])
+    assert len(np.unique(beams[0])) > 3  # not one repeated token
+    assert len({tuple(row) for row in beams[0]}) == 4  # the rows say different things
 
 
 def test_build_model_returns_the_class_of_the_backbone(model, hub_model):

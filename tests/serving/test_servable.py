@@ -7,10 +7,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from kerasnlp_lab.serving.servable import Servable
-from tests.serving.saved_model_factory import affine_expected, save_affine
+from tests.serving.saved_model_factory import (
+    affine_expected,
+    save_affine,
+    save_multi_input,
+    save_text,
+)
 
 X = np.array([[1.0, 2.0, 3.0]], np.float32)
 
@@ -86,3 +92,67 @@ def test_loading_does_not_print_the_v1_loader_deprecation(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "other warning" in result.stderr
     assert "is deprecated" not in result.stderr
+
+
+PRIVATE_CALLABLE = "_make_callable_from_options"
+
+
+def save_cumulative(path):
+    module = CumulativeModel()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.total})
+    return path
+
+
+@pytest.mark.parametrize(
+    "save, inputs, expected",
+    [
+        (lambda path: save_affine(path, 3), {"x": X}, {"y": affine_expected(X, 3)}),
+        (
+            save_multi_input,  # several inputs and outputs: their order must hold
+            {
+                "a": np.array([[1.0, 2.0], [0.5, -4.0]], np.float32),
+                "b": np.array([7, -3], np.int64),
+                "flag": np.array([True, False]),
+            },
+            {
+                "total": np.array([10.0, 6.5], np.float32),
+                "doubled": np.array([14, -6], np.int64),
+            },
+        ),
+        (
+            save_text,
+            {"text": np.array([b"abc", "\u00e9t\u00e9".encode()], object)},
+            {
+                "upper": np.array([b"ABC", "\u00e9T\u00e9".encode()], object),
+                "length": np.array([3, 5], np.int32),
+            },
+        ),
+        (
+            save_cumulative,
+            {"x": np.array([1.5, -2.0], np.float32)},
+            {"total": np.array([4.5, -6.0], np.float32)},
+        ),
+    ],
+    ids=["affine", "multi_input", "text", "loop"],
+)
+def test_a_tensorflow_without_the_private_session_callable_gives_the_same_answers(
+    tmp_path, monkeypatch, save, inputs, expected
+):
+    path = save(tmp_path / "1")
+    with_private = Servable("model", 1, path)
+    # Hide TensorFlow's private Session method where it is defined, as a TensorFlow without it.
+    owner = next(c for c in tf.compat.v1.Session.__mro__ if PRIVATE_CALLABLE in vars(c))
+    monkeypatch.delattr(owner, PRIVATE_CALLABLE)
+    assert not hasattr(tf.compat.v1.Session(), PRIVATE_CALLABLE)
+    without = Servable("model", 1, path)
+    for in_caller_thread in (True, False):  # the two RunOptions: calling thread, inter-op pool
+        private = with_private._runners["serving_default"].run(inputs, in_caller_thread)
+        public = without._runners["serving_default"].run(inputs, in_caller_thread)
+        for outputs in (private, public):
+            assert sorted(outputs) == sorted(expected)
+            for name, value in expected.items():
+                assert outputs[name].dtype == value.dtype, name
+                np.testing.assert_array_equal(outputs[name], value)
+    _, outputs = without.predict("serving_default", inputs)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(outputs[name], value)

@@ -75,13 +75,27 @@ def summarize(workdir):
 
 
 def report(workdirs, path):
-    """Writes the summaries of `workdirs` to `path` (JSON); returns them."""
-    results = {"runs": [summarize(workdir) for workdir in workdirs]}
+    """Adds (or replaces, by run name) the summaries of `workdirs` in the JSON file `path`.
+
+    Runs already in the file stay, so an experiment can be completed in several sittings.
+    Returns everything the file holds, in run-name order.
+    """
+    runs = {}
+    if os.path.exists(path):
+        runs = {run["run"]: run for run in _read_json(path)["runs"]}
+    runs.update((run["run"], run) for run in map(summarize, workdirs))
+    results = {"runs": [runs[name] for name in sorted(runs, key=_run_order)]}
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=2, ensure_ascii=False)
         file.write("\n")
     return results
+
+
+def _run_order(name):
+    """words first, then WordPiece by size: wordpiece_2000 < wordpiece_10000."""
+    kind, _, size = name.partition("_")
+    return (kind != "words", kind, int(size) if size.isdigit() else 0, name)
 
 
 def table(results):

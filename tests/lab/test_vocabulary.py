@@ -69,6 +69,17 @@ def test_report_gathers_each_runs_files_into_json_and_a_table(tmp_path):
     )
 
 
+def test_a_later_report_adds_runs_and_keeps_the_earlier_ones(tmp_path):
+    output = str(tmp_path / "vocabulary.json")
+    vocabulary.report([fake_run(tmp_path / "wordpiece_8000", "wordpiece", (8000, 8000), 2)], output)
+    vocabulary.report(
+        [fake_run(tmp_path / "wordpiece_10000", "wordpiece", (10**4, 10**4), 3)], output
+    )
+    results = vocabulary.report([fake_run(tmp_path / "words", "words", (100, 100), 1)], output)
+    assert [run["run"] for run in results["runs"]] == ["words", "wordpiece_8000", "wordpiece_10000"]
+    assert [run["beam"]["bleu"] for run in results["runs"]] == [1, 2, 3]
+
+
 def test_a_run_without_metrics_says_to_evaluate_it(tmp_path):
     run = fake_run(tmp_path / "words", "words", (100, 100), 1.0)
     (tmp_path / "words" / "metrics.json").unlink()

@@ -2,6 +2,7 @@
 
 import hashlib
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from kerasnlp_lab.data import sword_text
 from kerasnlp_lab.data.splits import hash_split
+from kerasnlp_lab.data.sword_reader import clean_osis
 from tests.data.conftest import OFFLINE_BUILDERS, prepare_all
 
 EXPECTED_COUNTS = {
@@ -156,3 +158,31 @@ def test_local_fashion_mnist_features_match_tfds_fashion_mnist(prepared_dir):
     example = next(iter(read_all("local_fashion_mnist", prepared_dir, "test[:1]")))
     assert example["image"].shape == (28, 28, 1) and example["image"].dtype == np.uint8
     assert 0 <= example["label"] < 10
+
+
+# OSIS/SWORD/USFM markup: a backslash code (the KJV's "\nd" before LORD), a tag, a brace.
+MARKUP = re.compile(r"\\[A-Za-z]|<[^>]*>|[{}]")
+
+
+@pytest.mark.parametrize(
+    "name,fields",
+    [
+        ("sword_text/kjv", ("text",)),
+        ("sword_text/web", ("text",)),
+        ("sword_parallel/spa_eng", None),
+    ],
+)
+def test_no_markup_is_left_in_any_split(prepared_dir, name, fields):
+    found = []
+    for split in ("train", "validation", "test"):
+        for example in read_all(name, prepared_dir, split):
+            for key in fields or [k for k, v in example.items() if isinstance(v, bytes)]:
+                text = example[key].decode()
+                found += [f"{split}: {match.group()!r}" for match in MARKUP.finditer(text)]
+    assert found == []
+
+
+def test_the_kjv_divine_name_keeps_its_word_and_loses_its_code():
+    assert clean_osis(r"The \nd LORD\nd* hath sworn {by} his right hand") == (
+        "The LORD hath sworn by his right hand"
+    )

@@ -9,9 +9,9 @@ our export bans it with padding and [START]), batch 1 and 32, greedy and beam 4,
 threads (CTranslate2 `intra_threads=2`; ours: TensorFlow's defaults on this machine).
 Greedy outputs must be the same tokens. A fifth case generates one token at batch 1: the
 first-token cost (encoder and search set-up). Ours is the exported decoding path: the same
-`translate` as the translator SavedModel's signatures, saved as a SavedModel (core ops, no XLA; checked) and loaded back.
-Each round times every case once for both engines, interleaved; the printed ratio is the
-median over rounds of our time / CTranslate2's. (XLA cannot compile our decoding loop: its
+`translate` as the translator SavedModel's signatures, saved as a SavedModel (core ops, no
+XLA; checked) and loaded back. Each round times every case once for both engines,
+interleaved; the printed ratio is the median over rounds of our time / CTranslate2's. (XLA cannot compile our decoding loop: its
 self-attention caches grow by one position per step.)
 
 Cached vs uncached (the older comparison, kept): same weights, same sources, each search

@@ -4,15 +4,15 @@ Ours against CTranslate2 (`pip install -e '.[bench]'`, i.e. `ctranslate2>=4.5,<5
 `small` preset's weights (random initialization, seed 0) are converted into a CTranslate2
 model with its Python `specs` API (no torch), float32. Both decode the same 40-id sources,
 exactly `--tokens` generated tokens per row (CTranslate2: min = max decoding length, so no
-end; ours: an end id that is never generated), [UNK] never generated (its `disable_unk`;
-our export bans it with padding and [START]), batch 1 and 32, greedy and beam 4, on 2
-threads (CTranslate2 `intra_threads=2`; ours: TensorFlow's defaults on this machine).
-Greedy outputs must be the same tokens. A fifth case generates one token at batch 1: the
-first-token cost (encoder and search set-up). Ours is the exported decoding path: the same
-`translate` as the translator SavedModel's signatures, saved as a SavedModel (core ops, no
-XLA; checked) and loaded back. Each round times every case once for both engines,
-interleaved; the printed ratio is the median over rounds of our time / CTranslate2's. (XLA cannot compile our decoding loop: its
-self-attention caches grow by one position per step.)
+end; ours: an end id that is never generated), [UNK] never generated (its `disable_unk`; our
+export bans it with padding and [START]), batch 1 and 32, greedy and beam 4, on 2 threads
+(CTranslate2 `intra_threads=2`; ours: TensorFlow's defaults on this machine). Greedy outputs
+must be the same tokens. A fifth case generates one token at batch 1: the first-token cost
+(encoder and search set-up). Ours is the exported decoding path: the same `translate` as the
+translator SavedModel's signatures, saved as a SavedModel (core ops, no XLA; checked) and
+loaded back. Each round times every case once for both engines, interleaved; the printed
+ratio is the median over rounds of our time / CTranslate2's. (XLA cannot compile our
+decoding loop: its self-attention caches grow by one position per step.)
 
 Cached vs uncached (the older comparison, kept): same weights, same sources, each search
 traced once in a `tf.function` (no XLA) and then timed (median of `--repeats` runs).

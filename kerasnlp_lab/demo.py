@@ -3,7 +3,8 @@
 Exports the release presets (`make models`, seconds when up to date), serves them with the
 embedded TF-Serving-compatible server on free loopback ports, and shows through REST and
 gRPC what they do on held-out data: five Spanish test verses with the reference and both
-translators' greedy and beam-4 output (sentence BLEU beside each), the character
+translators' greedy and beam-4 output (sentence BLEU beside each), a sentence in modern
+spelling as a user would type it, the character
 generator continuing two prompts at two temperatures, and the autoencoder's reconstruction
 error on test images with a figure. `kerasnlp-lab demo --train` is the tiny-training
 walk-through instead (`kerasnlp_lab.walkthrough`).
@@ -20,6 +21,8 @@ from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
 TRANSLATORS = ("attention_nmt", "transformer_translator")
 NUM_VERSES = 5
 VERSE_WORDS = (8, 30)  # shown verses have this many source words (not too short or long)
+# A sentence a user types: Genesis 1:1 in modern spelling ("creó"; the 1909 corpus has "crió").
+TYPED_SENTENCE = "En el principio creó Dios los cielos y la tierra."
 PROMPTS = ("In the beginning", "And Jesus said unto them,")
 TEMPERATURES = (0.5, 1.0)
 NUM_CHARS = 160
@@ -73,6 +76,13 @@ def show_translations(rest, grpc, saved_models, available):
             bleu = sacrebleu.sentence_bleu(translations[row], [reference]).score
             print(f"{label + ':':<{width}}{translations[row]}  [BLEU {bleu:.1f}]")
         print()
+    _heading("Translation: a sentence in modern spelling, typed as a user would (beam 4, REST)")
+    print(f"{'Spanish:':<{width}}{TYPED_SENTENCE}")
+    for name in models:
+        beam = rest.predict(
+            name, translator_lib.predict_inputs([TYPED_SENTENCE]), signature_name="beam_search"
+        )
+        print(f"{name + ':':<{width}}{translator_lib.format_outputs(beam)}")
 
 
 def show_generation(grpc, available):

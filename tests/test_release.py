@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasnlp_lab import release
+from kerasnlp_lab import demo, release
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export import models_config, warmup
 from kerasnlp_lab.models import MODEL_MODULES
@@ -191,6 +191,12 @@ def test_demo_shows_the_release_models_through_rest_and_grpc(exported, tmp_path)
         "die.  [BLEU 11.5]"
     ) in lines
     assert sum(line.startswith("transformer_translator beam-4 (gRPC): ") for line in lines) == 5
+    typed = lines.index(
+        "=== Translation: a sentence in modern spelling, typed as a user would (beam 4, REST) ==="
+    )
+    assert lines[typed + 1].endswith("En el principio creó Dios los cielos y la tierra.")
+    assert [line.split(":")[0] for line in lines[typed + 2 : typed + 4]] == list(demo.TRANSLATORS)
+    assert not any("[UNK]" in line for line in lines)
     assert "500 test images through REST: reconstruction MSE 0.00994" in lines
     assert sum(line.startswith("[temperature ") for line in lines) == 4
     assert lines[-3].startswith("learn how they work:  docs/README.md")

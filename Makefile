@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_PACKAGES := dataset-fashion-mnist sword-text-kjv sword-text-web sword-text-sparv
+# Debian's Chromium, the browser the playground tests drive (through Playwright, the dev extra);
+# installed by setup beside the data packages, not in the image (which has no dev extra).
+BROWSER_PACKAGES := chromium
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
@@ -10,14 +13,15 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 setup: data-packages $(VENV)/.installed
 
-# Debian packages that carry the offline corpora; installed only where they are missing.
+# Debian packages that carry the offline corpora, and the tests' browser; installed only where
+# they are missing.
 data-packages:
 	@missing=""; \
-	for p in $(DATA_PACKAGES); do \
+	for p in $(DATA_PACKAGES) $(BROWSER_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then \
-	  echo "setup: Debian data packages present ($(DATA_PACKAGES))"; \
+	  echo "setup: Debian packages present ($(DATA_PACKAGES) $(BROWSER_PACKAGES))"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "setup: apt-get not found; the Debian packages$$missing give the offline corpora. Going on with the online (TFDS) datasets."; \
 	else \

@@ -233,6 +233,12 @@ def _serve(args):
     )
 
 
+def _playground(args):
+    from kerasnlp_lab.serving import playground
+
+    playground.serve_forever(args.server, host=args.host, port=args.port)
+
+
 def _demo(args):
     if args.train:
         from kerasnlp_lab import walkthrough
@@ -553,6 +559,24 @@ def build_parser():
                 help=f"{text} (default {serving_limits.shown(value)})",
             )
     serve.set_defaults(handler=_serve)
+
+    playground = commands.add_parser(
+        "playground",
+        help="the browser playground (also at /playground/ of serve) in front of any TF Serving",
+    )
+    playground.add_argument(
+        "--server",
+        default="http://127.0.0.1:8501",
+        help="the TF Serving REST API that /v1/ requests are forwarded to "
+        "(default http://127.0.0.1:8501)",
+    )
+    playground.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    playground.add_argument(
+        "--port", type=int, default=8080, help="port of the page (default 8080)"
+    )
+    playground.set_defaults(handler=_playground)
 
     predict = commands.add_parser(
         "predict", help="run a model on inputs, through a server or in-process"

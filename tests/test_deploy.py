@@ -182,6 +182,12 @@ def test_dockerfile_installs_what_make_setup_installs():
     # The Debian data packages: exactly the Makefile's DATA_PACKAGES, in one apt-get install.
     (packages,) = install_arguments(commands, "apt-get")
     assert packages == makefile_variable("DATA_PACKAGES")
+    # The tests' browser: make setup installs BROWSER_PACKAGES with the data packages; the image,
+    # which has no dev extra and runs no browser test, does not.
+    browser = makefile_variable("BROWSER_PACKAGES")
+    assert browser and not set(browser) & set(packages)
+    (loop,) = [line for line in makefile_recipe("data-packages") if "for p in" in line]
+    assert "for p in $(DATA_PACKAGES) $(BROWSER_PACKAGES); do" in loop
     (apt,) = [words for words in commands if words[:2] == ["apt-get", "install"]]
     assert {"-y", "--no-install-recommends"} <= set(apt)
     # pip: make setup's two installs (pip itself, then the project), without the dev extra.

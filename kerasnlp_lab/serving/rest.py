@@ -6,6 +6,7 @@ changes made to uvicorn's protocol).
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature_def metadata
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predict (row or columnar format)
     GET  /monitoring/prometheus/metrics                          Prometheus metrics
+    GET  /playground/                                            the playground page (read-only)
 
 Paths are matched with TF Serving's own patterns on the raw (still percent-encoded) path; model
 names and labels are percent-decoded and only ever looked up among the served models, never used as
@@ -47,6 +48,7 @@ from kerasnlp_lab.serving.http_protocol import TFServingHttpProtocol
 from kerasnlp_lab.serving.limits import ServingLimits
 from kerasnlp_lab.serving.metrics import PROMETHEUS_PATH, Metrics
 from kerasnlp_lab.serving.model_manager import MAX_VERSION, ModelManager
+from kerasnlp_lab.serving.playground import is_playground, static_response
 from kerasnlp_lab.serving.servable import DEFAULT_SIGNATURE
 
 logger = logging.getLogger(__name__)
@@ -278,6 +280,8 @@ class RestServer:
         try:
             if path == PROMETHEUS_PATH and method == "GET":
                 response = Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+            elif is_playground(path):
+                response = static_response(method, path)
             else:
                 route = self.api.route(method, path)
                 answer = (

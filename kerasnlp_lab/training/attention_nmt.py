@@ -3,14 +3,13 @@
 The vocabularies, bucketed batches, resumable epochs and early stopping are those of
 `kerasnlp_lab.training.translation` (shared with the Transformer). With
 `lr_plateau_factor` < 1 the learning rate is multiplied by it after every epoch whose
-validation loss did not improve.
+validation loss did not improve (`ResumablePlateau`, whose state `--resume` restores).
 """
-
-import keras
 
 from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.training import translation
 from kerasnlp_lab.training import workdir as workdir_lib
+from kerasnlp_lab.training.lr_plateau import ResumablePlateau
 
 MODEL_NAME = attention_nmt.MODEL_NAME
 MODEL = attention_nmt
@@ -23,13 +22,18 @@ def build_for_run(config, workdir):
     return attention_nmt.build_model(config)
 
 
-def plateau_callbacks(config, examples, output):
-    """ReduceLROnPlateau when the config asks for it."""
+def plateau_callbacks(config, examples, output, restore_from):
+    """ResumablePlateau when the config asks for it."""
     if config.lr_plateau_factor >= 1:
         return []
     return [
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=config.lr_plateau_factor, patience=0, verbose=1
+        ResumablePlateau(
+            output,
+            restore_from=restore_from,
+            monitor="val_loss",
+            factor=config.lr_plateau_factor,
+            patience=0,
+            verbose=1,
         )
     ]
 

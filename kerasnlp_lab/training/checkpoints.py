@@ -45,7 +45,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.keep_weights:
             self._save_weights(epoch + 1)
         if self.mark_unfinished:
-            _write_json_atomically(os.path.join(self.directory, UNFINISHED_FILE), {})
+            write_json_atomically(os.path.join(self.directory, UNFINISHED_FILE), {})
 
     def _save_weights(self, completed_epochs):
         os.makedirs(self.weights_directory, exist_ok=True)
@@ -61,10 +61,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 def epoch_weights(directory):
     """(completed epochs, path) of the kept epoch weights in `directory`, oldest first."""
-    return _numbered_files(directory, EPOCH_WEIGHTS_PATTERN)
+    return numbered_files(directory, EPOCH_WEIGHTS_PATTERN)
 
 
-def _numbered_files(directory, pattern):
+def numbered_files(directory, pattern):
     """(number in the name, path) of the files of `directory` matching `pattern`, sorted."""
     if not os.path.isdir(directory):
         return []
@@ -78,7 +78,7 @@ def _numbered_files(directory, pattern):
 
 def completed_checkpoints(directory):
     """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
-    return _numbered_files(directory, CHECKPOINT_PATTERN)
+    return numbered_files(directory, CHECKPOINT_PATTERN)
 
 
 def save(model, workdir, completed_epochs):
@@ -94,7 +94,8 @@ def save(model, workdir, completed_epochs):
             os.remove(path)
 
 
-def _write_json_atomically(path, value):
+def write_json_atomically(path, value):
+    """Writes `value` as JSON beside `path` and renames it over `path`."""
     partial = path + ".partial"
     with open(partial, "w") as file:
         json.dump(value, file)

@@ -92,8 +92,8 @@ def build_for_run(config, workdir):
     return transformer.build_model(config, source.vocab_size, target.vocab_size)
 
 
-def throughput_callbacks(config, examples, output):
-    """[TokenThroughput] writing to `output`."""
+def throughput_callbacks(config, examples, output, restore_from):
+    """[TokenThroughput] writing to `output` (its earlier epochs are read there too)."""
     return [TokenThroughput(count_tokens(examples), os.path.join(output, THROUGHPUT_FILE))]
 
 

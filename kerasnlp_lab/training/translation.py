@@ -129,8 +129,8 @@ def train_translator(
         build_for_run: (config, workdir) -> a compiled model.
         preset, dataset, epochs, workdir, resume, seed: as `kerasnlp-lab train`.
         options: further config fields set on the command line (None: not given).
-        callbacks: (config, training examples, output folder) -> extra Keras callbacks of
-            this model.
+        callbacks: (config, training examples, output folder, the folder a resumed run's
+            callback state is read from) -> extra Keras callbacks of this model.
         strategy: a `distribute.STRATEGIES` name; only the chief writes `workdir`.
         overwrite: replace a run `workdir` holds (else a new run there is refused).
 
@@ -177,6 +177,7 @@ def train_translator(
         + ", ".join(f"{label} {value:.2f}" for label, value in efficiency.items())
         + f"; {cluster.describe()}"
     )
+    restore_from = workdir if resume else output  # where resumable callbacks read state
     model = fit.fit_resumable(
         lambda: build_for_run(config, output),
         lambda first_epoch: pipeline.seeded_bucketed_epochs(
@@ -197,12 +198,12 @@ def train_translator(
         callbacks=[
             ResumableEarlyStopping(
                 output,
-                restore_from=workdir if resume else output,
+                restore_from=restore_from,
                 monitor="val_loss",
                 patience=config.early_stopping_patience,
                 restore_best_weights=True,
             ),
-            *(callbacks(config, examples, output) if callbacks else ()),
+            *(callbacks(config, examples, output, restore_from) if callbacks else ()),
         ],
         keep_epoch_weights=config.average_checkpoints,
         cluster=cluster,

@@ -1,4 +1,4 @@
-"""Character generator training: windows, vocabulary, seeded epochs, exact resume."""
+"""Character generator training: windows, vocabulary, seeded epochs, exact resume after a kill."""
 
 import json
 
@@ -11,6 +11,7 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import char_generator as training
+from tests.training.interrupted import kill_and_resume
 
 WORDS = [
     "in",
@@ -89,29 +90,24 @@ def test_epochs_have_the_steps_asked_and_resumed_streams_replay_exactly():
     assert straight[:4] != straight[4:8]  # each epoch has its own order
 
 
-def test_train_writes_model_vocabulary_and_history(corpus, tmp_path):
-    workdir = tmp_path / "run"
-    model = training.train(preset="tiny", dataset=corpus, epochs=1, workdir=str(workdir))
-    run = json.loads((workdir / "run.json").read_text())
+def test_killed_run_resumes_to_the_weights_of_a_straight_run(corpus, tmp_path):
+    """Killed mid-epoch 2 of 3 (4 steps an epoch): weights, Adam state and learning rate
+    come back to those of the straight run."""
+    args = ("char_generator", "--preset", "tiny", "--dataset", corpus, "--epochs", 3, "--seed", 4)
+    differences, straight, resumed = kill_and_resume(tmp_path, args, (1, 1), {"steps_per_epoch": 4})
+    assert max(differences.values()) <= 1e-6, max(differences.items(), key=lambda i: i[1])
+    assert differences["last/learning_rate"] == 0
+    assert len([name for name in differences if "/model/" in name]) == 2 * 8
+
+    run = json.loads((straight / "run.json").read_text())
     assert (run["model"], run["preset"], run["dataset"]) == ("char_generator", "tiny", corpus)
-    vocabulary = training.load_vocabulary(str(workdir))
+    vocabulary = training.load_vocabulary(str(resumed))
     assert vocabulary.chars == sorted(set(training.read_text(corpus, "train")))
+    model = keras.saving.load_model(resumed / "model.keras")
     assert char_generator.vocab_size_of(model) == vocabulary.vocab_size
-    history = (workdir / "history.csv").read_text().splitlines()
+    history = (resumed / "history.csv").read_text().splitlines()
     assert history[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
-    assert len(history) == 2
-
-
-def test_resume_continues_to_the_weights_of_an_uninterrupted_run(corpus, tmp_path):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    training.train(preset="tiny", dataset=corpus, epochs=2, workdir=str(straight), seed=4)
-    training.train(preset="tiny", dataset=corpus, epochs=1, workdir=str(resumed), seed=4)
-    training.train(epochs=2, workdir=str(resumed), resume=True, seed=4)
-    expected = keras.saving.load_model(straight / "model.keras").get_weights()
-    actual = keras.saving.load_model(resumed / "model.keras").get_weights()
-    assert len(actual) == len(expected) == 8
-    for got, want in zip(actual, expected, strict=True):
-        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
 
 
 def test_resume_needs_an_earlier_run_of_the_same_preset(corpus, tmp_path):

@@ -1,9 +1,9 @@
-"""Training the Transformer translator (tiny preset, toy corpus): files, resume, backbones."""
+"""Training the Transformer translator (tiny preset, toy corpus): files, exact resume, backbones."""
 
-import csv
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,51 +11,48 @@ import tensorflow as tf
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
-from kerasnlp_lab.training import fit, translation
 from kerasnlp_lab.training import transformer as training
+from kerasnlp_lab.training import translation
 from kerasnlp_lab.training import workdir as workdir_lib
 from tests.data.test_translation_pipeline import write_toy_tsv
+from tests.training.interrupted import history, kill_and_resume
 
 
-def history_rows(workdir):
-    with open(os.path.join(workdir, fit.HISTORY_FILE)) as file:
-        return list(csv.DictReader(file))
-
-
-def test_train_then_resume_to_more_epochs(tmp_path):
+def test_killed_run_resumes_to_the_weights_of_a_straight_run(tmp_path):
+    """Killed mid-epoch 2 of 3 (two steps an epoch): weights, Adam state and the warm-up
+    schedule's learning rate come back to those of the straight run."""
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
-    workdir = str(tmp_path / "run")
-    first = training.train(preset="tiny", dataset=dataset, epochs=1, workdir=workdir)
-    steps_per_epoch = int(first.optimizer.iterations.numpy())
+    args = ("transformer_translator", "--preset", "tiny", "--dataset", dataset, "--epochs", 3)
+    overrides = {"train_examples": 64, "eval_examples": 32, "bucket_width": 40}
+    differences, straight, resumed = kill_and_resume(tmp_path, args, (1, 0), overrides)
+    assert max(differences.values()) <= 1e-6, max(differences.items(), key=lambda i: i[1])
+    assert differences["last/learning_rate"] == 0
+
+    rows = history(resumed)
+    for got, want in zip(rows, history(straight), strict=True):
+        assert got == pytest.approx(want, rel=1e-6)
+    assert rows[2]["loss"] < rows[1]["loss"] < rows[0]["loss"]
+    assert {"val_loss", "masked_accuracy", "val_masked_accuracy"} <= set(rows[0])
+    model = keras.saving.load_model(resumed / "model.keras")
+    assert model.optimizer.iterations.numpy() == 3 * 2  # the warm-up schedule went on
+    assert model.layers[-1].units == len(pipeline.load_vectorizers(str(resumed))[1].vocabulary)
     for name in (
-        "model.keras",
         "run.json",
         pipeline.SOURCE_VOCABULARY_FILE,
         pipeline.TARGET_VOCABULARY_FILE,
         translation.TOKEN_EFFICIENCY_FILE,
         training.THROUGHPUT_FILE,
     ):
-        assert os.path.exists(os.path.join(workdir, name)), name
-    run = workdir_lib.load_run_description(workdir)
+        assert os.path.exists(os.path.join(straight, name)), name
+    run = workdir_lib.load_run_description(str(resumed))
     assert (run["model"], run["preset"], run["config"]["backbone"]) == (
         "transformer_translator",
         "tiny",
         "ours",
     )
-    vocabulary = pipeline.load_vectorizers(workdir)[1].vocabulary
-
-    model = training.train(dataset=dataset, epochs=2, workdir=workdir, resume=True)
-    rows = history_rows(workdir)
-    assert [row["epoch"] for row in rows] == ["0", "1"]
-    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
-    assert {"val_loss", "masked_accuracy", "val_masked_accuracy"} <= set(rows[0])
-    assert pipeline.load_vectorizers(workdir)[1].vocabulary == vocabulary
-    assert model.layers[-1].units == len(vocabulary)
-    throughput = training.read_throughput(workdir)
-    assert [entry["epoch"] for entry in throughput] == [0, 1]
+    throughput = training.read_throughput(str(resumed))
+    assert [entry["epoch"] for entry in throughput] == [0, 1, 2]
     assert all(entry["tokens_per_second"] > 0 for entry in throughput)
-    # The optimizer (and its warm-up schedule) continues where the first run stopped.
-    assert model.optimizer.iterations.numpy() == 2 * steps_per_epoch > 0
 
 
 def test_resume_refuses_another_backbone_and_missing_runs(tmp_path):

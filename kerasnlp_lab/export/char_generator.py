@@ -5,6 +5,12 @@ Signature (README, "SavedModel contract"): `prompt` string [-1], `num_chars` int
 each prompt.
 Serving is stateless: the GRU state lives only inside one call.
 
+`next_chars` (for the playground): `text` string [-1] -> `top_chars` string [-1, -1, TOP_K] and
+`top_probs` float32 [-1, -1, TOP_K]: at position i of each text (its first MAX_TEXT_CHARS
+characters, read after START_TEXT as a prompt is), the TOP_K most likely next characters after
+text[: i + 1] and their probabilities (softmax of the logits at temperature 1, the padding and OOV
+ids excluded as in sampling). Positions past a row's length hold "" and 0.
+
 How a row is generated:
 1. The prompt is read after a newline (`START_TEXT`), as at the start of a line: an empty
    prompt generates from the beginning of a line. Its UTF-8 characters become ids through
@@ -45,6 +51,10 @@ MAX_NUM_CHARS = 2000
 # The GRU reads at most the last MAX_PROMPT_CHARS characters of a prompt (its state forgets
 # much sooner): no prompt makes the graph work in proportion to its size.
 MAX_PROMPT_CHARS = 1000
+# next_chars reads at most this many characters of a text (a prompt and its longest continuation).
+MAX_TEXT_CHARS = MAX_PROMPT_CHARS + MAX_NUM_CHARS
+TOP_K = 5
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 NEVER_SAMPLED = (chars.PAD_ID, chars.OOV_ID)
 SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="prompt"),
@@ -79,13 +89,17 @@ class CharGeneratorServing(tf.Module):
                 f"received reset_after={cell.reset_after}, use_bias={cell.use_bias}."
             )
         self.generate = tf.function(self._generate, input_signature=SIGNATURE)
+        self.next_chars = tf.function(self._next_chars, input_signature=[TEXT_SPEC])
         self.warm_up = tf.function(self._warm_up)
         self.step = tf.function(self._step)
 
-    def _prompt_ids(self, prompt):
-        """Ids (B, P) of START_TEXT + the prompt's last MAX_PROMPT_CHARS characters,
-        right-padded, and their lengths (B,) >= 1."""
-        prompt = keep_last_chars(prompt, MAX_PROMPT_CHARS)
+    def _prompt_ids(self, prompt, keep_first=False):
+        """Ids (B, P) of START_TEXT + the prompt's last MAX_PROMPT_CHARS characters (its first
+        MAX_TEXT_CHARS with `keep_first`), right-padded, and their lengths (B,) >= 1."""
+        if keep_first:
+            prompt = tf.strings.substr(prompt, 0, MAX_TEXT_CHARS, unit="UTF8_CHAR")
+        else:
+            prompt = keep_last_chars(prompt, MAX_PROMPT_CHARS)
         ids = self.vocabulary.encode(tf.strings.join([START_TEXT, prompt]))  # (B, None) ragged
         # One more padding column, so that even an empty batch has a time step for the GRU.
         padded = tf.pad(ids.to_tensor(chars.PAD_ID), [[0, 0], [0, 1]])  # (B, P)
@@ -159,8 +173,29 @@ class CharGeneratorServing(tf.Module):
         kept = tf.sequence_mask(num_chars, steps)  # (B, steps)
         return {"text": self.vocabulary.decode(tf.where(kept, ids, chars.PAD_ID))}
 
+    def _next_chars(self, text):
+        ids, lengths = self._prompt_ids(text, keep_first=True)  # (B, P), (B,)
+        previous = tf.concat([ids[:, :1], ids[:, :-1]], axis=1)  # (B, P)
+        initial = tf.zeros([tf.shape(ids)[0], self.units])
+        outputs = self.gru(self.embedding(ids), initial_state=[initial])  # (B, P, units)
+        logits = char_generator.head_logits(self.model, outputs, ids, previous)  # (B, P, V)
+        never = tf.reduce_any(
+            tf.equal(tf.range(tf.shape(logits)[-1])[:, tf.newaxis], list(NEVER_SAMPLED)), axis=1
+        )  # (V,)
+        logits = tf.where(never, tf.constant(-1e9, logits.dtype), logits)
+        probabilities, top_ids = tf.math.top_k(tf.nn.softmax(logits), k=TOP_K)  # (B, P, K)
+        # Position i of the text is id i + 1 (id 0 is START_TEXT); the last column is padding.
+        kept = tf.sequence_mask(lengths - 1, tf.shape(ids)[1] - 2)[:, :, tf.newaxis]
+        return {
+            "top_chars": tf.where(kept, self.vocabulary.ids_to_chars(top_ids[:, 1:-1]), ""),
+            "top_probs": tf.where(kept, probabilities[:, 1:-1], 0.0),
+        }
+
     def signatures(self):
-        return {"serving_default": self.generate.get_concrete_function()}
+        return {
+            "serving_default": self.generate.get_concrete_function(),
+            "next_chars": self.next_chars.get_concrete_function(),
+        }
 
 
 def warmup_requests():

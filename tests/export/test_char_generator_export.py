@@ -233,3 +233,31 @@ def test_the_graph_reads_only_the_last_characters_of_a_long_prompt(serving):
     cut = tail[-exporter.MAX_PROMPT_CHARS :]
     [from_long, from_cut] = texts(serving.generate(**request([long_prompt, cut], 30, 0.8, 3)))
     assert from_long == from_cut
+
+
+def test_next_chars_gives_the_top_5_next_characters_at_each_position(exported, serving):
+    texts_in = ["in the", "", "hello é"]
+    calls = [
+        ("next_chars", {"text": np.array([b"in the"])}),
+        ("next_chars", {"text": np.array([text.encode("utf-8") for text in texts_in])}),
+    ]
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
+    for (_, inputs), result in zip(calls, outputs, strict=True):
+        expected = serving.next_chars(tf.constant(inputs["text"]))
+        np.testing.assert_array_equal(result["top_chars"], expected["top_chars"].numpy())
+        np.testing.assert_allclose(result["top_probs"], expected["top_probs"].numpy(), atol=1e-6)
+    top_chars, top_probs = outputs[1]["top_chars"], outputs[1]["top_probs"]
+    assert top_chars.shape == top_probs.shape == (3, len("hello é"), exporter.TOP_K)
+    for row, text in enumerate(texts_in):
+        # Past the text: nothing. Within: probabilities sorted, and the first one is what greedy
+        # generation writes after text[: i + 1].
+        assert (top_chars[row, len(text) :] == b"").all() and (
+            top_probs[row, len(text) :] == 0
+        ).all()
+        probabilities = top_probs[row, : len(text)]
+        assert (np.diff(probabilities, axis=-1) <= 0).all() and (
+            probabilities.sum(-1) <= 1.0001
+        ).all()
+        for position in range(len(text)):
+            greedy = texts(serving.generate(**request([text[: position + 1]], 1, temperature=0.0)))
+            assert top_chars[row, position, 0].decode("utf-8") == greedy[0]

@@ -69,9 +69,9 @@ class Session:
     """A browser page on one origin: `outside` lists every request it made elsewhere (each one
     is aborted), `errors` the page's uncaught errors and console errors."""
 
-    def __init__(self, browser, origin: str):
+    def __init__(self, browser, origin: str, width: int = 1200):
         self.origin = origin
-        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.outside: list[str] = []
         self.errors: list[str] = []
         self.context.route("**/*", self._route)

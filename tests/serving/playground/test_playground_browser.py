@@ -187,3 +187,173 @@ def test_autoencoder_slider_walks_between_two_codes(model_server, session_for):
         np.testing.assert_allclose(
             canvas_image(page, "ae-interpolation"), shown(decoded[0]), atol=1.5 / 255
         )
+
+
+def translate(page, text, decoding, models=("attention_nmt", "transformer_translator")):
+    page.fill("#translate-text", text)
+    for box in page.locator("#translate-form input[name='model']").all():
+        box.set_checked(box.get_attribute("value") in models)
+    page.check(f"#translate-form input[name='decoding'][value='{decoding}']")
+    page.click("#translate-button")
+    for model in models:
+        page.wait_for_selector(
+            f"#translate-results .card[data-model='{model}'][data-state='done'], "
+            f"#translate-results .card[data-model='{model}'][data-state='error']"
+        )
+
+
+def trimmed(weights):
+    """The heatmap's matrix: rows of generated tokens, columns up to the last attended one."""
+    rows = [row for row in weights if any(value > 0 for value in row)]
+    columns = max(s + 1 for row in rows for s, value in enumerate(row) if value > 0)
+    return np.array([row[:columns] for row in rows])
+
+
+def test_translate_panel_greedy_shows_both_translations_and_the_attention(
+    model_server, session_for
+):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open()
+    text = "El perro come pan."
+    translate(page, text, "greedy")
+    for model in ("attention_nmt", "transformer_translator"):
+        card = page.locator(f".card[data-model='{model}']")
+        assert card.get_attribute("data-state") == "done"
+        expected = predict(port, model, "serving_default", {"text": [text]})[0]
+        assert card.locator(".translation").inner_text() == expected.strip()
+        request_ms = float(card.get_attribute("data-request-ms"))
+        shown_ms = float(card.get_attribute("data-shown-ms"))
+        print(f"{model} greedy: request {request_ms:.1f} ms, shown after {shown_ms:.1f} ms")
+        assert card.locator(".time").inner_text().startswith("request ")
+    # The attention NMT's heatmap: its cells are the attention signature's weights.
+    card = page.locator(".card[data-model='attention_nmt']")
+    answer = predict(port, "attention_nmt", "attention", {"text": [text]})
+    expected = trimmed(answer["attention_weights"][0])
+    cells = card.locator(".heatmap tbody tr")
+    assert cells.count() == expected.shape[0]
+    shown_weights = np.array(
+        page.evaluate(
+            "() => [...document.querySelectorAll(\".card[data-model='attention_nmt'] .heatmap "
+            "tbody tr\")].map((row) => [...row.querySelectorAll('td')].map("
+            "(cell) => Number(cell.dataset.weight)))"
+        )
+    )
+    np.testing.assert_allclose(shown_weights, expected, rtol=1e-5, atol=1e-7)
+    # Hovering a target row highlights the source tokens it attends to most.
+    row = 0
+    cells.nth(row).hover()
+    highlighted = card.locator(".heatmap thead th.highlight")
+    strongest = int(np.argmax(expected[row]))
+    assert str(strongest) in [
+        highlighted.nth(i).get_attribute("data-source") for i in range(highlighted.count())
+    ]
+
+
+def test_translate_panel_beam_search_matches_the_beam_signatures(model_server, session_for):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open()
+    text = "¿Quién es el rey?"
+    translate(page, text, "beam")
+    for model in ("attention_nmt", "transformer_translator"):
+        card = page.locator(f".card[data-model='{model}']")
+        expected = predict(port, model, "beam_search", {"text": [text]})[0]
+        assert card.locator(".translation").inner_text() == expected.strip()
+
+
+HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>"]
+
+
+def test_hostile_text_is_shown_as_text(model_server, session_for):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open("generate")
+    for text in HOSTILE:
+        page.fill("#generate-prompt", text)
+        page.fill("#generate-length", "5")
+        page.click("#generate-button")
+        page.wait_for_selector("#generate-results[data-state='done']")
+        prompt = "".join(page.locator("#generate-results .generated .prompt").all_inner_texts())
+        assert prompt == text
+        assert page.locator("#generate-results img, #generate-results script").count() == 0
+        page.click("#tab-translate")
+        translate(page, text, "greedy")
+        assert page.locator("#translate-results img, #translate-results script").count() == 0
+        page.click("#tab-generate")
+    assert page.evaluate("() => window.__pwned") is None
+
+
+def test_generate_panel_shows_the_continuation_the_api_gives(model_server, session_for):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open("generate")
+    page.fill("#generate-prompt", "the sea")
+    page.fill("#generate-temperature", "0.7")
+    page.fill("#generate-seed", "42")
+    page.fill("#generate-length", "40")
+    page.click("#generate-button")
+    page.wait_for_selector("#generate-results[data-state='done']")
+    expected = predict(
+        port,
+        "char_generator",
+        "serving_default",
+        {"prompt": ["the sea"], "num_chars": [40], "temperature": [0.7], "seed": [42]},
+    )[0]
+    shown_text = page.locator("#generate-results").get_attribute("data-continuation")
+    assert shown_text == expected
+    spans = page.locator("#generate-results .generated span")
+    assert "".join(spans.all_text_contents()) == "the sea" + expected
+
+
+def test_every_panel_works_through_the_playground_proxy(model_server, proxy, session_for):
+    """The proxy stands in front of a second server as it would in front of TF Serving."""
+    session = session_for(proxy.port)
+    page = session.page
+    session.open("server")
+    page.wait_for_selector("#server-models[data-loaded='true']")
+    assert page.locator(".server-model .state-AVAILABLE").count() == len(MODELS)
+    page.click("#tab-autoencoder")
+    page.click("#ae-samples button[data-sample='0']")
+    wait_for_autoencoder(page, 0)
+    page.click("#tab-translate")
+    translate(page, "El rey", "greedy")
+    expected = predict(
+        model_server.rest_port, "attention_nmt", "serving_default", {"text": ["El rey"]}
+    )
+    card = page.locator(".card[data-model='attention_nmt']")
+    assert card.locator(".translation").inner_text() == expected[0].strip()
+    page.click("#tab-generate")
+    page.fill("#generate-length", "10")
+    page.click("#generate-button")
+    page.wait_for_selector("#generate-results[data-state='done']")
+
+
+def test_generate_panel_shows_the_top_5_next_characters_at_a_clicked_position(
+    model_server, session_for
+):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open("generate")
+    page.fill("#generate-prompt", "the sea")
+    page.fill("#generate-length", "12")
+    page.click("#generate-button")
+    page.wait_for_selector("#generate-results[data-state='done']")
+    text = "the sea" + page.locator("#generate-results").get_attribute("data-continuation")
+    answer = predict(port, "char_generator", "next_chars", {"text": [text]})
+    for position in (2, len(text) - 1):
+        page.click(f"#generate-results .generated span[data-position='{position}']")
+        page.wait_for_selector(f"#generate-results .next[data-position='{position}']")
+        rows = page.locator("#generate-results .topk tr")
+        assert rows.count() == 5
+        for rank in range(5):
+            character = answer["top_chars"][0][position][rank]
+            shown_char = rows.nth(rank).locator(".char").inner_text()
+            assert shown_char == {"\n": "↵", " ": "␣"}.get(character, character)
+            probability = float(rows.nth(rank).locator(".probability").inner_text())
+            assert abs(probability - answer["top_probs"][0][position][rank]) < 5e-4

@@ -25,4 +25,5 @@ for (const tab of document.querySelectorAll('[role="tab"]')) {
 }
 window.addEventListener("hashchange", () => show(location.hash.slice(1)));
 show(location.hash.slice(1));
+document.body.dataset.readyMs = performance.now().toFixed(1);
 document.body.dataset.ready = "true";

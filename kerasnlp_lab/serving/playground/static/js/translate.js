@@ -1,7 +1,7 @@
 // The Translate panel: both translators, greedy (with the attention signature where the export
 // has one) or beam search (with the n-best of `beam_nbest` where the export has it), each
 // model's request time, and the attention heatmap with hover highlighting.
-import { hasSignature, predict } from "./api.js";
+import { hasSignature, metadata, predict } from "./api.js";
 import { clear, el, errorText, formatMs } from "./dom.js";
 
 let sequence = 0;
@@ -192,4 +192,7 @@ export function setup() {
   document.getElementById("translate-form").addEventListener("submit", submit);
 }
 
-export function render() {}
+export function render() {
+  // The signatures a translation looks up, fetched before the first click.
+  for (const model of ["attention_nmt", "transformer_translator"]) metadata(model).catch(() => {});
+}

@@ -9,9 +9,17 @@ once per source and shared by its beams), in a `tf.while_loop` of core TF ops. S
 longer than `max_source_length` ids keep their first words, and at most
 `max_target_length - 1` tokens are generated (see `kerasnlp_lab.export.translator`).
 
+`attention` (for the playground): `text` -> `translation` (greedy), `cross_attention` float32
+[-1, layers, heads, -1, -1]: weights[b, l, h, t, s] is the attention of head h of decoder layer l
+from generated token t ([END] included) on source token s, the rows past a translation's end
+zero; `source_tokens` string [-1, -1] ([START] pieces [END], "" for padding) and `target_tokens`
+string [-1, -1] (the generated tokens, [END] included), the heatmap's labels.
+
 Only the "ours" backbone exports: keras_hub's decoder cache is written with
 `keras.ops.slice_update`, an `XlaDynamicUpdateSlice` op that stock TF Serving cannot run.
 """
+
+import tensorflow as tf
 
 from kerasnlp_lab.data import translation_pipeline
 from kerasnlp_lab.errors import UserError
@@ -21,15 +29,48 @@ from kerasnlp_lab.models import transformer
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = transformer.MODEL_NAME
-SIGNATURE_NAMES = ("serving_default", "beam_search")
+SIGNATURE_NAMES = ("serving_default", "beam_search", "attention")
 predict_inputs = translator_lib.predict_inputs
 format_outputs = translator_lib.format_outputs
 
 
+class TransformerServing(translator_lib.TranslatorServing):
+    """Greedy and beam translation plus the cross-attention of the greedy translation."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attention = tf.function(self._attention, input_signature=[translator_lib.TEXT_SPEC])
+
+    def _attention(self, text):
+        source_ids = self.source_ids(text)  # (B, S)
+        tokens = self.translate_ids(source_ids)  # (B, T)
+        start = tf.fill([tf.shape(tokens)[0], 1], self.target_vectorizer.start_id)
+        target_in = tf.concat([start, tokens[:, :-1]], axis=1)  # (B, T)
+        _, cross_maps = self.model.attention_maps(source_ids, target_in)  # L x (B, H, T, S)
+        weights = tf.stack(cross_maps, axis=1)  # (B, L, H, T, S)
+        generated = tf.not_equal(tokens, self.target_vectorizer.pad_id)  # (B, T)
+        weights = tf.where(generated[:, tf.newaxis, tf.newaxis, :, tf.newaxis], weights, 0.0)
+        source_pad = tf.equal(source_ids, self.source_vectorizer.pad_id)
+        return {
+            "translation": self.target_vectorizer.detokenize(tokens),
+            "cross_attention": weights,
+            "source_tokens": tf.where(
+                source_pad, "", self.source_vectorizer.ids_to_tokens(source_ids)
+            ),
+            "target_tokens": tf.where(generated, self.target_vectorizer.ids_to_tokens(tokens), ""),
+        }
+
+    def signatures(self):
+        signatures = super().signatures()
+        if hasattr(self.model, "attention_maps"):
+            signatures["attention"] = self.attention.get_concrete_function()
+        return signatures
+
+
 def make_serving(model, source_vectorizer, target_vectorizer, config):
-    """The `TranslatorServing` of a trained model (used in-process and exported)."""
+    """The `TransformerServing` of a trained model (used in-process and exported)."""
     max_output_length = config.max_target_length - 1
-    return translator_lib.TranslatorServing(
+    return TransformerServing(
         transformer.Translator(model, max_output_length, prepare_weights=True),
         source_vectorizer,
         target_vectorizer,

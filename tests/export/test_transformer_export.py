@@ -115,8 +115,46 @@ def test_warmup_requests_cover_both_signatures_at_two_batch_sizes(exported):
     requests = warmup.read_warmup_requests(exported[1])
     assert sorted(
         (r.model_spec.signature_name, r.inputs["text"].tensor_shape.dim[0].size) for r in requests
-    ) == [("beam_search", 1), ("beam_search", 3), ("serving_default", 1), ("serving_default", 3)]
+    ) == [
+        ("attention", 1),
+        ("attention", 3),
+        ("beam_search", 1),
+        ("beam_search", 3),
+        ("serving_default", 1),
+        ("serving_default", 3),
+    ]
     assert {r.model_spec.name for r in requests} == {"transformer_translator"}
+
+
+def test_attention_signature_gives_the_cross_attention_of_every_layer_and_head(exported, serving):
+    calls = [
+        ("attention", {"text": np.array([t.encode("utf-8") for t in texts])})
+        for texts in (TEXTS[:1], TEXTS)
+    ]
+    outputs = export_checks.run_signatures_in_fresh_tensorflow(exported[1], calls)
+    for (_, inputs), result in zip(calls, outputs, strict=True):
+        expected = serving.attention(tf.constant(inputs["text"]))
+        for name in ("translation", "source_tokens", "target_tokens"):
+            np.testing.assert_array_equal(result[name], expected[name].numpy().astype(np.bytes_))
+        np.testing.assert_allclose(
+            result["cross_attention"], expected["cross_attention"].numpy(), atol=1e-5
+        )
+    result = outputs[1]
+    greedy = serving.greedy(tf.constant(TEXTS))["translation"].numpy().astype(np.bytes_)
+    np.testing.assert_array_equal(result["translation"], greedy)
+    weights = result["cross_attention"]  # (B, layers, heads, T, S)
+    assert weights.shape[:3] == (len(TEXTS), 2, weights.shape[2]) and weights.shape[2] >= 1
+    source_ids = serving.source_ids(tf.constant(TEXTS)).numpy()
+    for row in range(len(TEXTS)):
+        generated = result["target_tokens"][row] != b""
+        sources = result["source_tokens"][row] != b""
+        assert (source_ids[row] != 0).tolist() == sources.tolist()
+        assert result["source_tokens"][row][0] == b"[START]"
+        # Each generated token's weights are a distribution over the real source tokens.
+        mine = weights[row][:, :, generated]
+        np.testing.assert_allclose(mine.sum(-1), 1.0, atol=1e-4)
+        assert (mine[..., ~sources] < 1e-6).all()
+        assert (weights[row][:, :, ~generated] == 0).all()
 
 
 def test_keras_hub_backbone_cannot_be_exported(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kerasnlp_lab.evaluation.plots import DPI, PAGE_WIDTH
 from kerasnlp_lab.serving.server import ModelServer
+from tests.serving.conftest import http_request
 from tests.serving.playground.conftest import CHROMIUM, CHROMIUM_ARGS, Session
 from tests.serving.playground.test_playground_browser import translate
 
@@ -58,7 +59,12 @@ def main(argv=None):
             session.open()
             renders.append(float(page.locator("body").get_attribute("data-ready-ms")))
         print(f"first render: median {statistics.median(renders):.0f} ms of {renders}")
-        for model in ("attention_nmt", "transformer_translator"):
+        translators = [
+            model
+            for model in ("attention_nmt", "transformer_translator")
+            if http_request(server.rest_port, "GET", f"/v1/models/{model}")[0] == 200
+        ]
+        for model in translators:
             gaps = []
             for _ in range(args.repeats):
                 translate(page, SENTENCE, "greedy", models=(model,))
@@ -68,13 +74,16 @@ def main(argv=None):
                 gaps.append(shown - request)
                 print(f"{model}: request {request:.1f} ms, shown after {shown:.1f} ms")
             print(f"{model}: shown - request, median {statistics.median(gaps):.1f} ms")
-        translate(page, SENTENCE, "greedy")
-        page.locator(".card[data-model='attention_nmt'] .heatmap tbody tr").nth(2).hover()
+        translate(page, SENTENCE, "greedy", models=translators)
+        page.locator(".card .heatmap tbody tr").nth(2).hover()
         save(page, out / "playground_translate.png")
         page.click("#tab-generate")
         page.fill("#generate-prompt", "In the beginning God")
         page.click("#generate-button")
         page.wait_for_selector("#generate-results[data-state='done']")
+        if page.locator("#generate-results .generated span[data-position='24']").count():
+            page.click("#generate-results .generated span[data-position='24']")
+            page.wait_for_selector("#generate-results .next[data-position='24']")
         save(page, out / "playground_generate.png")
         page.click("#tab-autoencoder")
         page.click("#ae-samples button[data-sample='0']")
@@ -88,7 +97,9 @@ def main(argv=None):
         session.close()
         browser.close()
         assert session.outside == [], session.outside
-        assert session.errors == [], session.errors
+        # A model the folder lacks answers 404 to the Server panel: the browser logs that.
+        errors = [error for error in session.errors if "status of 404" not in error]
+        assert errors == [], errors
     server.stop()
 
 

@@ -148,16 +148,22 @@ def test_autoencoder_panel_reconstructs_a_drawing(model_server, session_for):
     bodies = watch_predict_bodies(page)
     session.open("autoencoder")
     box = page.locator("#ae-draw").bounding_box()
-    page.mouse.move(box["x"] + 80, box["y"] + 60)
+    start, end = (0.3, 0.25), (0.7, 0.75)  # of the canvas' width and height
+
+    def at(fraction_x, fraction_y):
+        return box["x"] + fraction_x * box["width"], box["y"] + fraction_y * box["height"]
+
+    page.mouse.move(*at(*start))
     page.mouse.down()
     for step in range(1, 11):
-        page.mouse.move(box["x"] + 80 + 12 * step, box["y"] + 60 + 16 * step)
+        page.mouse.move(*at(*(a + (b - a) * step / 10 for a, b in zip(start, end, strict=True))))
     page.mouse.up()
     wait_for_autoencoder(page, 0)
     images = np.array(last_request_body(bodies, "serving_default")["inputs"]["images"][0])
     # The stroke is on the canvas and in the request: the drawn squares, and nothing elsewhere.
     np.testing.assert_allclose(canvas_image(page, "ae-draw"), shown(images), atol=1.5 / 255)
-    assert images[6, 8] > 0.5 and images[20, 19] > 0.5 and images[25, 2] == 0
+    first, last = [(int(y * SIZE), int(x * SIZE)) for x, y in (start, end)]
+    assert images[first] > 0.5 and images[last] > 0.5 and images[25, 2] == 0
     reconstruction = predict(port, "autoencoder", "serving_default", {"images": [images.tolist()]})
     np.testing.assert_allclose(
         canvas_image(page, "ae-reconstruction"), shown(reconstruction[0]), atol=1.5 / 255
@@ -249,6 +255,49 @@ def test_translate_panel_greedy_shows_both_translations_and_the_attention(
     assert str(strongest) in [
         highlighted.nth(i).get_attribute("data-source") for i in range(highlighted.count())
     ]
+
+
+def heatmap_of(page, model):
+    """(row labels, column labels, weights) of the heatmap a model's card shows."""
+    return page.evaluate(
+        """(model) => {
+          const table = document.querySelector(`.card[data-model='${model}'] .heatmap`);
+          const rows = [...table.querySelectorAll('tbody tr')];
+          return [
+            rows.map((row) => row.querySelector('th').textContent),
+            [...table.querySelectorAll('thead th[data-source]')].map((th) => th.textContent),
+            rows.map((row) => [...row.querySelectorAll('td')].map(
+              (td) => Number(td.dataset.weight))),
+          ];
+        }""",
+        model,
+    )
+
+
+def test_translate_panel_shows_the_transformers_cross_attention_per_layer_and_head(
+    model_server, session_for
+):
+    port = model_server.rest_port
+    session = session_for(port)
+    page = session.page
+    session.open()
+    text = "El gato ve al hombre."
+    translate(page, text, "greedy", models=("transformer_translator",))
+    answer = predict(port, "transformer_translator", "attention", {"text": [text]})
+    maps = np.array(answer["cross_attention"][0])  # (layers, heads, T, S)
+    card = page.locator(".card[data-model='transformer_translator']")
+    assert card.locator(".translation").inner_text() == answer["translation"][0].strip()
+    assert card.locator("select.layer option").count() == maps.shape[0]
+    assert card.locator("select.head option").count() == maps.shape[1] + 1  # and their mean
+    rows, columns, weights = heatmap_of(page, "transformer_translator")
+    expected = trimmed(maps[-1].mean(axis=0))  # the last layer, the mean of its heads
+    np.testing.assert_allclose(weights, expected, rtol=1e-4, atol=1e-6)
+    assert rows == [token for token in answer["target_tokens"][0] if token][: len(rows)]
+    assert columns == answer["source_tokens"][0][: len(columns)]
+    card.locator("select.layer").select_option("0")
+    card.locator("select.head").select_option("1")
+    _, _, weights = heatmap_of(page, "transformer_translator")
+    np.testing.assert_allclose(weights, trimmed(maps[0, 1]), rtol=1e-5, atol=1e-7)
 
 
 def test_translate_panel_beam_search_matches_the_beam_signatures(model_server, session_for):

@@ -9,7 +9,7 @@ BROWSER_PACKAGES := chromium
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
-	bottleneck vocabulary readme image clean
+	bottleneck vocabulary readme image clean mutation
 
 setup: data-packages $(VENV)/.installed
 
@@ -118,6 +118,10 @@ lint: $(VENV)/.installed
 
 test: setup lint
 	$(BIN)/python -m pytest -q
+
+# Each realistic bug of tests/mutation.py, alone in a copy of the repo, must fail its fast tests.
+mutation: setup
+	$(BIN)/python -m tests.mutation
 
 # The benchmark-only extra (CTranslate2, for benchmarks/transformer.py) is installed here, not by setup.
 bench: setup

@@ -242,6 +242,23 @@ def test_a_finished_hypothesis_is_never_evicted_by_alive_ones():
     np.testing.assert_allclose(best_score, -1.90, atol=1e-2)
 
 
+def test_a_hypothesis_that_ends_leaves_the_alive_pool():
+    # K = 2, alpha 3. Step 0: A .4, END .35, B .25; then A -> END .5 or C .5, B -> C, C -> END.
+    # END takes its place in the finished pool, so A and B stay alive, and B C END (.25 over
+    # (8/6) ** 3) wins. Were END kept alive too, it would push B out at step 0.
+    logits = np.full((VOCAB_SIZE, VOCAB_SIZE), -1e9, np.float32)
+    logits[START, [A, END, B]] = np.log([0.4, 0.35, 0.25])
+    logits[A, [END, C]] = np.log(0.5)
+    logits[B, C] = logits[C, END] = 0.0
+    logits[END, PAD] = logits[PAD, PAD] = 0.0
+    assert brute_force_best(logits, max_length=3, alpha=3.0)[1] == [B, C, END]
+    tokens, scores = beam_search(
+        markov_fn(logits), (), 1, START, END, 3, beam_size=2, length_penalty_alpha=3.0
+    )
+    assert tokens.numpy().tolist() == [[B, C, END]]
+    np.testing.assert_allclose(scores.numpy(), [np.log(0.25) / (8 / 6) ** 3], rtol=1e-5)
+
+
 COUNTDOWN_EXPECTED = [
     [END, PAD, PAD, PAD, PAD, PAD],
     [A, A, END, PAD, PAD, PAD],

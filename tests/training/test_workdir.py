@@ -117,3 +117,52 @@ def test_a_restarted_cluster_continues_its_unfinished_run_even_with_overwrite(
         assert (resume, preset, dataset) == (True, "tiny", "d")
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
     assert f"Continuing the unfinished multi-worker run in {tmp_path}" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_is_refused_too(tmp_path):
+    # A run killed after an epoch holds a checkpoint (or kept epoch weights), no model.keras.
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch-0002.keras").write_text("x")
+    with pytest.raises(UserError) as error:
+        workdir_lib.check_no_run(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path} already holds a run (checkpoints/epoch-0002.keras): continue it with "
+        "--resume, or delete it and start afresh with --overwrite."
+    )
+    (tmp_path / "checkpoints" / "epoch-0002.keras").unlink()
+    (tmp_path / "epoch_weights").mkdir()
+    (tmp_path / "epoch_weights" / "epoch-0001.weights.h5").write_text("x")
+    with pytest.raises(UserError, match=r"already holds a run \(epoch_weights/\)"):
+        workdir_lib.check_no_run(tmp_path)
+
+
+def resume_with_seed(workdir, seed):
+    """The seed `resolve_run` gives a resumed char_generator run when --seed is `seed`."""
+    return workdir_lib.resolve_run(
+        str(workdir),
+        model=char_generator,
+        kind="text",
+        preset=None,
+        dataset=None,
+        epochs=None,
+        resume=True,
+        seed=seed,
+    )[3]
+
+
+@pytest.mark.parametrize("stored, given", [(0, 4), (3, 0)])
+def test_resume_refuses_another_seed_even_seed_0(tmp_path, stored, given):
+    workdir_lib.save_run_description(
+        tmp_path,
+        model_name="char_generator",
+        preset="tiny",
+        dataset="d",
+        config=char_generator.get_config("tiny"),
+        seed=stored,
+    )
+    with pytest.raises(UserError) as error:
+        resume_with_seed(tmp_path, given)
+    assert str(error.value) == (
+        f"--resume continues the run in {tmp_path} with seed {stored}; got --seed {given}."
+    )
+    assert resume_with_seed(tmp_path, None) == resume_with_seed(tmp_path, stored) == stored

@@ -13,12 +13,14 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from kerasnlp_lab import cli
 from kerasnlp_lab.data import catalog
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
-from kerasnlp_lab.evaluation import length_buckets
+from kerasnlp_lab.evaluation import length_buckets, plots
+from kerasnlp_lab.evaluation.transformer import FIXED_VERSE
 from kerasnlp_lab.lab import autoencoder as autoencoder_page
 from kerasnlp_lab.lab import (
     bahdanau_attention,
@@ -51,10 +53,21 @@ PAGES = [DOCS / f"{page}.md" for page in figures.PAGES]
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)#]+\.md)\)")
 GENERATED = re.compile(r"<!-- generated: (\w+) -->\n(.*?)<!-- generated: end -->", re.S)
+FIGURE_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(((?:\.\./)*(?:docs/)?figures/[^)#]+\.png)\)")
 
 
 def images(text):
     return IMAGE.findall(text)
+
+
+def figure_links(text):
+    """The figures a page links without showing them (to open at their own size)."""
+    return FIGURE_LINK.findall(text)
+
+
+def figure_files(text):
+    """Every figure a page uses: shown inline or linked."""
+    return images(text) + figure_links(text)
 
 
 def commands(text):
@@ -344,11 +357,108 @@ def test_every_figure_is_linked_and_all_stay_small():
     linked = {
         (page.parent / path).resolve()
         for page in [*PAGES, ROOT / "README.md", *sorted((DOCS / "guide").glob("*.md"))]
-        for path in images(page.read_text(encoding="utf-8"))
+        for path in figure_files(page.read_text(encoding="utf-8"))
     }
     drawn = set((DOCS / "figures").glob("*.png"))
     assert {path.resolve() for path in drawn} <= linked
     assert sum(path.stat().st_size for path in drawn) < 3 * 2**20
+
+
+def shown_text_pixels(points, dpi, width, page_width=plots.PAGE_WIDTH):
+    """The height in screen pixels of `points`-point text of a PNG saved at `dpi` and `width`
+    pixels wide, shown in a page column `page_width` pixels wide (never enlarged)."""
+    return points * dpi / 72 * min(1.0, page_width / width)
+
+
+def png_width_and_dpi(path):
+    with Image.open(path) as image:
+        return image.width, image.info["dpi"][0]
+
+
+def test_every_figure_is_readable_at_page_width():
+    """docs/README.md's rule: each PNG at plots.DPI, text of plots.MIN_FONT_POINTS or more
+    (plots.save_figure refuses smaller), so 12.5 pixels at least; shown inline, a figure is
+    at most plots.PAGE_WIDTH wide and is not shrunk; linked figures open at their own size."""
+    shown = {
+        (page.parent / path).resolve()
+        for page in PAGES
+        for path in images(page.read_text(encoding="utf-8"))
+    }
+    smallest = shown_text_pixels(plots.MIN_FONT_POINTS, plots.DPI, plots.PAGE_WIDTH)
+    assert smallest == pytest.approx(12.5)
+    for path in sorted((DOCS / "figures").glob("*.png")):
+        width, dpi = png_width_and_dpi(path)
+        assert dpi == pytest.approx(plots.DPI, abs=0.01), path.name
+        if path.resolve() in shown:
+            assert width <= plots.PAGE_WIDTH, f"{path.name} is {width} px wide: link it instead"
+            pixels = shown_text_pixels(plots.MIN_FONT_POINTS, dpi, width)
+        else:  # opened at its own size
+            pixels = plots.MIN_FONT_POINTS * dpi / 72
+        assert pixels >= smallest - 0.01, path.name
+
+
+def test_shown_text_shrinks_with_wide_figures():
+    assert shown_text_pixels(9, 100, 900) == pytest.approx(12.5)
+    assert shown_text_pixels(9, 100, 600) == pytest.approx(12.5)  # narrower: not enlarged
+    assert shown_text_pixels(6, 100, 2945) == pytest.approx(2.55, abs=0.01)  # the old grids
+
+
+@pytest.mark.parametrize("page", [*PAGES, DOCS / "README.md"], ids=lambda path: path.stem)
+def test_a_page_links_only_figures_that_exist(page):
+    for path in figure_files(page.read_text(encoding="utf-8")):
+        assert (page.parent / path).is_file(), f"{page.name} links {path}, which is missing"
+
+
+def test_every_figure_is_used_by_a_page_of_docs():
+    used = {
+        (page.parent / path).resolve()
+        for page in sorted(DOCS.rglob("*.md"))
+        for path in figure_files(page.read_text(encoding="utf-8"))
+    }
+    unused = [
+        path.name for path in sorted((DOCS / "figures").glob("*.png")) if path.resolve() not in used
+    ]
+    assert not unused, f"figures no page of docs/ shows or links: {unused}"
+
+
+EXERCISE = re.compile(r"^\*\*(\d+)\. ", re.M)
+ANSWER = re.compile(r"<details>\s*<summary>Answer</summary>\n(.*?)</details>", re.S)
+
+
+def exercises(text):
+    """The text of each exercise of a page's last section, `## Exercises`."""
+    section = text[text.index("\n## Exercises\n") :]
+    starts = [match.start() for match in EXERCISE.finditer(section)] + [len(section)]
+    return [section[start:end] for start, end in itertools.pairwise(starts)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda path: path.stem)
+def test_every_page_ends_with_exercises_answered_in_a_fold(page):
+    text = page.read_text(encoding="utf-8")
+    assert re.findall(r"^## (.+)$", text, re.M)[-1] == "Exercises"
+    found = exercises(text)
+    assert 2 <= len(found) <= 4, f"{page.name}: {len(found)} exercises"
+    for number, exercise in enumerate(found, start=1):
+        assert exercise.startswith(f"**{number}. "), exercise[:40]
+        assert any(line.startswith("kerasnlp-lab ") for line in commands(exercise)), exercise[:60]
+        answers = ANSWER.findall(exercise)
+        assert len(answers) == 1 and answers[0].strip(), f"{page.name}, exercise {number}"
+
+
+@pytest.mark.parametrize("page", [*PAGES, DOCS / "README.md"], ids=lambda path: path.stem)
+def test_the_command_check_reads_every_code_block_and_fold(page):
+    """Code blocks open with a bare fence (the pattern `commands` reads), so the commands
+    in exercises and in their answer folds are parsed by the test above too."""
+    text = page.read_text(encoding="utf-8")
+    assert re.findall(r"^[ \t]*```(\S+)", text, re.M) == [], "a fence with a language tag"
+    shown = commands(text)
+    for fold in ANSWER.findall(text):
+        assert set(commands(fold)) <= set(shown)
+
+
+def test_evaluate_draws_the_verse_the_pages_read():
+    verse = committed_sections("bahdanau_attention")["verse"].split("\n\n")[0]
+    assert verse == f"Source: {FIXED_VERSE}"
 
 
 def test_replace_section():
@@ -489,7 +599,7 @@ def test_the_figure_code_draws_every_page_on_tiny_models(tiny_folders, tmp_path)
     assert list(made) == list(figures.PAGES)
     for page in PAGES:
         text = (docs / page.name).read_text(encoding="utf-8")
-        linked = {str(docs / path) for path in images(text)}
+        linked = {str(docs / path) for path in figure_files(text)}
         assert linked == set(made[page.stem]), page.name
         for path in linked:
             with open(path, "rb") as file:

@@ -48,23 +48,33 @@ def plot_reconstructions(images, reconstructions, path):
         for row, picture in enumerate((images[column], reconstructions[column])):
             axes[row, column].imshow(picture, cmap="gray", vmin=0.0, vmax=1.0)
             axes[row, column].axis("off")
-    axes[0, 0].set_title("original", loc="left", fontsize=8)
-    axes[1, 0].set_title("reconstruction", loc="left", fontsize=8)
+    axes[0, 0].set_title("original", loc="left", fontsize=9)
+    axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
     return plots.save_figure(figure, path)
 
 
 def plot_codes(codes, labels, path, label_names=None):
-    """The 2-D PCA projection of the codes, coloured by label (named in a legend if given)."""
+    """The 2-D PCA projection of the codes, coloured by label (named in a legend beside the
+    points if given)."""
     points = principal_components(codes)
-    figure, axes = plots.plt.subplots(figsize=(6, 5))
+    figure, axes = plots.plt.subplots(figsize=(7, 5))
     scatter = axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=3)
     if label_names is None:
         figure.colorbar(scatter, ax=axes, label="label")
     else:
         handles, _ = scatter.legend_elements()
         present = sorted(set(np.asarray(labels).tolist()))
-        axes.legend(handles, [label_names[label] for label in present], fontsize=7, markerscale=0.8)
-    axes.set_title("32-d codes, first two principal components")
+        axes.legend(
+            handles,
+            [label_names[label] for label in present],
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            markerscale=1.5,
+        )
+    axes.set_xlabel("principal component 1")
+    axes.set_ylabel("principal component 2")
+    axes.set_title(f"{codes.shape[1]}-d codes, first two principal components")
     return plots.save_figure(figure, path)
 
 

@@ -21,7 +21,12 @@ from kerasnlp_lab.training import workdir as workdir_lib
 MODEL_NAME = transformer.MODEL_NAME
 ENCODER_ATTENTION_PNG = "encoder_self_attention.png"
 CROSS_ATTENTION_PNG = "cross_attention.png"
-FIXED_VERSE = "En el principio creó Dios los cielos y la tierra."  # Genesis 1:1
+# John 12:33, the first pair of the test split of sword_parallel/spa_eng (Reina-Valera 1909,
+# its spelling): the verse docs/bahdanau_attention.md and docs/attention.md read.
+FIXED_VERSE = "Y esto decía dando á entender de qué muerte había de morir."
+ENCODER_AXES = ("key: source token", "query: source token")
+CROSS_AXES = ("key: source token", "query: the token this row predicts")
+INCHES_PER_TOKEN = 0.2  # a full grid's cell: 20 pixels for a 9-point label (12.5 pixels)
 
 
 def _tokens(vectorizer, ids):
@@ -35,29 +40,12 @@ def _tokens(vectorizer, ids):
     ]
 
 
-def plot_attention_grid(maps, row_tokens, column_tokens, path, title):
-    """One heatmap per layer (rows) and head (columns): maps is a list of `(H, T, S)`."""
-    num_layers, num_heads = len(maps), maps[0].shape[0]
-    size = max(2.5, 0.28 * max(len(row_tokens), len(column_tokens)) + 1.0)
-    figure, axes = plots.plt.subplots(
-        num_layers, num_heads, figsize=(size * num_heads, size * num_layers), squeeze=False
-    )
-    for layer, layer_maps in enumerate(maps):
-        for head in range(num_heads):
-            axis = axes[layer, head]
-            weights = layer_maps[head][: len(row_tokens), : len(column_tokens)]
-            axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-            axis.set_xticks(range(len(column_tokens)), column_tokens, rotation=90, fontsize=6)
-            axis.set_yticks(range(len(row_tokens)), row_tokens, fontsize=6)
-            axis.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=8)
-    figure.suptitle(title, fontsize=10)
-    return plots.save_figure(figure, path)
+def attention_of(serving, text):
+    """The release-style reading of one source text: {source_tokens, generated, translation,
+    encoder (a (H, S, S) array per layer), cross (a (H, T, S) array per layer)}.
 
-
-def attention_figures(serving, text, folder, prefix=""):
-    """{encoder_self_attention, cross_attention} PNG paths for one source text.
-
-    The files are `prefix` + ENCODER_ATTENTION_PNG and `prefix` + CROSS_ATTENTION_PNG.
+    The cross-attention row t is the decoder position that reads token t - 1 ([START] for
+    t = 0) and predicts generated token t.
     """
     source_ids = serving.source_ids(tf.constant([text], tf.string))  # (1, S)
     tokens = serving.translate_ids(source_ids)  # (1, L)
@@ -66,21 +54,110 @@ def attention_figures(serving, text, folder, prefix=""):
     encoder_maps, cross_maps = serving.model.attention_maps(source_ids, target_in)
     source_tokens = _tokens(serving.source_vectorizer, source_ids[0])
     generated = _tokens(serving.target_vectorizer, tokens[0])
-    translated = serving.target_vectorizer.detokenize(tokens)[0].numpy().decode("utf-8")
+    return {
+        "source_tokens": source_tokens,
+        "generated": generated,
+        "translation": serving.target_vectorizer.detokenize(tokens)[0].numpy().decode("utf-8"),
+        "encoder": [
+            np.asarray(m[0])[:, : len(source_tokens), : len(source_tokens)] for m in encoder_maps
+        ],
+        "cross": [np.asarray(m[0])[:, : len(generated), : len(source_tokens)] for m in cross_maps],
+    }
+
+
+def _heatmap(axis, weights, row_tokens, column_tokens, rows=True, columns=True):
+    """One attention map on the fixed scale 0..1; tick labels on the sides asked for."""
+    image = axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axis.set_xticks(range(len(column_tokens)), column_tokens if columns else [], rotation=90)
+    axis.set_yticks(range(len(row_tokens)), row_tokens if rows else [])
+    return image
+
+
+def plot_attention_grid(maps, row_tokens, column_tokens, path, title, axes_names=ENCODER_AXES):
+    """Every layer (rows) and head (columns) as one heatmap: `maps` is a list of `(H, T, S)`.
+
+    Tick labels on the left column and the bottom row only, one colour bar (0..1): a large
+    figure meant to be opened at its own size (a page links it and shows a few heads).
+    """
+    num_layers, num_heads = len(maps), maps[0].shape[0]
+    panel = max(1.6, INCHES_PER_TOKEN * max(len(row_tokens), len(column_tokens)))
+    figure, axes = plots.plt.subplots(
+        num_layers,
+        num_heads,
+        figsize=(panel * num_heads + 2.5, panel * num_layers + 2.0),
+        squeeze=False,
+        layout="constrained",
+    )
+    for layer, layer_maps in enumerate(maps):
+        for head in range(num_heads):
+            axis = axes[layer, head]
+            image = _heatmap(
+                axis,
+                layer_maps[head],
+                row_tokens,
+                column_tokens,
+                rows=head == 0,
+                columns=layer == num_layers - 1,
+            )
+            axis.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=10)
+    figure.supxlabel(axes_names[0])
+    figure.supylabel(axes_names[1])
+    figure.suptitle(title, fontsize=12)
+    figure.colorbar(image, ax=axes, shrink=0.5, label="attention weight")
+    return plots.save_figure(figure, path)
+
+
+def plot_attention_heads(
+    maps, heads, row_tokens, column_tokens, path, title, axes_names=ENCODER_AXES
+):
+    """A few heads, large enough for a page: `heads` is a list of 1-based (layer, head) of
+    `maps` (a list of `(H, T, S)`), drawn two a row with every tick label, one colour bar.
+
+    Fits plots.PAGE_WIDTH at 9-point labels for sentences of up to about 20 tokens.
+    """
+    columns = min(2, len(heads))
+    rows = -(-len(heads) // columns)
+    figure, axes = plots.plt.subplots(
+        rows,
+        columns,
+        figsize=(8.6, 4.1 * rows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    for axis, (layer, head) in zip(axes.flat, heads, strict=False):  # spare axes hidden
+        image = _heatmap(axis, maps[layer - 1][head - 1], row_tokens, column_tokens)
+        axis.set_title(f"layer {layer}, head {head}", fontsize=11)
+    for axis in list(axes.flat)[len(heads) :]:
+        axis.set_visible(False)
+    figure.supxlabel(axes_names[0])
+    figure.supylabel(axes_names[1])
+    figure.suptitle(title, fontsize=11)
+    figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    return plots.save_figure(figure, path)
+
+
+def attention_figures(serving, text, folder, prefix=""):
+    """{encoder_self_attention, cross_attention} PNG paths for one source text: every
+    layer and head of each.
+
+    The files are `prefix` + ENCODER_ATTENTION_PNG and `prefix` + CROSS_ATTENTION_PNG.
+    """
+    read = attention_of(serving, text)
     return {
         "encoder_self_attention": plot_attention_grid(
-            [np.asarray(m[0]) for m in encoder_maps],
-            source_tokens,
-            source_tokens,
+            read["encoder"],
+            read["source_tokens"],
+            read["source_tokens"],
             os.path.join(folder, prefix + ENCODER_ATTENTION_PNG),
             f"Encoder self-attention: {text}",
         ),
         "cross_attention": plot_attention_grid(
-            [np.asarray(m[0]) for m in cross_maps],
-            generated,
-            source_tokens,
+            read["cross"],
+            read["generated"],
+            read["source_tokens"],
             os.path.join(folder, prefix + CROSS_ATTENTION_PNG),
-            f"Cross-attention: {text} -> {translated}",
+            f"Cross-attention: {text} -> {read['translation']}",
+            axes_names=CROSS_AXES,
         ),
     }
 

@@ -138,20 +138,19 @@ def count_unknown_outputs(serving, sources, batch_size=64):
 
 
 def plot_attention(weights, source_tokens, target_tokens, path, title=""):
-    """A heatmap of attention weights (target tokens x source tokens) as a PNG."""
+    """A heatmap of attention weights (target tokens x source tokens) as a PNG, on the
+    fixed scale 0..1 of a softmax (colour bar beside it)."""
     weights = np.asarray(weights)[: len(target_tokens), : len(source_tokens)]
-    width = max(4.0, 0.35 * len(source_tokens) + 1.5)
+    width = max(4.0, 0.35 * len(source_tokens) + 2.0)
     height = max(3.0, 0.3 * len(target_tokens) + 1.5)
     figure, axes = plots.plt.subplots(figsize=(width, height))
-    image = axes.imshow(
-        weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-6), aspect="auto"
-    )
-    axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90, fontsize=8)
-    axes.set_yticks(range(len(target_tokens)), target_tokens, fontsize=8)
-    axes.set_xlabel("source")
-    axes.set_ylabel("generated")
-    axes.set_title(title, fontsize=9)
-    figure.colorbar(image, ax=axes, fraction=0.03)
+    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
+    axes.set_yticks(range(len(target_tokens)), target_tokens)
+    axes.set_xlabel("source token (attended)")
+    axes.set_ylabel("generated token")
+    axes.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=axes, fraction=0.04, label="attention weight")
     return plots.save_figure(figure, path)
 
 

@@ -44,18 +44,22 @@ def add_noise(images, std, seed=NOISE_SEED):
     return tf.clip_by_value(images + noise, 0.0, 1.0).numpy()
 
 
-def plot_rows(rows, row_titles, path):
-    """A grid of 28x28 images, one titled row per entry of `rows` ((N, 28, 28) each)."""
+def plot_rows(rows, row_titles, path, column_labels=None):
+    """A grid of 28x28 images, one titled row per entry of `rows` ((N, 28, 28) each), and a
+    label under each column of the last row if `column_labels` are given."""
     count = len(rows[0])
     figure, axes = plots.plt.subplots(
-        len(rows), count, figsize=(count * 0.9, len(rows) * 1.1), squeeze=False
+        len(rows), count, figsize=(count * 0.9, len(rows) * 1.15 + 0.2), squeeze=False
     )
-    figure.subplots_adjust(wspace=0.05, hspace=0.35)
+    figure.subplots_adjust(wspace=0.05, hspace=0.4)
     for row, (images, title) in enumerate(zip(rows, row_titles, strict=True)):
         for column in range(count):
             axes[row, column].imshow(images[column], cmap="gray", vmin=0.0, vmax=1.0)
             axes[row, column].axis("off")
-        axes[row, 0].set_title(title, loc="left", fontsize=8)
+        axes[row, 0].set_title(title, loc="left", fontsize=9)
+    for column, label in enumerate(column_labels or ()):
+        axis = axes[-1, column]
+        axis.text(0.5, -0.12, label, transform=axis.transAxes, ha="center", va="top")
     return plots.save_figure(figure, path)
 
 
@@ -71,7 +75,9 @@ def interpolation_figure(model, images, labels, names, path):
         titles.append(f"decode(code line): {names[first]} -> {names[last]}")
         rows.append(interpolate(ends[0], ends[1], INTERPOLATION_STEPS))
         titles.append("the same blend of pixels")
-    return plot_rows(rows, titles, path)
+    steps = INTERPOLATION_STEPS - 1
+    labels = ["t = 0", *(f"{k}/{steps}" for k in range(1, steps)), "t = 1"]
+    return plot_rows(rows, titles, path, column_labels=labels)
 
 
 def train_denoiser(lab, dataset):

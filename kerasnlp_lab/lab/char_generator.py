@@ -64,7 +64,7 @@ def shown(text):
 
 def plot_ngrams(ngrams, path):
     """Two bar charts: the largest bigram and trigram weights of the wide path."""
-    figure, axes = plots.plt.subplots(1, 2, figsize=(10, 0.3 * SHOWN_NGRAMS + 1.5))
+    figure, axes = plots.plt.subplots(1, 2, figsize=(8.6, 0.3 * SHOWN_NGRAMS + 1.5))
     for axis, (kind, entries) in zip(axes, ngrams.items(), strict=True):
         labels = [f"{shown(context)} → {shown(following)}" for context, following, _ in entries]
         axis.barh(range(len(entries)), [value for _, _, value in entries], color="tab:blue")

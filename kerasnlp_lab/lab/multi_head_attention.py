@@ -85,11 +85,12 @@ def plot_profiles(heads_summary, path, count):
     figure, (axes, far_axes) = plots.plt.subplots(
         1,
         2,
-        figsize=(9, 0.28 * layers * heads + 1.5),
-        gridspec_kw={"width_ratios": [near.shape[1], 2]},
+        figsize=(8.6, 0.3 * layers * heads + 2.6),
+        width_ratios=[near.shape[1], 1.5],
+        layout="constrained",
     )
     image = axes.imshow(near, cmap="viridis", vmin=0.0, vmax=float(near.max()), aspect="auto")
-    axes.set_xticks(range(near.shape[1]), offset_labels()[:-1], fontsize=8)
+    axes.set_xticks(range(near.shape[1]), offset_labels()[:-1])
     axes.set_yticks(
         range(layers * heads),
         [
@@ -98,18 +99,24 @@ def plot_profiles(heads_summary, path, count):
             for layer in range(layers)
             for head in range(heads)
         ],
-        fontsize=7,
+        fontsize=9,
     )
     far_image = far_axes.imshow(far, cmap="magma", vmin=0.0, vmax=1.0, aspect="auto")
-    far_axes.set_xticks([0], [offset_labels()[-1]], fontsize=8)
+    far_axes.set_xticks([0], [offset_labels()[-1]])
     far_axes.set_yticks([])
     for boundary in range(1, layers):
         for axis in (axes, far_axes):
             axis.axhline(boundary * heads - 0.5, color="white", linewidth=1)
     axes.set_xlabel("offset k = key position - query position")
-    axes.set_title(f"Encoder self-attention: mean weight by offset ({count} test verses)")
-    figure.colorbar(image, ax=axes, fraction=0.04, label="weight at offset k")
-    figure.colorbar(far_image, ax=far_axes, fraction=0.5, label="weight farther than ±5")
+    axes.set_title(f"Encoder self-attention, mean weight by offset ({count} test verses)")
+    figure.colorbar(
+        image,
+        ax=axes,
+        location="bottom",
+        shrink=0.7,
+        label=f"mean weight at offset k (own scale: 0 to {near.max():.2f})",
+    )
+    figure.colorbar(far_image, ax=far_axes, label="mean weight farther than ±5 (0 to 1)")
     return plots.save_figure(figure, path)
 
 
@@ -188,8 +195,8 @@ def plot_timing(lengths, results, path, title):
     axes.set_ylabel("seconds (fastest run)")
     axes.set_xticks(lengths)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=9)
+    axes.set_title(title.replace("`", ""), fontsize=9)  # Markdown's code quotes: not in a plot
     return plots.save_figure(figure, path)
 
 

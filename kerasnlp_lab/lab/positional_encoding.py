@@ -52,27 +52,31 @@ def diagonal_spread(similarity):
 
 
 def plot(table, similarity, path):
-    """The table, the similarity matrix, and similarity against offset from a few positions."""
-    figure, axes = plots.plt.subplots(1, 3, figsize=(15, 4.2))
-    figure.subplots_adjust(wspace=0.35)
-    image = axes[0].imshow(table, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
-    axes[0].set_xlabel("dimension (even: sin, odd: cos)")
-    axes[0].set_ylabel("position")
-    axes[0].set_title(f"PE table {table.shape}")
-    figure.colorbar(image, ax=axes[0], fraction=0.04)
-    image = axes[1].imshow(similarity, cmap="viridis", aspect="auto")
-    axes[1].set_xlabel("position q")
-    axes[1].set_ylabel("position p")
-    axes[1].set_title("PE(p) · PE(q)")
-    figure.colorbar(image, ax=axes[1], fraction=0.04)
+    """The table and the similarity matrix side by side, and below them the similarity
+    against the offset from a few positions."""
+    figure = plots.plt.figure(figsize=(8.8, 7.6), layout="constrained")
+    grid = figure.add_gridspec(2, 2, height_ratios=(1.15, 1))
+    table_axes, similarity_axes = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[0, 1])
+    offset_axes = figure.add_subplot(grid[1, :])
+    image = table_axes.imshow(table, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    table_axes.set_xlabel("dimension (even: sin, odd: cos)")
+    table_axes.set_ylabel("position p")
+    table_axes.set_title(f"PE table {table.shape}")
+    figure.colorbar(image, ax=table_axes, fraction=0.06, label="PE(p, dimension)")
+    image = similarity_axes.imshow(similarity, cmap="viridis", aspect="auto")
+    similarity_axes.set_xlabel("position q")
+    similarity_axes.set_ylabel("position p")
+    similarity_axes.set_title("PE(p) · PE(q)")
+    figure.colorbar(image, ax=similarity_axes, fraction=0.06, label="dot product")
     for position in SHOWN_POSITIONS:
         if position < len(table):
             offsets = np.arange(len(table)) - position
-            axes[2].plot(offsets, similarity[position], label=f"p = {position}")
-    axes[2].set_xlabel("offset q - p")
-    axes[2].set_title("PE(p) · PE(q) against the offset")
-    axes[2].legend(fontsize=8)
-    axes[2].grid(alpha=0.3)
+            offset_axes.plot(offsets, similarity[position], label=f"p = {position}")
+    offset_axes.set_xlabel("offset q - p")
+    offset_axes.set_ylabel("PE(p) · PE(q)")
+    offset_axes.set_title("PE(p) · PE(q) against the offset: the curves coincide")
+    offset_axes.legend(fontsize=9)
+    offset_axes.grid(alpha=0.3)
     return plots.save_figure(figure, path)
 
 

@@ -49,15 +49,21 @@ def learning_curve(config, dataset, seed=SEED):
 def plot(curves, path, title):
     figure, axes = plots.plt.subplots(figsize=(7, 4.2))
     for (name, curve), color in zip(curves.items(), ("tab:blue", "tab:orange"), strict=True):
-        axes.plot(curve["steps"], curve["validation"], marker="o", color=color, label=name)
+        axes.plot(
+            curve["steps"],
+            curve["validation"],
+            marker="o",
+            color=color,
+            label=f"{name}, validation",
+        )
         axes.plot(
             curve["steps"], curve["train"], linestyle="--", color=color, label=f"{name}, train"
         )
     axes.set_xlabel("training steps")
     axes.set_ylabel("bits per character")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=9)
+    axes.set_title(title.replace("`", ""), fontsize=9)  # Markdown's code quotes: not in a plot
     return plots.save_figure(figure, path)
 
 

@@ -263,6 +263,18 @@ class AttentionDecoder(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="kerasnlp_lab", name="InputFeedingDecoder")
+class InputFeedingDecoder(AttentionDecoder):
+    """Reads .keras files saved before the decoder had two orders (their `use_attention`
+    decoders were Luong's order with input feeding, or had no attention)."""
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["attention"] = LUONG_ADDITIVE if config.pop("use_attention") else NO_ATTENTION
+        return cls(**config)
+
+
 def build_model(config):
     """The compiled teacher-forcing model: {"source", "target_in"} ids -> logits (B, T, V)."""
     use_attention = config.attention != NO_ATTENTION

@@ -1,7 +1,10 @@
 """The attention NMT model: shapes, masks, step-by-step decoding, loss and accuracy, save/load."""
 
 import dataclasses
+import json
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -237,3 +240,36 @@ def test_unknown_attention_kind_is_refused():
         match="attention must be one of bahdanau, luong_additive, none; received 'luong'",
     ):
         attention_nmt.build_model(dataclasses.replace(CONFIG, attention="luong"))
+
+
+def test_a_keras_file_of_the_old_input_feeding_decoder_loads_in_luongs_order(luong_model, tmp_path):
+    """Runs saved before the two orders name `InputFeedingDecoder` with `use_attention`."""
+    path = tmp_path / "model.keras"
+    luong_model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    decoder = next(
+        layer for layer in config["config"]["layers"] if layer["config"]["name"] == "decoder"
+    )
+    decoder["class_name"] = "InputFeedingDecoder"
+    decoder["registered_name"] = "kerasnlp_lab>InputFeedingDecoder"
+    del decoder["config"]["attention"]
+    decoder["config"]["use_attention"] = True
+    files["config.json"] = json.dumps(config).encode()
+    weights = tmp_path / "model.weights.h5"  # old files keep the decoder's weights under its name
+    weights.write_bytes(files["model.weights.h5"])
+    with h5py.File(weights, "r+") as file:
+        file.move("layers/attention_decoder", "layers/input_feeding_decoder")
+    files["model.weights.h5"] = weights.read_bytes()
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    reloaded = keras.saving.load_model(old)
+    assert reloaded.get_layer("decoder").attention_kind == "luong_additive"
+    np.testing.assert_allclose(
+        logits_of(reloaded, SOURCE, TARGET_IN),
+        logits_of(luong_model, SOURCE, TARGET_IN),
+        atol=1e-6,
+    )

@@ -199,7 +199,8 @@ class CharGeneratorServing(tf.Module):
 
 
 def warmup_requests():
-    """Realistic requests (batch sizes 1 and 3, mixed lengths) for TF Serving's warmup."""
+    """Realistic requests of both signatures (batch sizes 1 and 3, mixed lengths) for TF
+    Serving's warmup."""
     return [
         (
             "serving_default",
@@ -219,6 +220,8 @@ def warmup_requests():
                 "seed": np.array([0, 7, 42], np.int64),
             },
         ),
+        ("next_chars", {"text": np.array([b"In the beginning"])}),
+        ("next_chars", {"text": np.array([b"And God said", b"", b"The LORD is my shepherd"])}),
     ]
 
 

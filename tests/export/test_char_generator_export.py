@@ -193,8 +193,11 @@ def test_signature_of_design(exported):
 
 def test_warmup_requests_and_models_config(exported):
     requests = warmup.read_warmup_requests(exported)
-    assert [r.model_spec.name for r in requests] == ["char_generator"] * 2
-    assert [r.inputs["prompt"].tensor_shape.dim[0].size for r in requests] == [1, 3]
+    assert [r.model_spec.name for r in requests] == ["char_generator"] * 4
+    assert [
+        (r.model_spec.signature_name, next(iter(r.inputs.values())).tensor_shape.dim[0].size)
+        for r in requests
+    ] == [("serving_default", 1), ("serving_default", 3), ("next_chars", 1), ("next_chars", 3)]
     with open(os.path.join(os.path.dirname(os.path.dirname(exported)), "models.config")) as file:
         assert 'name: "char_generator"' in file.read()
 

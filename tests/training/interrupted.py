@@ -77,12 +77,12 @@ def final_state(workdir):
     for name, path in (("final", os.path.join(workdir, "model.keras")), ("last", last)):
         model = keras.saving.load_model(path)
         state[f"{name}/learning_rate"] = np.asarray(model.optimizer.learning_rate)
-        # Numbered and named without the layer or optimizer path, which a process that built
-        # models before (the straight run) numbers differently ("adam_1").
+        # Numbered only: a process that built models before (the straight run, after other
+        # tests) names layers and optimizer variables differently ("dense_3", "adam_1").
         for i, variable in enumerate(model.weights):
-            state[f"{name}/model/{i}/{variable.name}"] = variable.numpy()
+            state[f"{name}/model/{i}"] = variable.numpy()
         for i, variable in enumerate(model.optimizer.variables):
-            state[f"{name}/optimizer/{i}/{variable.name}"] = variable.numpy()
+            state[f"{name}/optimizer/{i}"] = variable.numpy()
     return state
 
 

@@ -52,7 +52,9 @@ def proxy(model_server):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop in this thread until it closes, and
+# later tests of the session call asyncio.run.
+@pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra)")
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):

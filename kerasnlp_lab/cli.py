@@ -23,6 +23,8 @@ from kerasnlp_lab.paths import (
 )
 from kerasnlp_lab.quiet_tensorflow import import_quietly
 
+# kerasnlp_lab.text.tokenizers.TOKENIZERS, spelled out so `--help` needs no TensorFlow import
+# (tests/text/test_wordpiece.py checks they agree).
 TOKENIZERS = ("words", "wordpiece")
 
 

@@ -21,6 +21,7 @@ import os
 import time
 
 import numpy as np
+import tensorflow as tf
 from sacrebleu.metrics import BLEU, CHRF
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
@@ -88,7 +89,7 @@ def tokenization_stats(serving, sources, references):
     source = serving.source_vectorizer
     source_ids = source.text_ids(np.asarray(sources, object)).flat_values.numpy()
     target_ids = serving.target_vectorizer.text_ids(np.asarray(references, object)).flat_values
-    words = sum(len(standardize(text).numpy().split()) for text in sources)
+    words = int(tf.size(tf.strings.split(standardize(np.asarray(sources, object))).flat_values))
     return {
         "source_tokens_per_sentence": round(len(source_ids) / len(sources), 2),
         "target_tokens_per_sentence": round(int(target_ids.shape[0]) / len(references), 2),

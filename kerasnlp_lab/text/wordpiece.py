@@ -21,7 +21,6 @@ Vocabulary learning (`learn_vocabulary`) uses the field's learner, keras_hub's
 standardized words; it runs at training time only.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from kerasnlp_lab.errors import UserError
@@ -196,11 +195,3 @@ class WordPieceVectorizer(BaseVectorizer):
         """Pieces [B, None] -> words: "cre ##ó dios" -> "creó dios"."""
         text = tf.strings.reduce_join(tokens, axis=1, separator=" ")
         return tf.strings.regex_replace(text, f"(^| ){SUFFIX}", "")
-
-
-def count_pieces(vectorizer, texts):
-    """(pieces, words, [UNK] pieces) over a list of strings, for tokenization statistics."""
-    words = tf.strings.split(standardize(tf.constant(texts), lowercase=vectorizer.lowercase))
-    ids = vectorizer.text_ids(tf.constant(texts))
-    flat = np.asarray(ids.flat_values)
-    return int(flat.size), int(tf.size(words.flat_values)), int((flat == vectorizer.oov_id).sum())

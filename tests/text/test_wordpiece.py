@@ -212,3 +212,10 @@ def test_encode_runs_in_a_dataset_map_and_a_traced_function(vectorizers):
     assert traced(tf.constant(texts)).to_list() == eager
     # "creó" is modern spelling (the corpus has "crió"): pieces, never [UNK].
     assert OOV_ID not in eager[0]
+
+
+def test_the_command_line_offers_exactly_the_package_tokenizers():
+    from kerasnlp_lab import cli
+    from kerasnlp_lab.text import tokenizers
+
+    assert cli.TOKENIZERS == tokenizers.TOKENIZERS == ("words", "wordpiece")

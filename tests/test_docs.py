@@ -28,6 +28,7 @@ from kerasnlp_lab.lab import (
     figures,
     multi_head_attention,
     positional_encoding,
+    subword_tokenization,
     wide_and_deep,
 )
 from kerasnlp_lab.lab import char_generator as char_page
@@ -148,6 +149,10 @@ SECTION_SOURCES = {
     ("positional_encoding", "offsets"): "regenerated from the Transformer preset's config.json",
     ("multi_head_attention", "heads"): "only its shape, from the Transformer preset's config",
     ("multi_head_attention", "timing"): "only its arithmetic and model sizes (timings)",
+    ("subword_tokenization", "walkthrough"): "regenerated from docs/ and the Transformer "
+    "preset's source vocabulary (tests/lab/test_subword_tokenization.py)",
+    ("subword_tokenization", "experiment"): "regenerated from docs/vocabulary.json (same file)",
+    ("subword_tokenization", "findings"): "regenerated from docs/vocabulary.json (same file)",
 }
 PRESETS_DIR = ROOT / "presets"
 ROUND_OFF = re.compile(r"\d\.\de-\d\d")  # float64 round-off, as positional_encoding prints it
@@ -589,6 +594,8 @@ def test_the_figure_code_draws_every_page_on_tiny_models(tiny_folders, tmp_path)
     docs.mkdir()
     for page in PAGES:
         shutil.copy(page, docs / page.name)
+    for name in subword_tokenization.DATA_FILES:
+        shutil.copy(DOCS / name, docs / name)
     result = length_buckets.evaluate("attention_nmt", tiny_folders["attention_nmt"], limit=20)
     assert result["label"] == "attention_nmt/bahdanau"
     assert sum(bucket["pairs"] for bucket in result["buckets"]) == result["test_pairs"] > 0

@@ -19,6 +19,7 @@ from kerasnlp_lab.lab import (
     char_generator,
     multi_head_attention,
     positional_encoding,
+    subword_tokenization,
     wide_and_deep,
 )
 from kerasnlp_lab.lab.context import Lab
@@ -35,6 +36,7 @@ PAGES = {
     "attention": attention,
     "positional_encoding": positional_encoding,
     "multi_head_attention": multi_head_attention,
+    "subword_tokenization": subword_tokenization,
 }
 SECTION_END = "<!-- generated: end -->"
 

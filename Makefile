@@ -116,8 +116,11 @@ verify-models: models
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The suite in TEST_WORKERS pytest-xdist processes (one per core of a 2-core machine); a test
+# module's tests stay in one process, so its module fixtures are built once.
+TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # Each realistic bug of tests/mutation.py, alone in a copy of the repo, must fail its fast tests.
 mutation: setup

@@ -3,7 +3,8 @@
 Each worker is a `kerasnlp-lab train ... --strategy multi_worker` process with its own
 TF_CONFIG (ports picked free at run time). A cluster's chief must end with the weights of
 one process training on the same global batches, also after a worker is killed and the
-cluster restarted.
+cluster restarted. The workers are processes of their own; the one-process reference runs
+and the evaluate and export of a cluster's run call `cli.main` in the test's process.
 """
 
 import csv
@@ -22,7 +23,7 @@ from kerasnlp_lab.data import catalog
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import transformer
 from kerasnlp_lab.training import checkpoints, distribute
-from tests.cli_runner import CLI, run_cli
+from tests.cli_runner import CLI, call_cli
 from tests.data.test_translation_pipeline import write_toy_tsv
 from tests.training.test_char_generator_training import write_corpus
 
@@ -166,7 +167,7 @@ def autoencoder_reference(tmp_path_factory):
     """A one-process run of the tiny autoencoder (data prepared once for the workers)."""
     catalog.prepare("local_fashion_mnist")
     workdir = tmp_path_factory.mktemp("autoencoder") / "single"
-    run_cli(
+    call_cli(
         "train", "autoencoder", "--preset", "tiny", "--epochs", AUTOENCODER_EPOCHS,
         "--workdir", workdir, "--strategy", "default",
     )  # fmt: skip
@@ -223,7 +224,7 @@ def test_two_workers_train_the_transformer_as_one_process(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=200)
     common = ("transformer_translator", "--preset", "tiny", "--epochs", 1, "--dataset", dataset)
     single, two = tmp_path / "single", tmp_path / "two"
-    run_cli("train", *common, "--workdir", single, "--strategy", "default")
+    call_cli("train", *common, "--workdir", single, "--strategy", "default")
     (_, out, _), _ = run_cluster(tmp_path / "logs", tmp_path, *common, "--workdir", two)
     assert "1 epochs of 7 bucketed batches of 32" in out
     expected = keras.saving.load_model(single / "model.keras")
@@ -252,9 +253,10 @@ def test_two_workers_train_a_model_that_evaluate_and_export_accept(model, tmp_pa
     assert [epochs for epochs, _ in checkpoints.completed_checkpoints(workdir / "checkpoints")] == [
         1
     ]
-    metrics = json.loads(run_cli("evaluate", model, "--workdir", workdir, "--limit", limit).stdout)
+    evaluated = call_cli("evaluate", model, "--workdir", workdir, "--limit", limit)
+    metrics = json.loads(evaluated.stdout)
     assert metrics["dataset"] == dataset and metrics["preset"] == "tiny"
-    exported = run_cli("export", model, "--workdir", workdir, "--saved-models", tmp_path / "sm")
+    exported = call_cli("export", model, "--workdir", workdir, "--saved-models", tmp_path / "sm")
     assert exported.stdout.strip() == f"Exported {model} to {tmp_path / 'sm'}/{model}/1"
 
 

@@ -174,8 +174,8 @@ FAULTS = (
     Fault(
         "beam-unfinished-never-compete",
         BEAM,
-        "alive_wins = tf.logical_and(step >= max_length, ",
-        "alive_wins = tf.logical_and(step > max_length, ",
+        "alive_competes = tf.logical_and(step >= max_length, ",
+        "alive_competes = tf.logical_and(step > max_length, ",
         (
             SEARCH + "test_output_never_exceeds_max_length",
             SEARCH + "test_a_beam_wide_enough_to_keep_every_hypothesis_is_exact",

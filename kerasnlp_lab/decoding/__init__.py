@@ -23,9 +23,16 @@ The model side is one callback, called once per step:
 N is the batch size for greedy search and batch size * beam size for beam search.
 """
 
-from kerasnlp_lab.decoding.beam import beam_search, length_penalty
+from kerasnlp_lab.decoding.beam import beam_search, beam_search_nbest, length_penalty
 from kerasnlp_lab.decoding.buffers import write_at
 from kerasnlp_lab.decoding.greedy import greedy_search
 from kerasnlp_lab.decoding.sampling import sample_categorical
 
-__all__ = ["beam_search", "greedy_search", "length_penalty", "sample_categorical", "write_at"]
+__all__ = [
+    "beam_search",
+    "beam_search_nbest",
+    "greedy_search",
+    "length_penalty",
+    "sample_categorical",
+    "write_at",
+]

@@ -16,7 +16,9 @@ hypotheses are ranked by score / GNMT length penalty ((5 + length) / 6) ** alpha
 by the plain sum of log-probabilities. Alive hypotheses all have the same length, so they
 are ranked by their score. The search stops after max_length steps, or once no alive
 hypothesis of any row can still overtake its row's best finished one (`rows_decided`); if
-it ran max_length steps, the unfinished hypotheses compete too.
+it ran max_length steps, the unfinished hypotheses compete too. `beam_search_nbest` returns
+the whole pool, best first, and searches until no alive hypothesis can overtake its row's
+worst result, so its n-best is exact: the `beam_size` best hypotheses the beam found.
 """
 
 import tensorflow as tf
@@ -60,12 +62,14 @@ def rows_decided(alive_scores, length, finished_ranking, max_length, alpha):
     Args:
         alive_scores: float32 (B, K) log-probability sums of the alive hypotheses.
         length: int32 scalar, the length of every alive hypothesis.
-        finished_ranking: float32 (B, K) length-penalized scores of the finished pool.
+        finished_ranking: float32 (B, N) length-penalized scores of the finished hypotheses
+            the search returns (the best one, or the whole pool): a row is decided once the
+            worst of them ranks at least as high.
     """
     best_reachable = tf.reduce_max(alive_scores, axis=1) / tf.maximum(
         length_penalty(length + 1, alpha), length_penalty(max_length, alpha)
     )  # (B,)
-    return tf.reduce_max(finished_ranking, axis=1) >= best_reachable
+    return tf.reduce_min(finished_ranking, axis=1) >= best_reachable
 
 
 def beam_search(
@@ -79,7 +83,70 @@ def beam_search(
     length_penalty_alpha=0.0,
     pad_id=0,
 ):
-    """The best of `beam_size` hypotheses per row, by length-penalized log-probability.
+    """The best hypothesis per row: tokens int32 (B, max_length) and its score float32 (B,).
+
+    Arguments as for `_search`; the search stops as soon as each row's best finished
+    hypothesis is decided.
+    """
+    tokens, scores = _search(
+        next_token_fn,
+        initial_state,
+        batch_size,
+        start_id,
+        end_id,
+        max_length,
+        beam_size,
+        length_penalty_alpha,
+        pad_id,
+        decide_all=False,
+    )
+    return tokens[:, 0], scores[:, 0]
+
+
+def beam_search_nbest(
+    next_token_fn,
+    initial_state,
+    batch_size,
+    start_id,
+    end_id,
+    max_length,
+    beam_size=4,
+    length_penalty_alpha=0.0,
+    pad_id=0,
+):
+    """The `beam_size` best hypotheses per row, best first, by length-penalized log-probability.
+
+    Arguments as for `_search`. Returns tokens int32 (B, beam_size, max_length) and scores
+    float32 (B, beam_size). A slot holds no tokens (all `pad_id`) and the score
+    `LARGE_NEGATIVE` only when fewer than `beam_size` continuations were possible at all.
+    """
+    return _search(
+        next_token_fn,
+        initial_state,
+        batch_size,
+        start_id,
+        end_id,
+        max_length,
+        beam_size,
+        length_penalty_alpha,
+        pad_id,
+        decide_all=True,
+    )
+
+
+def _search(
+    next_token_fn,
+    initial_state,
+    batch_size,
+    start_id,
+    end_id,
+    max_length,
+    beam_size,
+    length_penalty_alpha,
+    pad_id,
+    decide_all,
+):
+    """The pool of `beam_size` hypotheses per row, best first (see the module docstring).
 
     Args:
         next_token_fn: `(tokens, step, state) -> (logits, new_state)` as for
@@ -94,10 +161,13 @@ def beam_search(
         max_length: the most tokens generated per row (the end token included).
         beam_size: hypotheses kept per row, alive and finished (a Python int >= 1).
         length_penalty_alpha: alpha of the GNMT length penalty; 0 for raw log-prob sums.
+        decide_all: search until every hypothesis of the returned pool is decided, not only
+            the best.
 
     Returns:
-        tokens int32 (B, max_length): the best hypothesis, end token included, padded with
-        `pad_id` after it; scores float32 (B,): its log-probability / length penalty.
+        tokens int32 (B, beam_size, max_length): the hypotheses, end token included, padded
+        with `pad_id` after it; scores float32 (B, beam_size): log-probability / length
+        penalty, descending.
     """
     if not isinstance(beam_size, int) or beam_size < 1:
         raise UserError(f"beam_size must be a positive int, received {beam_size!r}")
@@ -115,7 +185,8 @@ def beam_search(
     row_offsets = tf.range(batch_size)[:, None] * beam_size  # (B, 1)
 
     def not_done(step, tokens, scores, finished_tokens, finished_scores, finished_ranking, state):
-        rows_done = rows_decided(scores, step, finished_ranking, max_length, length_penalty_alpha)
+        returned = finished_ranking if decide_all else finished_ranking[:, :1]
+        rows_done = rows_decided(scores, step, returned, max_length, length_penalty_alpha)
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(rows_done)))
 
     def one_step(step, tokens, scores, finished_tokens, finished_scores, finished_ranking, state):
@@ -169,10 +240,14 @@ def beam_search(
     )
 
     # After max_length steps the unfinished hypotheses (of length max_length) compete too.
-    alive_ranking = scores[:, 0] / length_penalty(step, length_penalty_alpha)  # (B,)
-    alive_wins = tf.logical_and(step >= max_length, alive_ranking > finished_ranking[:, 0])
-    best_tokens = tf.where(alive_wins[:, None], tokens[::beam_size], finished_tokens[:, 0])[
-        :, 1:
-    ]  # (B, L)
-    best_scores = tf.where(alive_wins, alive_ranking, finished_ranking[:, 0])  # (B,)
-    return best_tokens, best_scores
+    alive_ranking = scores / length_penalty(step, length_penalty_alpha)  # (B, K)
+    alive_competes = tf.logical_and(step >= max_length, scores > _POSSIBLE_ABOVE)  # (B, K)
+    alive_ranking = tf.where(alive_competes, alive_ranking, -float("inf"))
+    pool_tokens = tf.concat(
+        [finished_tokens, tf.reshape(tokens, [batch_size, beam_size, width])], axis=1
+    )  # (B, 2K, 1 + L); on equal ranking the finished hypothesis comes first
+    ranking, best = tf.math.top_k(tf.concat([finished_ranking, alive_ranking], axis=1), beam_size)
+    found = ranking > -float("inf")  # (B, K)
+    best_tokens = tf.gather(pool_tokens, best, batch_dims=1)[:, :, 1:]  # (B, K, L)
+    best_tokens = tf.where(found[:, :, None], best_tokens, pad_id)
+    return best_tokens, tf.where(found, ranking, _IMPOSSIBLE)

@@ -14,7 +14,7 @@ source (a dict) that have one row per source (`per_row_encoded`), so they cost n
 
 import tensorflow as tf
 
-from kerasnlp_lab.decoding.beam import beam_search, gather_rows
+from kerasnlp_lab.decoding.beam import beam_search, beam_search_nbest, gather_rows
 from kerasnlp_lab.decoding.greedy import greedy_search
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
@@ -39,8 +39,57 @@ def translate(
     `banned_ids` (e.g. padding, [START] and [UNK]) gets a logit of `BANNED_LOGIT`: it is
     never generated.
     """
+    ids = dict(start_id=start_id, end_id=end_id, max_length=max_length, pad_id=pad_id)
+    if beam_size > 1:
+        tokens, _ = _beam(
+            beam_search, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids
+        )
+        return tokens
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
+    scores = _masking(banned_ids)
+    # The per-row source is part of the state: finished rows leave both.
+    per_row = translator.per_row_encoded(encoded)
+    shared = {key: value for key, value in encoded.items() if key not in per_row}
+
+    def greedy_next_token(tokens, step, state):
+        logits, decoder_state = translator.decode_step(
+            tokens, step, state["decoder"], {**shared, **state["encoded"]}
+        )
+        return scores(logits), {"decoder": decoder_state, "encoded": state["encoded"]}
+
+    state = {"decoder": decoder_state, "encoded": per_row}
+    batch_size = tf.shape(source_ids)[0]
+    return greedy_search(
+        greedy_next_token, state, batch_size=batch_size, select_rows=gather_rows, **ids
+    )
+
+
+def translate_nbest(
+    translator,
+    source_ids,
+    *,
+    start_id,
+    end_id,
+    max_length,
+    beam_size,
+    pad_id=0,
+    length_penalty_alpha=0.0,
+    banned_ids=(),
+):
+    """The beam's `beam_size` best translations of source ids (B, S), best first.
+
+    Arguments as for `translate`. Returns ids int32 (B, beam_size, max_length) and their
+    length-penalized log-probabilities float32 (B, beam_size), as `beam_search_nbest`.
+    """
+    ids = dict(start_id=start_id, end_id=end_id, max_length=max_length, pad_id=pad_id)
+    return _beam(
+        beam_search_nbest, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids
+    )
+
+
+def _masking(banned_ids):
+    """logits (B, V) -> logits with each of `banned_ids` at `BANNED_LOGIT`."""
     banned_ids = tuple(banned_ids)
 
     def scores(logits):
@@ -50,37 +99,25 @@ def translate(
             logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
         return logits
 
-    search = dict(
-        batch_size=tf.shape(source_ids)[0],
-        start_id=start_id,
-        end_id=end_id,
-        max_length=max_length,
-        pad_id=pad_id,
-    )
-    if beam_size == 1:  # the per-row source is part of the state: finished rows leave both
-        per_row = translator.per_row_encoded(encoded)
-        shared = {key: value for key, value in encoded.items() if key not in per_row}
+    return scores
 
-        def greedy_next_token(tokens, step, state):
-            logits, decoder_state = translator.decode_step(
-                tokens, step, state["decoder"], {**shared, **state["encoded"]}
-            )
-            return scores(logits), {"decoder": decoder_state, "encoded": state["encoded"]}
 
-        state = {"decoder": decoder_state, "encoded": per_row}
-        return greedy_search(greedy_next_token, state, select_rows=gather_rows, **search)
-
+def _beam(search, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids):
+    """`search` (beam_search or beam_search_nbest) over the translator's decoder steps."""
+    encoded = translator.encode(source_ids)
+    decoder_state = translator.initial_decoder_state(encoded)
     encoded = translator.encoded_for_beams(encoded, beam_size)
+    scores = _masking(banned_ids)
 
     def next_token_fn(tokens, step, decoder_state):
         logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)
         return scores(logits), decoder_state
 
-    tokens, _ = beam_search(
+    return search(
         next_token_fn,
         decoder_state,
+        batch_size=tf.shape(source_ids)[0],
         beam_size=beam_size,
         length_penalty_alpha=length_penalty_alpha,
-        **search,
+        **ids,
     )
-    return tokens

@@ -1,8 +1,10 @@
-"""The attention NMT's SavedModel: `serving_default`, `beam_search` and `attention`.
+"""The attention NMT's SavedModel: greedy, beam search, its n-best, and attention.
 
 Signatures (README, "SavedModel contract"), batch first:
 - `serving_default`: `text` string [-1] -> `translation` string [-1], greedy;
 - `beam_search`: `text` -> `translation`, beam of 4 (GNMT length penalty, alpha of the config);
+- `beam_nbest`: `text` -> `translations` string [-1, 4] and `scores` float32 [-1, 4], the
+  beam's hypotheses best first (`kerasnlp_lab.export.translator`);
 - `attention`: `text` -> `translation` (greedy) and `attention_weights` float32 [-1, -1, -1]:
   for each row, weights[b, t, s] is the attention of generated token t on source token s,
   where the source tokens are [START] words [END] (as `source_tokens` would show them) and
@@ -21,7 +23,7 @@ from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = attention_nmt.MODEL_NAME
-SIGNATURE_NAMES = ("serving_default", "beam_search", "attention")
+SIGNATURE_NAMES = ("serving_default", "beam_search", "beam_nbest", "attention")
 predict_inputs = translator_lib.predict_inputs
 format_outputs = translator_lib.format_outputs
 

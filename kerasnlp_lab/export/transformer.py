@@ -1,8 +1,10 @@
-"""The Transformer translator's SavedModel: `serving_default` (greedy) and `beam_search`.
+"""The Transformer translator's SavedModel: greedy, beam search, its n-best, and attention.
 
 Signatures (README, "SavedModel contract"), batch first: `serving_default`: `text` string [-1] ->
 `translation` string [-1], greedy; `beam_search`: `text` -> `translation`, beam of
-`beam_size` (4) with the GNMT length penalty of the config. Both decode incrementally, one
+`beam_size` (4) with the GNMT length penalty of the config; `beam_nbest`: `text` ->
+`translations` string [-1, 4] and `scores` float32 [-1, 4], the beam's hypotheses best first
+(`kerasnlp_lab.export.translator`). All decode incrementally, one
 position per step with 2-D matmuls, with the key/value caches of our `MultiHeadSelfAttention`
 (self-attention caches growing by one position per step, cross-attention keys/values computed
 once per source and shared by its beams), in a `tf.while_loop` of core TF ops. Sources
@@ -29,7 +31,7 @@ from kerasnlp_lab.models import transformer
 from kerasnlp_lab.training import workdir as workdir_lib
 
 MODEL_NAME = transformer.MODEL_NAME
-SIGNATURE_NAMES = ("serving_default", "beam_search", "attention")
+SIGNATURE_NAMES = ("serving_default", "beam_search", "beam_nbest", "attention")
 predict_inputs = translator_lib.predict_inputs
 format_outputs = translator_lib.format_outputs
 

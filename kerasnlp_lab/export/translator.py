@@ -27,7 +27,11 @@ The translator interface (what a model plugs in):
 `kerasnlp_lab.decoding.translation.translate` runs greedy or beam search over it.
 
 Signatures (README, "SavedModel contract"): `serving_default` and `beam_search`, both `text` string
-[-1] -> `translation` string [-1]; a model adds its own by subclassing `TranslatorServing`.
+[-1] -> `translation` string [-1]; `beam_nbest`, `text` string [-1] -> `translations` string
+[-1, beam_size] and `scores` float [-1, beam_size], the beam's hypotheses best first with their
+log-probabilities divided by the length penalty (searched until every one of them is decided,
+so it may take a few more steps than `beam_search`); a model adds its own by subclassing
+`TranslatorServing`.
 What the export does with awkward inputs:
 - a source longer than `max_source_length` ids ([START] and [END] included) keeps its first
   `max_source_length - 2` words (in-process, `translate_texts` warns when that happens);
@@ -43,7 +47,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from kerasnlp_lab.decoding.translation import translate
+from kerasnlp_lab.decoding.translation import translate, translate_nbest
 from kerasnlp_lab.export.batching_params import DEFAULT_BATCHING
 from kerasnlp_lab.text.truncate import keep_first_chars
 from kerasnlp_lab.text.vectorizer import OOV_ID
@@ -110,6 +114,7 @@ class TranslatorServing(tf.Module):
         self.banned_ids = tuple(i for i in banned if not generate_unknown or i != OOV_ID)
         self.greedy = tf.function(self._greedy, input_signature=[TEXT_SPEC])
         self.beam = tf.function(self._beam, input_signature=[TEXT_SPEC])
+        self.nbest = tf.function(self._nbest, input_signature=[TEXT_SPEC])
 
     def source_ids(self, text):
         """Source ids (B, S) int32 of raw strings: [START] words [END], cut, zero-padded.
@@ -126,15 +131,21 @@ class TranslatorServing(tf.Module):
         tokens = translate(
             self.translator,
             source_ids,
+            beam_size=beam_size,
+            length_penalty_alpha=self.length_penalty,
+            **self.search_ids(),
+        )
+        return trim_padding(tokens, self.target_vectorizer.pad_id)
+
+    def search_ids(self):
+        """The target ids and banned ids every search is given."""
+        return dict(
             start_id=self.target_vectorizer.start_id,
             end_id=self.target_vectorizer.end_id,
             max_length=self.max_output_length,
             pad_id=self.target_vectorizer.pad_id,
-            beam_size=beam_size,
-            length_penalty_alpha=self.length_penalty,
             banned_ids=self.banned_ids,
         )
-        return trim_padding(tokens, self.target_vectorizer.pad_id)
 
     def _greedy(self, text):
         tokens = self.translate_ids(self.source_ids(text))
@@ -144,11 +155,26 @@ class TranslatorServing(tf.Module):
         tokens = self.translate_ids(self.source_ids(text), self.beam_size)
         return {"translation": self.target_vectorizer.detokenize(tokens)}
 
+    def _nbest(self, text):
+        tokens, scores = translate_nbest(
+            self.translator,
+            self.source_ids(text),
+            beam_size=self.beam_size,
+            length_penalty_alpha=self.length_penalty,
+            **self.search_ids(),
+        )  # (B, K, L), (B, K)
+        rows = tf.shape(tokens)[0]
+        flat = tf.reshape(tokens, [rows * self.beam_size, -1])
+        flat = trim_padding(flat, self.target_vectorizer.pad_id)
+        texts = self.target_vectorizer.detokenize(flat)
+        return {"translations": tf.reshape(texts, [rows, self.beam_size]), "scores": scores}
+
     def signatures(self):
         """{signature name: concrete function} for `write_version`."""
         return {
             "serving_default": self.greedy.get_concrete_function(),
             "beam_search": self.beam.get_concrete_function(),
+            "beam_nbest": self.nbest.get_concrete_function(),
         }
 
     def count_truncated(self, texts):

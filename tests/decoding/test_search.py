@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasnlp_lab.decoding import beam_search, greedy_search, length_penalty, write_at
+from kerasnlp_lab.decoding import (
+    beam_search,
+    beam_search_nbest,
+    greedy_search,
+    length_penalty,
+    write_at,
+)
 from kerasnlp_lab.decoding.beam import gather_rows
 from kerasnlp_lab.errors import UserError
 from tests.decoding.conftest import (
@@ -143,6 +149,70 @@ def test_a_beam_wide_enough_to_keep_every_hypothesis_is_exact(seed, alpha):
     best_score, best_sequence = brute_force_best(logits, max_length, alpha)
     assert tokens.numpy()[0].tolist() == padded(best_sequence, max_length)
     np.testing.assert_allclose(scores.numpy()[0], best_score, rtol=1e-5)
+
+
+def brute_force_ranking(logits, max_length, alpha):
+    """Every hypothesis (ended at END or at max_length) as (score / length penalty, sequence),
+    best first."""
+    ranked = []
+    for length in range(1, max_length + 1):
+        for sequence in itertools.product(range(len(logits)), repeat=length):
+            ended = END in sequence
+            if (ended and sequence.index(END) != length - 1) or (not ended and length < max_length):
+                continue
+            score = markov_log_prob(logits, sequence) / length_penalty(length, alpha).numpy()
+            ranked.append((score, list(sequence)))
+    return sorted(ranked, key=lambda pair: -pair[0])
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_a_beam_wide_enough_to_keep_every_hypothesis_gives_the_exact_nbest(alpha):
+    max_length, vocab_size = 4, 5
+    logits = random_markov_logits(12, vocab_size=vocab_size, scale=1.5)
+    beam_size = vocab_size ** (max_length - 1)
+    tokens, scores = beam_search_nbest(
+        markov_fn(logits), (), 1, START, END, max_length, beam_size, alpha
+    )
+    expected = brute_force_ranking(logits, max_length, alpha)[:beam_size]
+    np.testing.assert_allclose(scores.numpy()[0], [score for score, _ in expected], rtol=1e-5)
+    assert [row for row in tokens.numpy()[0].tolist()[:10]] == [
+        padded(sequence, max_length) for _, sequence in expected[:10]
+    ]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_nbest_is_ranked_scored_and_led_by_the_beam_search_result(alpha):
+    max_length, beam_size = 6, 3
+    logits = random_markov_logits(7)
+    tables = np.stack([logits, random_markov_logits(8)])
+    table_ids = tf.constant([0, 1], tf.int32)
+    args = (per_row_markov_fn(tables), table_ids, 2, START, END, max_length, beam_size, alpha)
+    tokens, scores = beam_search_nbest(*args)
+    best_tokens, best_scores = beam_search(*args)
+    assert tokens.shape == (2, beam_size, max_length) and scores.shape == (2, beam_size)
+    np.testing.assert_array_equal(tokens.numpy()[:, 0], best_tokens.numpy())
+    np.testing.assert_allclose(scores.numpy()[:, 0], best_scores.numpy(), rtol=1e-6)
+    for row, table in enumerate(tables):
+        assert list(scores.numpy()[row]) == sorted(scores.numpy()[row], reverse=True)
+        sequences = set()
+        for hypothesis, score in zip(tokens.numpy()[row], scores.numpy()[row], strict=True):
+            sequence = [token for token in hypothesis.tolist() if token != PAD]
+            sequences.add(tuple(sequence))
+            expected = markov_log_prob(table, sequence) / length_penalty(len(sequence), alpha)
+            np.testing.assert_allclose(score, expected, rtol=1e-5)
+        assert len(sequences) == beam_size  # three different hypotheses
+
+
+def test_nbest_searches_on_until_its_last_hypothesis_is_decided():
+    # B END (0.36) is decided after 2 steps; the n-best goes on until its second hypothesis
+    # is decided too (A C END, 0.09, or better).
+    best_calls, nbest_calls = [], []
+    beam_search(step_counting(markov_fn(MARKOV_LOGITS), best_calls), (), 1, START, END, 8, 2)
+    tokens, _ = beam_search_nbest(
+        step_counting(markov_fn(MARKOV_LOGITS), nbest_calls), (), 1, START, END, 8, 2
+    )
+    assert best_calls == [0, 1] and len(nbest_calls) > 2
+    assert tokens.numpy()[0, 0, :2].tolist() == BEST_SEQUENCE
 
 
 def test_length_penalty_is_gnmt():

@@ -71,8 +71,13 @@ def test_export_uses_core_tensorflow_ops_only(exported):
 
 def test_signatures_have_the_contract_names_dtypes_and_shapes(exported):
     loaded = tf.saved_model.load(exported)
-    assert sorted(loaded.signatures) == ["attention", "beam_search", "serving_default"]
-    for name in ("serving_default", "beam_search", "attention"):
+    assert sorted(loaded.signatures) == [
+        "attention",
+        "beam_nbest",
+        "beam_search",
+        "serving_default",
+    ]
+    for name in ("serving_default", "beam_search", "beam_nbest", "attention"):
         signature = loaded.signatures[name]
         [text_spec] = signature.structured_input_signature[1].values()
         assert (text_spec.name, text_spec.dtype, text_spec.shape.as_list()) == (
@@ -81,6 +86,12 @@ def test_signatures_have_the_contract_names_dtypes_and_shapes(exported):
             [None],
         )
         outputs = signature.structured_outputs
+        if name == "beam_nbest":
+            assert {key: (spec.dtype, spec.shape.as_list()) for key, spec in outputs.items()} == {
+                "translations": (tf.string, [None, 4]),
+                "scores": (tf.float32, [None, 4]),
+            }
+            continue
         assert outputs["translation"].dtype == tf.string
         assert outputs["translation"].shape.as_list() == [None]
     weights = loaded.signatures["attention"].structured_outputs["attention_weights"]
@@ -95,6 +106,13 @@ def test_fresh_tensorflow_process_matches_the_keras_model(exported, serving):
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported, calls)
     for (signature, inputs), result in zip(calls, outputs, strict=True):
         texts = [line.decode("utf-8") for line in inputs["text"]]
+        if signature == "beam_nbest":
+            in_process = serving.nbest(tf.constant(inputs["text"]))
+            np.testing.assert_array_equal(result["translations"], in_process["translations"])
+            np.testing.assert_allclose(result["scores"], in_process["scores"], atol=1e-5)
+            best = [line.decode("utf-8") for line in result["translations"][:, 0]]
+            assert best == serving.translate_texts(texts, beam=True)
+            continue
         expected = serving.translate_texts(texts, beam=signature == "beam_search")
         assert [line.decode("utf-8") for line in result["translation"]] == expected
         if signature == "attention":
@@ -124,7 +142,7 @@ def test_warmup_requests_cover_every_signature_at_two_batch_sizes(exported):
         exporter.SIGNATURE_NAMES * 2
     )
     assert {r.model_spec.name for r in requests} == {"attention_nmt"}
-    assert sorted(r.inputs["text"].tensor_shape.dim[0].size for r in requests) == [1, 1, 1, 3, 3, 3]
+    assert sorted(r.inputs["text"].tensor_shape.dim[0].size for r in requests) == [1] * 4 + [3] * 4
 
 
 def test_without_attention_the_export_has_no_attention_signature(tmp_path):
@@ -140,10 +158,10 @@ def test_without_attention_the_export_has_no_attention_signature(tmp_path):
     serving = exporter.AttentionNMTServing(attention_nmt.build_model(config), *vectorizers, config)
     exported = exporter.export_serving(serving, str(tmp_path))
     loaded = tf.saved_model.load(exported)
-    assert sorted(loaded.signatures) == ["beam_search", "serving_default"]
+    assert sorted(loaded.signatures) == ["beam_nbest", "beam_search", "serving_default"]
     requests = warmup.read_warmup_requests(exported)
     assert sorted(r.model_spec.signature_name for r in requests) == sorted(
-        ("beam_search", "serving_default") * 2
+        ("beam_nbest", "beam_search", "serving_default") * 2
     )
     translation = loaded.signatures["serving_default"](text=tf.constant(TEXTS[:2]))["translation"]
     expected = serving.greedy(tf.constant(TEXTS[:2]))["translation"]

@@ -83,9 +83,19 @@ def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(expor
     calls = []
     for texts in (TEXTS[:1], TEXTS):
         text = np.array([t.encode("utf-8") for t in texts])
-        calls += [("serving_default", {"text": text}), ("beam_search", {"text": text})]
+        calls += [(name, {"text": text}) for name in ("serving_default", "beam_search")]
+        calls.append(("beam_nbest", {"text": text}))
     outputs = export_checks.run_signatures_in_fresh_tensorflow(exported[1], calls)
     for (signature, inputs), result in zip(calls, outputs, strict=True):
+        if signature == "beam_nbest":
+            in_process = serving.nbest(tf.constant(inputs["text"]))
+            assert result["translations"].shape == (len(inputs["text"]), serving.beam_size)
+            np.testing.assert_array_equal(result["translations"], in_process["translations"])
+            np.testing.assert_allclose(result["scores"], in_process["scores"], atol=1e-5)
+            beam = serving.beam(tf.constant(inputs["text"]))["translation"].numpy()
+            np.testing.assert_array_equal(result["translations"][:, 0], beam)
+            assert np.all(np.diff(result["scores"], axis=1) <= 0)  # best first
+            continue
         assert sorted(result) == ["translation"]
         assert result["translation"].shape == (len(inputs["text"]),)
         function = serving.greedy if signature == "serving_default" else serving.beam
@@ -103,21 +113,24 @@ def test_fresh_tensorflow_process_matches_in_process_and_uncached_decoding(expor
     )
     texts = tf.constant(TEXTS)
     np.testing.assert_array_equal(
-        outputs[2]["translation"], uncached.greedy(texts)["translation"].numpy().astype(np.bytes_)
+        outputs[3]["translation"], uncached.greedy(texts)["translation"].numpy().astype(np.bytes_)
     )
     np.testing.assert_array_equal(
-        outputs[3]["translation"], uncached.beam(texts)["translation"].numpy().astype(np.bytes_)
+        outputs[4]["translation"], uncached.beam(texts)["translation"].numpy().astype(np.bytes_)
     )
-    assert len(set(outputs[2]["translation"])) > 1
+    np.testing.assert_array_equal(outputs[5]["translations"], uncached.nbest(texts)["translations"])
+    assert len(set(outputs[3]["translation"])) > 1
 
 
-def test_warmup_requests_cover_both_signatures_at_two_batch_sizes(exported):
+def test_warmup_requests_cover_every_signature_at_two_batch_sizes(exported):
     requests = warmup.read_warmup_requests(exported[1])
     assert sorted(
         (r.model_spec.signature_name, r.inputs["text"].tensor_shape.dim[0].size) for r in requests
     ) == [
         ("attention", 1),
         ("attention", 3),
+        ("beam_nbest", 1),
+        ("beam_nbest", 3),
         ("beam_search", 1),
         ("beam_search", 3),
         ("serving_default", 1),

@@ -300,7 +300,9 @@ def test_translate_panel_shows_the_transformers_cross_attention_per_layer_and_he
     np.testing.assert_allclose(weights, trimmed(maps[0, 1]), rtol=1e-5, atol=1e-7)
 
 
-def test_translate_panel_beam_search_matches_the_beam_signatures(model_server, session_for):
+def test_translate_panel_beam_search_shows_the_nbest_of_the_beam_signatures(
+    model_server, session_for
+):
     port = model_server.rest_port
     session = session_for(port)
     page = session.page
@@ -311,6 +313,12 @@ def test_translate_panel_beam_search_matches_the_beam_signatures(model_server, s
         card = page.locator(f".card[data-model='{model}']")
         expected = predict(port, model, "beam_search", {"text": [text]})[0]
         assert card.locator(".translation").inner_text() == expected.strip()
+        nbest = predict(port, model, "beam_nbest", {"text": [text]})
+        hypotheses = card.locator(".nbest .hypothesis").all_inner_texts()
+        assert hypotheses == [line.strip() for line in nbest["translations"][0]]
+        assert hypotheses[0] == expected.strip() and len(hypotheses) == 4
+        scores = card.locator(".nbest .score").all_inner_texts()
+        assert scores == [f"{score:.3f}" for score in nbest["scores"][0]]
 
 
 HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>"]

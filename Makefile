@@ -9,7 +9,7 @@ BROWSER_PACKAGES := chromium
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup data-packages demo lint test bench serve models presets verify-models figures \
-	bottleneck vocabulary readme image clean mutation
+	bottleneck transformer-block vocabulary readme image clean mutation
 
 setup: data-packages $(VENV)/.installed
 
@@ -78,6 +78,13 @@ bottleneck: setup
 	$(BIN)/kerasnlp-lab bleu-by-length attention_nmt --workdir presets/attention_nmt
 	$(BIN)/kerasnlp-lab bleu-by-length transformer_translator --workdir presets/transformer_translator
 	$(BIN)/kerasnlp-lab figures --pages bottleneck
+
+# The Transformer block experiment (docs/transformer_block.md): the same small Transformer
+# trained 300 steps under four settings (about 13 minutes on 2 busy CPU cores) into
+# docs/transformer_block.json, then the page redrawn from it.
+transformer-block: setup
+	$(BIN)/kerasnlp-lab transformer-block
+	$(BIN)/kerasnlp-lab figures --pages transformer_block
 
 # The vocabulary-size experiment (translators issue): the same Transformer and schedule for
 # VOCABULARY_EPOCHS epochs with words and with WordPiece of VOCABULARY_SIZES pieces a side

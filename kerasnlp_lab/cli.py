@@ -26,6 +26,16 @@ from kerasnlp_lab.quiet_tensorflow import import_quietly
 # kerasnlp_lab.text.tokenizers.TOKENIZERS, spelled out so `--help` needs no TensorFlow import
 # (tests/text/test_wordpiece.py checks they agree).
 TOKENIZERS = ("words", "wordpiece")
+# kerasnlp_lab.lab.transformer_block.SETTINGS and its results file, spelled out for the same
+# reason (tests/lab/test_transformer_block.py checks they agree).
+TRANSFORMER_BLOCK_SETTINGS = (
+    "release",
+    "post_norm",
+    "no_warmup",
+    "no_smoothing",
+    "post_norm_no_warmup",
+)
+TRANSFORMER_BLOCK_JSON = "docs/transformer_block.json"
 
 
 def _model_name(text):
@@ -153,6 +163,18 @@ def _vocabulary_report(args):
 
     results = vocabulary.report(args.runs, args.output)
     print(vocabulary.table(results))
+    print(f"Written to {args.output}")
+
+
+def _transformer_block(args):
+    from kerasnlp_lab.lab import transformer_block
+
+    make_folder(os.path.dirname(args.output) or ".", "--output")
+    results = transformer_block.run_experiment(
+        steps=args.steps, seed=args.seed, settings=args.settings
+    )
+    transformer_block.write_results(results, args.output)
+    print(transformer_block.results_section(results))
     print(f"Written to {args.output}")
 
 
@@ -442,6 +464,34 @@ def build_parser():
         help=f"the JSON file written (default: {VOCABULARY_JSON})",
     )
     vocabulary_report.set_defaults(handler=_vocabulary_report)
+
+    block = commands.add_parser(
+        "transformer-block",
+        help="short trainings of a small Transformer: the release recipe, post-norm, no "
+        "warm-up, no label smoothing (docs/transformer_block.md)",
+    )
+    block.add_argument(
+        "--settings",
+        nargs="+",
+        choices=TRANSFORMER_BLOCK_SETTINGS,
+        default=None,
+        metavar="SETTING",
+        help=f"the settings to train, of {', '.join(TRANSFORMER_BLOCK_SETTINGS)} (default: "
+        "all but the last)",
+    )
+    block.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="training steps of each setting, a multiple of 50 (default: 300)",
+    )
+    block.add_argument("--seed", type=int, default=0, help="the seed of every setting (default: 0)")
+    block.add_argument(
+        "--output",
+        default=TRANSFORMER_BLOCK_JSON,
+        help=f"the JSON file written (default: {TRANSFORMER_BLOCK_JSON})",
+    )
+    block.set_defaults(handler=_transformer_block)
 
     figures = commands.add_parser(
         "figures", help="redraw the figures and generated tables of docs/ from the release models"

@@ -149,6 +149,8 @@ SECTION_SOURCES = {
     ("positional_encoding", "offsets"): "regenerated from the Transformer preset's config.json",
     ("multi_head_attention", "heads"): "only its shape, from the Transformer preset's config",
     ("multi_head_attention", "timing"): "only its arithmetic and model sizes (timings)",
+    ("transformer_block", "results"): "regenerated from docs/transformer_block.json "
+    "(tests/lab/test_transformer_block.py)",
     ("subword_tokenization", "walkthrough"): "regenerated from docs/ and the Transformer "
     "preset's source vocabulary (tests/lab/test_subword_tokenization.py)",
     ("subword_tokenization", "experiment"): "regenerated from docs/vocabulary.json (same file)",

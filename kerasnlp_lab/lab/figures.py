@@ -20,6 +20,7 @@ from kerasnlp_lab.lab import (
     multi_head_attention,
     positional_encoding,
     subword_tokenization,
+    transformer_block,
     wide_and_deep,
 )
 from kerasnlp_lab.lab.context import Lab
@@ -36,6 +37,7 @@ PAGES = {
     "attention": attention,
     "positional_encoding": positional_encoding,
     "multi_head_attention": multi_head_attention,
+    "transformer_block": transformer_block,
     "subword_tokenization": subword_tokenization,
 }
 SECTION_END = "<!-- generated: end -->"

@@ -221,9 +221,19 @@ def predict_inputs(inputs, **_):
     }
 
 
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def format_outputs(outputs):
-    """One translation per line."""
-    return "\n".join(
-        value.decode("utf-8") if isinstance(value, bytes) else str(value)
-        for value in np.asarray(outputs["translation"]).reshape(-1)
-    )
+    """One translation per line; for `beam_nbest`, each text's hypotheses as "score  text"
+    lines, best first, a blank line between texts."""
+    if "translations" in outputs:
+        rows = zip(outputs["translations"], outputs["scores"], strict=True)
+        return "\n\n".join(
+            "\n".join(
+                f"{score:8.3f}  {_text(text)}" for text, score in zip(texts, scores, strict=True)
+            )
+            for texts, scores in rows
+        )
+    return "\n".join(_text(value) for value in np.asarray(outputs["translation"]).reshape(-1))

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.export import attention_nmt as exporter
+from kerasnlp_lab.export import translator as translator_lib
 from kerasnlp_lab.export import warmup
 from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.serving.batching import read_batching_parameters
@@ -166,3 +167,16 @@ def test_without_attention_the_export_has_no_attention_signature(tmp_path):
     translation = loaded.signatures["serving_default"](text=tf.constant(TEXTS[:2]))["translation"]
     expected = serving.greedy(tf.constant(TEXTS[:2]))["translation"]
     assert translation.numpy().tolist() == expected.numpy().tolist()
+
+
+def test_predict_prints_translations_and_the_nbest_with_scores():
+    assert translator_lib.format_outputs({"translation": [b"One.", "\u00c9.".encode()]}) == (
+        "One.\n\u00c9."
+    )
+    nbest = {
+        "translations": [[b"It is.", b"He is."], [b"Who?", b""]],
+        "scores": np.array([[-0.25, -1.5], [-0.125, -20.0]], np.float32),
+    }
+    assert translator_lib.format_outputs(nbest) == (
+        "  -0.250  It is.\n  -1.500  He is.\n\n  -0.125  Who?\n -20.000  "
+    )

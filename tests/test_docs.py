@@ -388,7 +388,7 @@ def test_every_figure_is_readable_at_page_width():
     at most plots.PAGE_WIDTH wide and is not shrunk; linked figures open at their own size."""
     shown = {
         (page.parent / path).resolve()
-        for page in PAGES
+        for page in [*PAGES, ROOT / "README.md", *sorted((DOCS / "guide").glob("*.md"))]
         for path in images(page.read_text(encoding="utf-8"))
     }
     smallest = shown_text_pixels(plots.MIN_FONT_POINTS, plots.DPI, plots.PAGE_WIDTH)

@@ -1,10 +1,15 @@
-"""`kerasnlp-lab` with transformer_translator: train, evaluate, export, predict; --backbone."""
+"""`kerasnlp-lab` with transformer_translator: train, evaluate, export, predict; --backbone.
+
+Predict runs in a process of its own, as a user runs it; the other commands run `cli.main`
+in this process (tests/test_cli.py runs each command as a subprocess, and
+tests/training/test_distribute.py trains transformer_translator in `kerasnlp-lab train`
+processes)."""
 
 import json
 import os
 
 from kerasnlp_lab import cli
-from tests.cli_runner import run_cli
+from tests.cli_runner import call_cli, run_cli
 from tests.data.test_translation_pipeline import write_toy_tsv
 
 
@@ -13,7 +18,7 @@ def test_backbone_flag_is_parsed_and_refused_for_other_models():
         ["train", "transformer-translator", "--backbone", "keras_hub"]
     )
     assert (args.model, args.backbone) == ("transformer_translator", "keras_hub")
-    result = run_cli("train", "attention_nmt", "--backbone", "ours", check=False)
+    result = call_cli("train", "attention_nmt", "--backbone", "ours", check=False)
     assert result.returncode == 2
     assert "--backbone is for transformer_translator only; attention_nmt has no such setting." in (
         result.stderr
@@ -24,7 +29,7 @@ def test_backbone_flag_is_parsed_and_refused_for_other_models():
 def test_transformer_train_evaluate_export_predict(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
-    train = run_cli(
+    train = call_cli(
         "train",
         "transformer_translator",
         "--preset",
@@ -36,7 +41,8 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
     )
     assert "Training transformer_translator (tiny) on " + dataset in train.stdout
 
-    metrics = json.loads(run_cli("evaluate", "transformer_translator", "--workdir", workdir).stdout)
+    evaluated = call_cli("evaluate", "transformer_translator", "--workdir", workdir)
+    metrics = json.loads(evaluated.stdout)
     assert (metrics["model"], metrics["backbone"], metrics["dataset"]) == (
         "transformer_translator",
         "ours",
@@ -52,7 +58,7 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
     for name in ("encoder_self_attention", "cross_attention", "loss_curves"):
         assert os.path.getsize(metrics["figures"][name]) > 5_000
 
-    exported = run_cli(
+    exported = call_cli(
         "export", "transformer_translator", "--workdir", workdir, "--saved-models", saved_models
     )
     assert exported.stdout.strip() == (
@@ -74,7 +80,7 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
 def test_keras_hub_run_cannot_be_exported(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=100)
     workdir = tmp_path / "run"
-    run_cli(
+    call_cli(
         "train",
         "transformer_translator",
         "--preset",
@@ -88,7 +94,7 @@ def test_keras_hub_run_cannot_be_exported(tmp_path):
         "--workdir",
         workdir,
     )
-    result = run_cli(
+    result = call_cli(
         "export",
         "transformer_translator",
         "--workdir",

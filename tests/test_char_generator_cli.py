@@ -1,4 +1,9 @@
-"""`kerasnlp-lab` end to end for the character generator: train, evaluate, export, predict."""
+"""`kerasnlp-lab` end to end for the character generator: train, evaluate, export, predict.
+
+Predict runs in a process of its own, as a user runs it (the SavedModel must answer there
+as the model did in-process); train, evaluate and export run `cli.main` in this process
+(tests/test_cli.py runs each command as a subprocess, tests/training/test_distribute.py
+trains char_generator in `kerasnlp-lab train` processes)."""
 
 import json
 
@@ -8,7 +13,7 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.evaluation import char_generator as evaluation
 from kerasnlp_lab.export import char_generator as exporter
 from kerasnlp_lab.training import char_generator as training
-from tests.cli_runner import run_cli
+from tests.cli_runner import call_cli, run_cli
 from tests.training.test_char_generator_training import write_corpus
 
 
@@ -17,7 +22,7 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     dataset = write_corpus(folder / "words.txt")
     workdir, saved_models = folder / "run", folder / "saved_models"
-    train = run_cli(
+    train = call_cli(
         "train", "char-generator", "--preset", "tiny", "--dataset", dataset, "--workdir", workdir
     )
     return dataset, workdir, saved_models, train
@@ -31,7 +36,7 @@ def test_train_says_what_it_trains(trained):
 
 def test_evaluate_export_and_predict_agree(trained):
     dataset, workdir, saved_models, _ = trained
-    metrics = json.loads(run_cli("evaluate", "char_generator", "--workdir", workdir).stdout)
+    metrics = json.loads(call_cli("evaluate", "char_generator", "--workdir", workdir).stdout)
     assert (metrics["dataset"], metrics["preset"], metrics["head"]) == (
         dataset,
         "tiny",
@@ -42,7 +47,7 @@ def test_evaluate_export_and_predict_agree(trained):
     sample = metrics["sample"]
     assert (sample["prompt"], sample["seed"], len(sample["text"])) == ("In the beginning", 1, 300)
 
-    exported = run_cli(
+    exported = call_cli(
         "export", "char_generator", "--workdir", workdir, "--saved-models", saved_models
     )
     assert exported.stdout.strip() == f"Exported char_generator to {saved_models}/char_generator/1"

@@ -8,8 +8,10 @@ Signatures (README, "SavedModel contract"), batch first:
 - `attention`: `text` -> `translation` (greedy) and `attention_weights` float32 [-1, -1, -1]:
   for each row, weights[b, t, s] is the attention of generated token t on source token s,
   where the source tokens are [START] words [END] (as `source_tokens` would show them) and
-  t runs over the generated tokens ([END] included); rows padded with zeros. A model trained
-  with `attention="none"` (the bottleneck baseline) has no attention to show: no such signature.
+  t runs over the generated tokens ([END] included); rows padded with zeros; `source_tokens`
+  string [-1, -1] and `target_tokens` string [-1, -1], those tokens as strings ("" for padding),
+  the heatmap's labels. A model trained with `attention="none"` (the bottleneck baseline) has no
+  attention to show: no such signature.
 Sources longer than `max_source_length` ids are cut to their first words, and at most
 `max_target_length - 1` tokens are generated (see `kerasnlp_lab.export.translator`).
 """
@@ -58,6 +60,7 @@ class AttentionNMTServing(translator_lib.TranslatorServing):
         return {
             "translation": self.target_vectorizer.detokenize(tokens),
             "attention_weights": self.attention_weights(source_ids, tokens),
+            **self.token_labels(source_ids, tokens),
         }
 
     def signatures(self):

@@ -52,14 +52,10 @@ class TransformerServing(translator_lib.TranslatorServing):
         weights = tf.stack(cross_maps, axis=1)  # (B, L, H, T, S)
         generated = tf.not_equal(tokens, self.target_vectorizer.pad_id)  # (B, T)
         weights = tf.where(generated[:, tf.newaxis, tf.newaxis, :, tf.newaxis], weights, 0.0)
-        source_pad = tf.equal(source_ids, self.source_vectorizer.pad_id)
         return {
             "translation": self.target_vectorizer.detokenize(tokens),
             "cross_attention": weights,
-            "source_tokens": tf.where(
-                source_pad, "", self.source_vectorizer.ids_to_tokens(source_ids)
-            ),
-            "target_tokens": tf.where(generated, self.target_vectorizer.ids_to_tokens(tokens), ""),
+            **self.token_labels(source_ids, tokens),
         }
 
     def signatures(self):

@@ -147,6 +147,19 @@ class TranslatorServing(tf.Module):
             banned_ids=self.banned_ids,
         )
 
+    def token_labels(self, source_ids, tokens):
+        """{"source_tokens", "target_tokens"}: the strings (B, S) and (B, T) an attention
+        heatmap labels its axes with ([START] pieces [END] and the generated tokens, [END]
+        included), "" for padding."""
+        source_pad = tf.equal(source_ids, self.source_vectorizer.pad_id)
+        generated = tf.not_equal(tokens, self.target_vectorizer.pad_id)
+        return {
+            "source_tokens": tf.where(
+                source_pad, "", self.source_vectorizer.ids_to_tokens(source_ids)
+            ),
+            "target_tokens": tf.where(generated, self.target_vectorizer.ids_to_tokens(tokens), ""),
+        }
+
     def _greedy(self, text):
         tokens = self.translate_ids(self.source_ids(text))
         return {"translation": self.target_vectorizer.detokenize(tokens)}

@@ -95,8 +95,13 @@ def test_signatures_have_the_contract_names_dtypes_and_shapes(exported):
             continue
         assert outputs["translation"].dtype == tf.string
         assert outputs["translation"].shape.as_list() == [None]
-    weights = loaded.signatures["attention"].structured_outputs["attention_weights"]
-    assert (weights.dtype, weights.shape.as_list()) == (tf.float32, [None, None, None])
+    outputs = loaded.signatures["attention"].structured_outputs
+    assert {key: (spec.dtype, spec.shape.as_list()) for key, spec in outputs.items()} == {
+        "translation": (tf.string, [None]),
+        "attention_weights": (tf.float32, [None, None, None]),
+        "source_tokens": (tf.string, [None, None]),
+        "target_tokens": (tf.string, [None, None]),
+    }
 
 
 def test_fresh_tensorflow_process_matches_the_keras_model(exported, serving):
@@ -122,6 +127,13 @@ def test_fresh_tensorflow_process_matches_the_keras_model(exported, serving):
                 result["attention_weights"], in_process["attention_weights"].numpy(), atol=1e-5
             )
             assert result["attention_weights"].shape[0] == len(texts)
+            # One label per weight column and row: [START] words [END] and the generated tokens.
+            assert result["source_tokens"].shape == result["attention_weights"].shape[::2]
+            assert result["target_tokens"].shape == result["attention_weights"].shape[:2]
+            assert result["source_tokens"][0, 0] == b"[START]"
+            words = [token.decode() for token in result["source_tokens"][0] if token]
+            assert words[1:-1] == TEXTS[0].lower().replace(".", " .").split()
+            assert words[-1] == "[END]"
 
 
 def test_long_inputs_are_truncated_with_a_warning(serving):

@@ -247,6 +247,11 @@ def test_translate_panel_greedy_shows_both_translations_and_the_attention(
         )
     )
     np.testing.assert_allclose(shown_weights, expected, rtol=1e-5, atol=1e-7)
+    # Its axes are labelled with the signature's tokens: [START] words [END], generated tokens.
+    rows, columns, _ = heatmap_of(page, "attention_nmt")
+    assert rows == [token for token in answer["target_tokens"][0] if token][: len(rows)]
+    assert columns == answer["source_tokens"][0][: len(columns)]
+    assert columns[0] == "[START]"
     # Hovering a target row highlights the source tokens it attends to most.
     row = 0
     cells.nth(row).hover()

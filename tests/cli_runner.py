@@ -1,8 +1,10 @@
 """Runs `kerasnlp-lab` in a subprocess, as a user would, or in the test's own process.
 
 A subprocess costs a TensorFlow import (seconds); `call_cli` runs the same `cli.main` in
-this process. The subprocess path of each command stays tested (tests/test_cli.py runs the
-autoencoder's train, evaluate, export and predict, and the error paths, as a user would).
+this process. The subprocess path of each command stays tested: tests/test_cli.py runs the
+autoencoder's train, evaluate, export and predict, --help, parse errors and one error after
+TensorFlow's import as a user would; each translator's predict and the workers of
+tests/training/test_distribute.py are subprocesses too.
 """
 
 import contextlib

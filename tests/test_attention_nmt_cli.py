@@ -1,17 +1,19 @@
 """`kerasnlp-lab` train, evaluate, export and predict attention_nmt end to end (tiny, toy
-corpus)."""
+corpus). Predict runs in a process of its own, as a user runs it; train, evaluate and export
+run `cli.main` in this process (tests/test_cli.py runs each command as a subprocess, and
+tests/training/test_distribute.py trains attention_nmt in `kerasnlp-lab train` processes)."""
 
 import json
 import os
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import call_cli, run_cli
 from tests.data.test_translation_pipeline import write_toy_tsv
 
 
 def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=600)
     workdir, saved_models = tmp_path / "run", tmp_path / "saved_models"
-    train = run_cli(
+    train = call_cli(
         "train",
         "attention-nmt",
         "--preset",
@@ -26,7 +28,7 @@ def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     assert f"Training attention_nmt (tiny) on {dataset}:" in train.stdout
     assert "token efficiency bucketed" in train.stdout
 
-    metrics = json.loads(run_cli("evaluate", "attention_nmt", "--workdir", workdir).stdout)
+    metrics = json.loads(call_cli("evaluate", "attention_nmt", "--workdir", workdir).stdout)
     assert (metrics["model"], metrics["preset"], metrics["dataset"]) == (
         "attention_nmt",
         "tiny",
@@ -42,7 +44,7 @@ def test_attention_nmt_train_evaluate_export_predict(tmp_path):
     for path in metrics["figures"]["attention"] + [metrics["figures"]["loss_curves"]]:
         assert os.path.getsize(path) > 5_000
 
-    exported = run_cli(
+    exported = call_cli(
         "export", "attention_nmt", "--workdir", workdir, "--saved-models", saved_models
     )
     assert exported.stdout.strip() == f"Exported attention_nmt to {saved_models}/attention_nmt/1"
@@ -61,7 +63,7 @@ def test_attention_nmt_train_evaluate_export_predict(tmp_path):
 
 
 def test_evaluate_without_training_says_what_to_run(tmp_path):
-    result = run_cli("evaluate", "attention_nmt", "--workdir", tmp_path, check=False)
+    result = call_cli("evaluate", "attention_nmt", "--workdir", tmp_path, check=False)
     assert result.returncode == 2
     assert "No trained attention_nmt in" in result.stderr
     assert "Traceback" not in result.stderr

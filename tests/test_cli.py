@@ -1,4 +1,8 @@
-"""The `kerasnlp-lab` command line: help, clear errors, and the autoencoder end to end."""
+"""The `kerasnlp-lab` command line: help, clear errors, and the autoencoder end to end.
+
+--help, the parse errors, evaluate's error and the autoencoder's four commands run as
+`kerasnlp-lab` processes, as a user runs them; the other error paths call `cli.main` in
+this process (the same message and exit status, without a TensorFlow start-up each)."""
 
 import json
 import os
@@ -7,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnlp_lab import cli
-from tests.cli_runner import run_cli
+from tests.cli_runner import call_cli, run_cli
 
 
 def test_help_lists_every_command():
@@ -43,18 +47,18 @@ def test_bad_flag_exits_2():
 
 
 def test_a_flag_of_another_model_is_one_clear_error():
-    result = run_cli("train", "char_generator", "--noise", "0.1", check=False)
+    result = call_cli("train", "char_generator", "--noise", "0.1", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "kerasnlp-lab: error: --noise is for autoencoder only; char_generator has no such setting.",
     )
-    result = run_cli("train", "transformer_translator", "--attention", "none", check=False)
+    result = call_cli("train", "transformer_translator", "--attention", "none", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "kerasnlp-lab: error: --attention is for attention_nmt only; transformer_translator "
         "has no such setting.",
     )
-    result = run_cli("predict", "attention_nmt", "Hola.", "--temperature", "0.5", check=False)
+    result = call_cli("predict", "attention_nmt", "Hola.", "--temperature", "0.5", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "kerasnlp-lab: error: --temperature is for char_generator only; attention_nmt has no "
@@ -63,14 +67,14 @@ def test_a_flag_of_another_model_is_one_clear_error():
 
 
 def test_the_lab_commands_refuse_what_they_cannot_draw():
-    result = run_cli("figures", "--pages", "autoencoder", "rnn", check=False)
+    result = call_cli("figures", "--pages", "autoencoder", "rnn", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "kerasnlp-lab: error: Unknown pages rnn: expected some of autoencoder, char_generator, "
         "wide_and_deep, bottleneck, bahdanau_attention, attention, positional_encoding, "
-        "multi_head_attention.",
+        "multi_head_attention, transformer_block, subword_tokenization, beam_search.",
     )
-    result = run_cli("bleu-by-length", "autoencoder", check=False)
+    result = call_cli("bleu-by-length", "autoencoder", check=False)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "kerasnlp-lab: error: BLEU by source length is for the translators (attention_nmt, "
@@ -122,7 +126,7 @@ def test_autoencoder_train_evaluate_export_predict(tmp_path):
 
 
 def test_predict_with_unreadable_image_is_a_clear_error(tmp_path):
-    result = run_cli("predict", "autoencoder", tmp_path / "nothing.png", check=False)
+    result = call_cli("predict", "autoencoder", tmp_path / "nothing.png", check=False)
     assert result.returncode == 2
     assert f"Cannot read {tmp_path / 'nothing.png'} as an image" in result.stderr
     assert "Traceback" not in result.stderr

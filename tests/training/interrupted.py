@@ -4,7 +4,10 @@
 ARGS...` with the JSON SETTINGS: "overrides" changes fields of the trained model's tiny
 preset (most have no flag), and "kill_at" [epoch, batch] (0-based) SIGKILLs the process at
 the end of that training batch: a fixed point mid-epoch, whatever the machine's speed.
-`main` also runs the straight run, in the test's own process.
+`main` also runs the straight run, in the test's own process. The resume is
+`kerasnlp-lab train --resume` through `cli.main` in the test's process too, with the preset
+as released (the run folder alone must give the settings), or, for one model
+(tests/training/test_autoencoder_training.py), in a fresh process as a user runs it.
 """
 
 import contextlib
@@ -23,7 +26,7 @@ import numpy as np
 from kerasnlp_lab import cli
 from kerasnlp_lab.training import checkpoints, fit
 from kerasnlp_lab.training import workdir as workdir_lib
-from tests.cli_runner import run_cli
+from tests.cli_runner import call_cli, run_cli
 
 
 class KillAt(keras.callbacks.Callback):
@@ -92,9 +95,11 @@ def history(workdir):
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(file)]
 
 
-def kill_and_resume(tmp_path, args, kill_at, overrides=None):
+def kill_and_resume(tmp_path, args, kill_at, overrides=None, resume_in_new_process=False):
     """Trains `args` (after `train`) straight in this process and, side by side, killed at
-    `kill_at` in another, then resumed there with `kerasnlp-lab train --resume`.
+    `kill_at` in another, then resumes that run with `kerasnlp-lab train --resume`: in this
+    process through `cli.main` (without the overrides), or in a new process when
+    `resume_in_new_process`.
 
     Returns ({name: largest absolute difference} of the two runs' `final_state`s, the
     straight run's folder, the resumed run's folder).
@@ -106,7 +111,8 @@ def kill_and_resume(tmp_path, args, kill_at, overrides=None):
     assert main({"overrides": overrides}, straight_args) == 0
     assert killed.wait(timeout=600) == -signal.SIGKILL, log.read_text()[-4000:]
     assert not (resumed / "model.keras").exists()
-    again = run_cli("train", args[0], "--workdir", resumed, "--resume")
+    resume = run_cli if resume_in_new_process else call_cli
+    again = resume("train", args[0], "--workdir", resumed, "--resume")
     assert f"Resuming from epoch {kill_at[0]} of" in again.stdout
     workdir_lib.training_module(args[0])  # registers the model's classes for loading
     expected, actual = final_state(straight), final_state(resumed)

@@ -36,6 +36,12 @@ TRANSFORMER_BLOCK_SETTINGS = (
     "post_norm_no_warmup",
 )
 TRANSFORMER_BLOCK_JSON = "docs/transformer_block.json"
+# kerasnlp_lab.lab.beam_search's grid and results file, spelled out for the same reason
+# (tests/lab/test_beam_search.py checks they agree).
+BEAM_SEARCH_SIZES = (1, 2, 4, 8)
+BEAM_SEARCH_ALPHAS = (0.0, 0.6, 1.0, 1.5)
+BEAM_SEARCH_ALPHA_BEAM_SIZE = 4
+BEAM_SEARCH_JSON = "docs/beam_search.json"
 
 
 def _model_name(text):
@@ -49,6 +55,13 @@ def _positive_int(text):
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
 
 
@@ -175,6 +188,24 @@ def _transformer_block(args):
     )
     transformer_block.write_results(results, args.output)
     print(transformer_block.results_section(results))
+    print(f"Written to {args.output}")
+
+
+def _beam_search(args):
+    from kerasnlp_lab.lab import beam_search
+
+    make_folder(os.path.dirname(args.output) or ".", "--output")
+    result = beam_search.run_experiment(
+        args.model,
+        args.workdir or os.path.join(PRESETS, args.model),
+        limit=args.limit,
+        split=args.split,
+        beam_sizes=tuple(args.beam_sizes),
+        alphas=tuple(args.alphas),
+        alpha_beam_size=args.alpha_beam_size,
+    )
+    beam_search.write_result(result, args.output)
+    print(beam_search.results_section({args.model: result}))
     print(f"Written to {args.output}")
 
 
@@ -492,6 +523,56 @@ def build_parser():
         help=f"the JSON file written (default: {TRANSFORMER_BLOCK_JSON})",
     )
     block.set_defaults(handler=_transformer_block)
+
+    beam = commands.add_parser(
+        "beam-search",
+        help="test BLEU, chrF, output length and decoding time of a translator by beam size "
+        "and length penalty (docs/beam_search.md)",
+    )
+    beam.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
+    beam.add_argument(
+        "--workdir", default=None, help="a run folder or a release preset (default: presets/MODEL)"
+    )
+    beam.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="the pairs translated (default: test; choose a setting on validation)",
+    )
+    beam.add_argument(
+        "--limit", type=_positive_int, default=None, help="only the first N pairs of the split"
+    )
+    beam.add_argument(
+        "--beam-sizes",
+        nargs="+",
+        type=_positive_int,
+        default=list(BEAM_SEARCH_SIZES),
+        metavar="K",
+        help="beam sizes, each at the model's length penalty; 1 is greedy search (default: "
+        f"{' '.join(map(str, BEAM_SEARCH_SIZES))})",
+    )
+    beam.add_argument(
+        "--alphas",
+        nargs="+",
+        type=_non_negative_float,
+        default=list(BEAM_SEARCH_ALPHAS),
+        metavar="ALPHA",
+        help="alphas of the length penalty ((5 + n) / 6)^alpha, each at --alpha-beam-size "
+        f"(default: {' '.join(f'{alpha:g}' for alpha in BEAM_SEARCH_ALPHAS)})",
+    )
+    beam.add_argument(
+        "--alpha-beam-size",
+        type=_positive_int,
+        default=BEAM_SEARCH_ALPHA_BEAM_SIZE,
+        metavar="K",
+        help=f"the beam size of the --alphas runs (default: {BEAM_SEARCH_ALPHA_BEAM_SIZE})",
+    )
+    beam.add_argument(
+        "--output",
+        default=BEAM_SEARCH_JSON,
+        help=f"the JSON file the model's result is added to (default: {BEAM_SEARCH_JSON})",
+    )
+    beam.set_defaults(handler=_beam_search)
 
     figures = commands.add_parser(
         "figures", help="redraw the figures and generated tables of docs/ from the release models"

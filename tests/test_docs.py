@@ -96,6 +96,48 @@ def test_the_index_lists_every_page_in_reading_order():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda path: path.stem)
+def test_every_page_opens_with_its_title_and_navigation_line(page):
+    lines = page.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ") and lines[1] == "", page.name
+    assert lines[2] == figures.navigation_line(page.stem), (
+        f"{page.name}: run `kerasnlp-lab figures` (it rewrites every page's navigation line)"
+    )
+    assert figures.NAVIGATION.findall("\n".join(lines)) == [lines[2]], "one navigation line"
+
+
+def test_the_navigation_lines_follow_the_reading_order():
+    assert list(figures.TITLES) == list(figures.PAGES) and len(figures.PAGES) == 11
+    assert figures.navigation_line("autoencoder") == (
+        "_Lab page 1 of 11 · [index](README.md) · next: [The character generator]"
+        "(char_generator.md)_"
+    )
+    assert figures.navigation_line("transformer_block") == (
+        "_Lab page 9 of 11 · [index](README.md) · previous: [Multi-head attention]"
+        "(multi_head_attention.md) · next: [Subword tokenization](subword_tokenization.md)_"
+    )
+    assert figures.navigation_line("beam_search") == (
+        "_Lab page 11 of 11 · [index](README.md) · previous: [Subword tokenization]"
+        "(subword_tokenization.md)_"
+    )
+    stale = "# T\n\n_Lab page 2 of 8 · [index](README.md)_\n\ntext _Lab page_\n"
+    assert figures.replace_navigation(stale, "beam_search") == (
+        f"# T\n\n{figures.navigation_line('beam_search')}\n\ntext _Lab page_\n"
+    )
+    with pytest.raises(UserError, match="Expected a line _Lab page ..._ on the page of x"):
+        figures.replace_navigation("# T\n\ntext\n", "x")
+
+
+def test_update_navigation_rewrites_every_stale_navigation_line(tmp_path):
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        stale = text.replace(figures.navigation_line(page.stem), "_Lab page 1 of 8_", 1)
+        (tmp_path / page.name).write_text(stale, encoding="utf-8")
+    figures.update_navigation(str(tmp_path))
+    for page in PAGES:
+        assert (tmp_path / page.name).read_text(encoding="utf-8") == page.read_text("utf-8")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda path: path.stem)
 def test_every_image_and_page_a_page_links_exists(page):
     text = page.read_text(encoding="utf-8")
     linked = images(text)
@@ -155,6 +197,12 @@ SECTION_SOURCES = {
     "preset's source vocabulary (tests/lab/test_subword_tokenization.py)",
     ("subword_tokenization", "experiment"): "regenerated from docs/vocabulary.json (same file)",
     ("subword_tokenization", "findings"): "regenerated from docs/vocabulary.json (same file)",
+    ("beam_search", "nbest"): "regenerated from the Transformer preset "
+    "(tests/lab/test_beam_search.py)",
+    ("beam_search", "sentence"): "regenerated from the Transformer preset (same file)",
+    ("beam_search", "corpus"): "regenerated from the Transformer preset (same file)",
+    ("beam_search", "results"): "regenerated from docs/beam_search.json (same file)",
+    ("beam_search", "findings"): "regenerated from docs/beam_search.json (same file)",
 }
 PRESETS_DIR = ROOT / "presets"
 ROUND_OFF = re.compile(r"\d\.\de-\d\d")  # float64 round-off, as positional_encoding prints it

@@ -14,7 +14,7 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.export.translator import TranslatorServing
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
-from kerasnlp_lab.models import attention_nmt
+from kerasnlp_lab.models import attention_nmt, transformer
 from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, START_ID, WordVectorizer
 
 VOCAB_SIZE = 20
@@ -54,6 +54,13 @@ def test_logits_shape_and_dtype(model):
 def test_presets_have_the_documented_sizes():
     small, full = attention_nmt.get_config("small"), attention_nmt.get_config("full")
     assert (small.units, small.embedding_dim) == (256, 128)
+    # The same data settings as the Transformer's release preset.
+    release = transformer.get_config("small")
+    assert (small.tokenizer, small.source_vocab_size, small.target_vocab_size) == (
+        release.tokenizer,
+        release.source_vocab_size,
+        release.target_vocab_size,
+    )
     assert (full.units, full.embedding_dim) == (1024, 256)
     with pytest.raises(
         UserError, match="Unknown attention_nmt preset 'huge': expected one of tiny, small, full"

@@ -55,6 +55,12 @@ def test_presets_have_the_documented_sizes():
         small.num_heads,
         small.dropout,
     ) == (4, 128, 512, 8, 0.1)
+    # The release vocabulary: WordPiece, the size docs/subword_tokenization.md picked.
+    assert (small.tokenizer, small.source_vocab_size, small.target_vocab_size) == (
+        "wordpiece",
+        8_000,
+        8_000,
+    )
     assert (base.num_layers, base.model_dim, base.feed_forward_dim, base.num_heads) == (
         6,
         512,

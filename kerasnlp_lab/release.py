@@ -35,6 +35,7 @@ SUBSET_LIMITS = {
     "attention_nmt": 100,  # sentence pairs
     "transformer_translator": 100,
 }
+TRANSLATORS = ("attention_nmt", "transformer_translator")
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -46,10 +47,43 @@ def _without_figures(metrics):
     return {key: value for key, value in metrics.items() if key != "figures"}
 
 
+def choose_length_penalty(model_name, workdir):
+    """The length penalty a release translator decodes with: the alpha of
+    `translation.LENGTH_PENALTIES` whose beam search scores the highest BLEU on the validation
+    split (its first `eval_examples` pairs). Returns (alpha, the sweep's record)."""
+    from kerasnlp_lab.evaluation import translation  # TensorFlow: imported when needed
+
+    run, serving = _module("export", model_name).load_serving(workdir)
+    config = run["config"]
+    sources, references = translation.read_pairs(
+        run["dataset"], "validation", config["eval_examples"]
+    )
+    sweep = translation.length_penalty_sweep(
+        serving, sources, references, batch_size=config["batch_size"]
+    )
+    alpha = translation.best_length_penalty(sweep)
+    record = {
+        "split": "validation",
+        "pairs": len(sources),
+        "beam_size": serving.beam_size,
+        "trained_with": config["length_penalty"],
+        "chosen": alpha,
+        "runs": sweep,
+    }
+    return alpha, record
+
+
 def make_preset(model_name, workdir, presets_root=PRESETS, command=None):
-    """Writes the run of `workdir` as presets/<model>/ with its test metrics; returns them."""
+    """Writes the run of `workdir` as presets/<model>/ with its test metrics; returns them.
+
+    A translator's preset decodes with the length penalty `choose_length_penalty` picks on
+    the validation split (recorded in metadata.json as `length_penalty_selection`)."""
     preset_dir = os.path.join(presets_root, model_name)
-    presets.write_preset(workdir, preset_dir, model_name, command)
+    config_changes, extra = {}, {}
+    if model_name in TRANSLATORS:
+        alpha, extra["length_penalty_selection"] = choose_length_penalty(model_name, workdir)
+        config_changes["length_penalty"] = alpha
+    presets.write_preset(workdir, preset_dir, model_name, command, extra, config_changes)
     evaluation = _module("evaluation", model_name)
     metrics = _without_figures(evaluation.evaluate(preset_dir))
     presets.add_metrics(preset_dir, "test_metrics", metrics)

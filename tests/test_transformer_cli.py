@@ -76,6 +76,24 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
     )
     assert len(predicted.stdout.strip("\n").split("\n")) == 2
 
+    # release: a preset that decodes with the validation sweep's best length penalty.
+    presets_root = tmp_path / "presets"
+    released = call_cli(
+        "release", "transformer_translator", "--workdir", workdir, "--presets", presets_root
+    )
+    preset = presets_root / "transformer_translator"
+    config = json.loads((preset / "config.json").read_text())
+    selection = json.loads((preset / "metadata.json").read_text())["length_penalty_selection"]
+    assert [row["alpha"] for row in selection["runs"]] == [0.0, 0.6, 1.0]
+    assert (selection["split"], selection["beam_size"], selection["trained_with"]) == (
+        "validation",
+        4,
+        1.0,
+    )
+    best = max(selection["runs"], key=lambda row: (row["bleu"], -row["alpha"]))["alpha"]
+    assert config["length_penalty"] == selection["chosen"] == best
+    assert json.loads(released.stdout)["beam"]["length_penalty"] == best
+
 
 def test_keras_hub_run_cannot_be_exported(tmp_path):
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=100)

@@ -26,7 +26,6 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.evaluation import plots
-from kerasnlp_lab.export import translator as translator_lib
 from kerasnlp_lab.text.standardize import standardize
 from kerasnlp_lab.training import fit
 from kerasnlp_lab.training import translation as training
@@ -36,6 +35,9 @@ LOSS_CURVES_PNG = "loss_curves.png"
 
 SHOWN_EXAMPLES = 3
 REPEAT_NGRAM, REPEAT_COUNT = 3, 3
+# The length penalties (GNMT alpha) `release` compares with beam search on the validation
+# split; the release translators decode with the best of them.
+LENGTH_PENALTIES = (0.0, 0.6, 1.0)
 
 
 def read_pairs(dataset, split, limit=None):
@@ -125,17 +127,36 @@ def translation_scores(serving, sources, references, batch_size=64):
 
 def count_unknown_outputs(serving, sources, batch_size=64):
     """How many greedy translations hold [UNK] when the decoder is allowed to generate it."""
-    unbanned = translator_lib.TranslatorServing(
-        serving.translator,
-        serving.source_vectorizer,
-        serving.target_vectorizer,
-        max_source_length=serving.max_source_length,
-        max_output_length=serving.max_output_length,
-        generate_unknown=True,
-    )
+    unbanned = serving.with_decoding(generate_unknown=True)
     unknown = serving.target_vectorizer.vocabulary[serving.target_vectorizer.oov_id]
     translations = unbanned.translate_texts(sources, batch_size=batch_size)
     return sum(unknown in text for text in translations)
+
+
+def length_penalty_sweep(serving, sources, references, alphas=LENGTH_PENALTIES, batch_size=64):
+    """Beam search of `sources` at each length penalty alpha of `alphas`:
+    [{alpha, bleu, chrf, length_ratio, repetitive_outputs}], the length ratio being output
+    over reference tokens (sacreBLEU's 13a tokens, over the corpus)."""
+    rows = []
+    for alpha in alphas:
+        search = serving.with_decoding(length_penalty=alpha)
+        hypotheses = search.translate_texts(sources, beam=True, batch_size=batch_size)
+        bleu = BLEU().corpus_score(hypotheses, [references])
+        rows.append(
+            {
+                "alpha": alpha,
+                "bleu": round(bleu.score, 2),
+                "chrf": round(CHRF().corpus_score(hypotheses, [references]).score, 2),
+                "length_ratio": round(bleu.sys_len / max(bleu.ref_len, 1), 3),
+                "repetitive_outputs": count_repetitive(hypotheses),
+            }
+        )
+    return rows
+
+
+def best_length_penalty(sweep):
+    """The alpha of the sweep's highest BLEU; the smallest alpha among equal scores."""
+    return min(sweep, key=lambda row: (-row["bleu"], row["alpha"]))["alpha"]
 
 
 def plot_attention(weights, source_tokens, target_tokens, path, title=""):

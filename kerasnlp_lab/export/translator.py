@@ -160,6 +160,19 @@ class TranslatorServing(tf.Module):
             "target_tokens": tf.where(generated, self.target_vectorizer.ids_to_tokens(tokens), ""),
         }
 
+    def with_decoding(self, **settings):
+        """A plain `TranslatorServing` of the same model and vectorizers with other decoding
+        `settings` (`beam_size`, `length_penalty`, `generate_unknown`: False unless given)."""
+        kept = dict(
+            max_source_length=self.max_source_length,
+            max_output_length=self.max_output_length,
+            beam_size=self.beam_size,
+            length_penalty=self.length_penalty,
+        )
+        return TranslatorServing(
+            self.translator, self.source_vectorizer, self.target_vectorizer, **{**kept, **settings}
+        )
+
     def _greedy(self, text):
         tokens = self.translate_ids(self.source_ids(text))
         return {"translation": self.target_vectorizer.detokenize(tokens)}

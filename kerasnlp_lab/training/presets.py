@@ -103,13 +103,16 @@ def config_overrides(module, preset, config_values):
     }
 
 
-def write_preset(workdir, preset_dir, model_name, command, extra=None):
+def write_preset(workdir, preset_dir, model_name, command, extra=None, config_changes=None):
     """Writes the finished run of `workdir` as a release preset in `preset_dir`.
 
-    The folder is written beside its final name and renamed into place. Returns the
-    metadata (without test metrics: `evaluate` adds them once the preset exists).
+    `extra` adds entries to metadata.json; `config_changes` changes config fields that do not
+    touch the weights (e.g. the decoding's length penalty). The folder is written beside its
+    final name and renamed into place. Returns the metadata (without test metrics: `evaluate`
+    adds them once the preset exists).
     """
     run, model = workdir_lib.load_run(workdir, model_name)
+    run = {**run, "config": {**run["config"], **(config_changes or {})}}
     module = workdir_lib.training_module(model_name)
     metadata = {
         "model": model_name,

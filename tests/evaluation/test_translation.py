@@ -57,3 +57,43 @@ def test_attention_heatmap_is_a_png(tmp_path):
     with open(path, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(path) > 5_000
+
+
+class FakeSearch:
+    """A serving whose beam search at length penalty alpha gives `outputs[alpha]`."""
+
+    def __init__(self, outputs, alpha=None):
+        self.outputs, self.alpha = outputs, alpha
+
+    def with_decoding(self, length_penalty):
+        return FakeSearch(self.outputs, length_penalty)
+
+    def translate_texts(self, texts, beam=False, batch_size=64):
+        assert beam and len(texts) == len(self.outputs[self.alpha])
+        return self.outputs[self.alpha]
+
+
+def test_the_length_penalty_sweep_scores_each_alphas_beam_search():
+    references = ["the dog eats bread .", "who is it ?"]
+    outputs = {
+        0.0: ["the dog eats .", "who ?"],
+        0.6: ["the dog eats bread .", "who is it ?"],
+        1.0: ["the dog eats bread . the dog eats bread . the dog eats bread .", "who is it ?"],
+    }
+    sweep = translation.length_penalty_sweep(FakeSearch(outputs), ["a", "b"], references)
+    assert [row["alpha"] for row in sweep] == [0.0, 0.6, 1.0]
+    assert sweep[1] == {
+        "alpha": 0.6,
+        "bleu": 100.0,
+        "chrf": 100.0,
+        "length_ratio": 1.0,
+        "repetitive_outputs": 0,
+    }
+    assert (sweep[0]["length_ratio"], sweep[0]["repetitive_outputs"]) == (0.667, 0)
+    assert (sweep[2]["length_ratio"], sweep[2]["repetitive_outputs"]) == (2.111, 1)
+    assert translation.best_length_penalty(sweep) == 0.6
+
+
+def test_the_best_length_penalty_is_the_smallest_among_equal_scores():
+    sweep = [{"alpha": 1.0, "bleu": 5.0}, {"alpha": 0.6, "bleu": 5.0}, {"alpha": 0.0, "bleu": 4.9}]
+    assert translation.best_length_penalty(sweep) == 0.6

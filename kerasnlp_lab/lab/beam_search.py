@@ -29,11 +29,11 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from kerasnlp_lab.decoding.beam import length_penalty
-from kerasnlp_lab.decoding.translation import translate, translate_nbest
+from kerasnlp_lab.decoding.translation import translate_nbest
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.evaluation import plots, translation
 from kerasnlp_lab.evaluation.length_buckets import TRANSLATORS
-from kerasnlp_lab.export.translator import TEXT_SPEC, trim_padding
+from kerasnlp_lab.export.translator import trim_padding
 from kerasnlp_lab.lab.context import markdown_table
 from kerasnlp_lab.models import transformer
 
@@ -71,33 +71,10 @@ def settings(beam_sizes, alphas, model_alpha, alpha_beam_size=ALPHA_BEAM_SIZE):
     return list(dict.fromkeys(found))
 
 
-def make_decoder(serving, beam_size, alpha):
-    """A tf.function: texts string (B,) -> translations string (B,) of a `TranslatorServing`,
-    greedy for beam size 1, else beam search with length penalty `alpha`."""
-
-    @tf.function(input_signature=[TEXT_SPEC])
-    def decode(text):
-        tokens = translate(
-            serving.translator,
-            serving.source_ids(text),
-            beam_size=beam_size,
-            length_penalty_alpha=alpha or 0.0,
-            **serving.search_ids(),
-        )
-        return serving.target_vectorizer.detokenize(
-            trim_padding(tokens, serving.target_vectorizer.pad_id)
-        )
-
-    return decode
-
-
-def decode_texts(decoder, texts, batch_size=BATCH_SIZE):
-    """The translations of `texts`, in batches of `batch_size` in their order."""
-    translations = []
-    for start in range(0, len(texts), batch_size):
-        batch = tf.constant(texts[start : start + batch_size], tf.string)
-        translations += [text.decode("utf-8") for text in decoder(batch).numpy()]
-    return translations
+def decode_texts(search, texts, beam_size):
+    """The translations of `texts` by a `TranslatorServing`: greedy for beam size 1, else its
+    beam search, in batches of BATCH_SIZE in their order."""
+    return search.translate_texts(texts, beam=beam_size > 1, batch_size=BATCH_SIZE)
 
 
 def mean_words(texts):
@@ -110,10 +87,10 @@ def measure_setting(serving, sources, references, beam_size, alpha, metrics):
 
     Seconds: the decoding alone, after one traced call on the first source. `metrics`:
     sacreBLEU's (BLEU, CHRF)."""
-    decoder = make_decoder(serving, beam_size, alpha)
-    decoder(tf.constant(sources[:1], tf.string))  # traces
+    search = serving.with_decoding(beam_size=beam_size, length_penalty=alpha or 0.0)
+    decode_texts(search, sources[:1], beam_size)  # traces
     start = time.perf_counter()
-    hypotheses = decode_texts(decoder, sources)
+    hypotheses = decode_texts(search, sources, beam_size)
     seconds = time.perf_counter() - start
     bleu_metric, chrf_metric = metrics
     bleu = bleu_metric.corpus_score(hypotheses, [references])

@@ -4,8 +4,9 @@ longest-match-first step by step on a verse.
 The experiment's numbers come from docs/vocabulary.json (`kerasnlp-lab vocabulary-report`
 gathers each run of `make vocabulary` there, with what the run's vocabularies make of the
 test split). The walkthrough tokenizes `VERSE` and `UNKNOWN_WORD` with the 2,000-piece source
-vocabulary kept in docs/ (`VOCABULARY_FILE`) and with the release Transformer's word
-vocabulary. Nothing trains and no model runs, so redrawing takes seconds.
+vocabulary kept in docs/ (`VOCABULARY_FILE`) and with the experiment's 12,000-word source
+vocabulary, kept there too (`WORDS_FILE`). Nothing trains and no model runs, so redrawing
+takes seconds.
 """
 
 import json
@@ -13,12 +14,10 @@ import os
 
 import tensorflow as tf
 
-from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.evaluation import plots
 from kerasnlp_lab.lab import vocabulary
 from kerasnlp_lab.lab.context import markdown_table
-from kerasnlp_lab.models import transformer
 from kerasnlp_lab.text.standardize import standardize
 from kerasnlp_lab.text.tokenizers import load_vectorizer
 from kerasnlp_lab.text.wordpiece import MAX_WORD_BYTES, SUFFIX, piece_length
@@ -27,7 +26,8 @@ FIGURE_PNG = "subword_tokenization.png"
 # The source vocabulary of `make vocabulary`'s wordpiece_2000 run (learned from the training
 # split; the same file as tests/text/data/source_vocabulary.json).
 VOCABULARY_FILE = "wordpiece_source_vocabulary.json"
-DATA_FILES = (vocabulary.RESULTS_FILE, VOCABULARY_FILE)
+WORDS_FILE = "words_source_vocabulary.json"
+DATA_FILES = (vocabulary.RESULTS_FILE, VOCABULARY_FILE, WORDS_FILE)
 # Genesis 1:1 in modern spelling: the corpus (Reina-Valera 1909) spells the verb "crió".
 VERSE = "En el principio creó Dios los cielos y la tierra."
 # A word with a character that no Spanish training verse holds ("w").
@@ -364,12 +364,10 @@ def read_results(docs_dir):
 
 def make(lab):
     """The figure and tables from docs/vocabulary.json; the walkthrough from the 2,000-piece
-    vocabulary in docs/ and the release Transformer's source word vocabulary."""
+    and the 12,000-word source vocabularies in docs/."""
     results = read_results(lab.docs_dir)
     pieces_vectorizer = load_vectorizer(os.path.join(lab.docs_dir, VOCABULARY_FILE))
-    words_vectorizer = load_vectorizer(
-        os.path.join(lab.folders[transformer.MODEL_NAME], pipeline.SOURCE_VOCABULARY_FILE)
-    )
+    words_vectorizer = load_vectorizer(os.path.join(lab.docs_dir, WORDS_FILE))
     sections = {
         "experiment": experiment_section(results),
         "findings": findings(results),

@@ -12,7 +12,6 @@ import pytest
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.lab import subword_tokenization as page
 from kerasnlp_lab.lab.context import Lab
-from kerasnlp_lab.models import transformer
 from kerasnlp_lab.text.vectorizer import RESERVED_TOKENS, WordVectorizer
 from kerasnlp_lab.text.wordpiece import WordPieceVectorizer
 
@@ -186,12 +185,11 @@ def test_the_pages_vocabulary_is_the_one_the_wordpiece_tests_check():
 
 def test_the_committed_page_is_what_its_data_files_give(tmp_path, monkeypatch):
     """The generated sections of docs/subword_tokenization.md, regenerated from the committed
-    docs/vocabulary.json, the docs/ vocabulary and the release Transformer's words."""
+    docs/vocabulary.json and the two vocabularies in docs/."""
     for name in page.DATA_FILES:
         shutil.copy(DOCS / name, tmp_path / name)
     monkeypatch.setattr(page, "plot", lambda results, path: path)
-    folders = {transformer.MODEL_NAME: str(ROOT / "presets" / transformer.MODEL_NAME)}
-    _, sections = page.make(Lab(folders=folders, docs_dir=str(tmp_path)))
+    _, sections = page.make(Lab(folders={}, docs_dir=str(tmp_path)))
     committed = dict(GENERATED.findall((DOCS / "subword_tokenization.md").read_text("utf-8")))
     assert sections == committed
     runs = json.loads((DOCS / "vocabulary.json").read_text("utf-8"))["runs"]

@@ -68,10 +68,11 @@ def _headline(metadata):
     """The model's headline test metrics, as Markdown text."""
     metrics = metadata["test_metrics"]
     if "greedy" in metrics:
+        beam = metrics["beam"]
         return (
-            f"BLEU {metrics['greedy']['bleu']:.2f} greedy / **{metrics['beam']['bleu']:.2f}** "
-            f"beam 4, chrF {metrics['greedy']['chrf']:.2f} / {metrics['beam']['chrf']:.2f} "
-            f"({metrics['test_pairs']:,} pairs)"
+            f"BLEU {metrics['greedy']['bleu']:.2f} greedy / **{beam['bleu']:.2f}** "
+            f"beam {beam['beam_size']} (α {beam['length_penalty']:g}), chrF "
+            f"{metrics['greedy']['chrf']:.2f} / {beam['chrf']:.2f} ({metrics['test_pairs']:,} pairs)"
         )
     if "bits_per_char" in metrics:
         return (

@@ -589,7 +589,9 @@ def build_parser():
     figures.set_defaults(handler=_figures)
 
     release = commands.add_parser(
-        "release", help="turn a finished run into a release preset with its test metrics"
+        "release",
+        help="turn a finished run into a release preset with its test metrics (a translator's "
+        "beam length penalty is chosen on the validation split first)",
     )
     release.add_argument("model", type=_model_name, metavar="MODEL", help=model_help)
     release.add_argument("--workdir", default=None, help="the finished run (default: runs/MODEL)")

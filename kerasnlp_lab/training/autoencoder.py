@@ -89,6 +89,7 @@ def train(
         dataset=dataset,
         config=config,
         seed=seed,
+        resume=resume,
     )
     train_split, validation_split = image_splits(config)
     train_images, num_train = load_pixels(dataset, train_split, config.train_examples)

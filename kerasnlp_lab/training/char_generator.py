@@ -170,6 +170,7 @@ def train(
         dataset=dataset,
         config=config,
         seed=seed,
+        resume=resume,
     )
     if not resume:  # a resumed run reads it (other workers too, while the chief goes on)
         vocabulary.save(vocabulary_path(output))

@@ -71,9 +71,12 @@ def training_record(workdir, run, model):
         kept = {"best_epoch": best + 1, "why": "the best validation loss (early stopping)"}
     else:
         kept = {"final_epoch": epochs_run}
-    started = datetime.datetime.fromtimestamp(
-        os.path.getmtime(os.path.join(workdir, workdir_lib.RUN_FILE)), datetime.timezone.utc
-    )
+    if run.get("started"):  # a resumed run keeps its first start
+        started = datetime.datetime.fromisoformat(run["started"])
+    else:
+        started = datetime.datetime.fromtimestamp(
+            os.path.getmtime(os.path.join(workdir, workdir_lib.RUN_FILE)), datetime.timezone.utc
+        )
     finished = datetime.datetime.fromtimestamp(
         os.path.getmtime(os.path.join(workdir, workdir_lib.MODEL_FILE)), datetime.timezone.utc
     )

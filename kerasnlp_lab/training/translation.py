@@ -57,6 +57,7 @@ def prepare_examples(
         dataset=dataset,
         config=config,
         seed=seed,
+        resume=resume,
     )
     if not resume:  # a resumed run reads them (other workers too, while the chief goes on)
         pipeline.save_vectorizers(output, *vectorizers)

@@ -50,19 +50,24 @@ def git_commit():
         return None
 
 
-def save_run_description(workdir, *, model_name, preset, dataset, config, seed=None):
+def save_run_description(workdir, *, model_name, preset, dataset, config, seed=None, resume=False):
     """Writes what a run trains (model, preset, dataset, config, seed), before training starts.
 
-    Also records when it started and the git commit of the code, for release metadata.
+    Also records when it started (a resumed run keeps its first start) and the git commit of
+    the code, for release metadata.
     """
     make_folder(workdir, "--workdir")
+    earlier = load_run_description(workdir) if resume else None
+    started = (earlier or {}).get("started") or datetime.datetime.now(
+        datetime.timezone.utc
+    ).isoformat(timespec="seconds")
     run = {
         "model": model_name,
         "preset": preset,
         "dataset": dataset,
         "config": dataclasses.asdict(config),
         "seed": seed,
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": started,
         "git_commit": git_commit(),
     }
     # Atomic: the workers of a restarted multi-worker run read it while the chief writes.

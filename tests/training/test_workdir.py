@@ -1,5 +1,6 @@
 """What holds a run, what --overwrite deletes, and who checks or deletes in a cluster."""
 
+import json
 import types
 
 import pytest
@@ -166,3 +167,21 @@ def test_resume_refuses_another_seed_even_seed_0(tmp_path, stored, given):
         f"--resume continues the run in {tmp_path} with seed {stored}; got --seed {given}."
     )
     assert resume_with_seed(tmp_path, None) == resume_with_seed(tmp_path, stored) == stored
+
+
+def test_a_resumed_run_keeps_its_first_start_and_a_new_run_does_not(tmp_path):
+    describe = dict(
+        model_name="char_generator",
+        preset="tiny",
+        dataset="d",
+        config=char_generator.get_config("tiny"),
+        seed=0,
+    )
+    workdir_lib.save_run_description(tmp_path, **describe)
+    first = workdir_lib.load_run_description(tmp_path)
+    first["started"] = "2026-01-02T03:04:05+00:00"  # as if written long ago
+    (tmp_path / workdir_lib.RUN_FILE).write_text(json.dumps(first))
+    workdir_lib.save_run_description(tmp_path, **describe, resume=True)
+    assert workdir_lib.load_run_description(tmp_path)["started"] == "2026-01-02T03:04:05+00:00"
+    workdir_lib.save_run_description(tmp_path, **describe)
+    assert workdir_lib.load_run_description(tmp_path)["started"] > "2026-12"

@@ -72,7 +72,8 @@ def _headline(metadata):
         return (
             f"BLEU {metrics['greedy']['bleu']:.2f} greedy / **{beam['bleu']:.2f}** "
             f"beam {beam['beam_size']} (α {beam['length_penalty']:g}), chrF "
-            f"{metrics['greedy']['chrf']:.2f} / {beam['chrf']:.2f} ({metrics['test_pairs']:,} pairs)"
+            f"{metrics['greedy']['chrf']:.2f} / {beam['chrf']:.2f} "
+            f"({metrics['test_pairs']:,} pairs)"
         )
     if "bits_per_char" in metrics:
         return (

@@ -23,8 +23,8 @@ TRANSFORMER_PREFIX = "transformer_release_"
 ENCODER_HEADS_PNG = TRANSFORMER_PREFIX + "encoder_heads.png"
 CROSS_HEADS_PNG = TRANSFORMER_PREFIX + "cross_heads.png"
 # The heads the page discusses, 1-based (layer, head).
-ENCODER_HEADS = ((2, 6), (1, 7), (4, 1), (4, 6))
-CROSS_HEADS = ((1, 5), (2, 1), (3, 5), (4, 6))
+ENCODER_HEADS = ((1, 2), (2, 5), (1, 8), (4, 6))
+CROSS_HEADS = ((1, 7), (2, 1), (3, 7), (4, 7))
 # A toy batch of one: four tokens and two padding slots, random embeddings (seeded).
 MASK_TOKENS = ("Y", "esto", "decía", "dando", "[PAD]", "[PAD]")
 MASK_REAL_TOKENS = 4

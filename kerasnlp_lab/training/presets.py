@@ -55,12 +55,18 @@ def machine_description():
 
 
 def training_record(workdir, run, model):
-    """What the run in `workdir` did: epochs, steps, kept weights, wall time (from its files)."""
+    """What the run in `workdir` did: epochs, steps, kept weights, wall time (from its files).
+
+    A fine-tuned run counts the preset's epochs too (as its steps do) and says which preset
+    it started from, with that preset's own epochs and wall time.
+    """
     history_path = os.path.join(workdir, fit.HISTORY_FILE)
     history = []
     if os.path.exists(history_path):
         with open(history_path, newline="") as file:
             history = list(csv.DictReader(file))
+    earlier = run.get(workdir_lib.FINE_TUNED_FROM)
+    earlier_epochs = earlier["training"].get("epochs", 0) if earlier else 0
     epochs_run = len(history)
     averaged_path = os.path.join(workdir, checkpoints.AVERAGED_EPOCHS_FILE)
     if os.path.exists(averaged_path):
@@ -68,9 +74,12 @@ def training_record(workdir, run, model):
             kept = {"averaged_epochs": json.load(file)}
     elif "early_stopping_patience" in run["config"] and history and "val_loss" in history[0]:
         best = min(range(epochs_run), key=lambda index: float(history[index]["val_loss"]))
-        kept = {"best_epoch": best + 1, "why": "the best validation loss (early stopping)"}
+        kept = {
+            "best_epoch": earlier_epochs + best + 1,
+            "why": "the best validation loss (early stopping)",
+        }
     else:
-        kept = {"final_epoch": epochs_run}
+        kept = {"final_epoch": earlier_epochs + epochs_run}
     if run.get("started"):  # a resumed run keeps its first start
         started = datetime.datetime.fromisoformat(run["started"])
     else:
@@ -80,8 +89,8 @@ def training_record(workdir, run, model):
     finished = datetime.datetime.fromtimestamp(
         os.path.getmtime(os.path.join(workdir, workdir_lib.MODEL_FILE)), datetime.timezone.utc
     )
-    return {
-        "epochs": epochs_run,
+    record = {
+        "epochs": earlier_epochs + epochs_run,
         "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
         "kept_weights": kept,
         "final_validation": {
@@ -94,6 +103,13 @@ def training_record(workdir, run, model):
         "wall_time_minutes": round((finished - started).total_seconds() / 60, 1),
         "finished": finished.isoformat(timespec="seconds"),
     }
+    if earlier:
+        record["fine_tuned_from"] = {
+            "preset": earlier["preset"],
+            "epochs": earlier_epochs,
+            "wall_time_minutes": earlier["training"].get("wall_time_minutes"),
+        }
+    return record
 
 
 def config_overrides(module, preset, config_values):
@@ -180,7 +196,9 @@ def start_from_preset(preset_dir, workdir, model_name):
     for name in module.VOCABULARY_FILES:
         shutil.copyfile(os.path.join(preset_dir, name), os.path.join(workdir, name))
     with open(os.path.join(workdir, workdir_lib.RUN_FILE), "w") as file:
-        json.dump({**run, "fine_tuned_from": os.path.abspath(preset_dir)}, file, indent=2)
+        json.dump(
+            {**run, workdir_lib.FINE_TUNED_FROM: {"preset": preset_dir, "training": training}}, file
+        )
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(training.get("steps") or 0)
     epochs = training.get("epochs") or 0

@@ -33,6 +33,8 @@ MODEL_FILE = "model.keras"
 PRESET_CONFIG_FILE = "config.json"
 PRESET_WEIGHTS_FILE = "model.weights.h5"
 PRESET_METADATA_FILE = "metadata.json"
+# The run.json key of a run started from a release preset: that preset and its training.
+FINE_TUNED_FROM = "fine_tuned_from"
 
 
 def git_commit():
@@ -70,6 +72,8 @@ def save_run_description(workdir, *, model_name, preset, dataset, config, seed=N
         "started": started,
         "git_commit": git_commit(),
     }
+    if (earlier or {}).get(FINE_TUNED_FROM):
+        run[FINE_TUNED_FROM] = earlier[FINE_TUNED_FROM]
     # Atomic: the workers of a restarted multi-worker run read it while the chief writes.
     partial = os.path.join(workdir, "partial." + RUN_FILE)
     with open(partial, "w") as file:

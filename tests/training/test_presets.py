@@ -48,9 +48,19 @@ def test_fine_tuning_a_preset_continues_its_steps(preset, tmp_path):
     _, folder = preset
     assert presets.start_from_preset(str(folder), str(tmp_path), "autoencoder") == 1
     with open(tmp_path / "run.json") as file:
-        assert json.load(file)["fine_tuned_from"] == str(folder)
+        assert json.load(file)["fine_tuned_from"]["preset"] == str(folder)
     model = training.train(workdir=str(tmp_path), resume=True, epochs=2)
     assert int(model.optimizer.iterations.numpy()) == 2 * STEPS_PER_EPOCH
+    run, _ = workdir_lib.load_run(str(tmp_path), "autoencoder")
+    record = presets.training_record(str(tmp_path), run, model)
+    assert (record["epochs"], record["kept_weights"]) == (2, {"final_epoch": 2})
+    with open(folder / "metadata.json") as file:
+        earlier_minutes = json.load(file)["training"]["wall_time_minutes"]
+    assert record["fine_tuned_from"] == {
+        "preset": str(folder),
+        "epochs": 1,
+        "wall_time_minutes": earlier_minutes,
+    }
     _, original = workdir_lib.load_run(str(folder), "autoencoder")
     assert np.abs(model(IMAGES).numpy() - original(IMAGES).numpy()).max() > 1e-4
     saved = keras.saving.load_model(tmp_path / "model.keras")

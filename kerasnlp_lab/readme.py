@@ -101,6 +101,21 @@ def _machine(machine):
     return f"{machine['cpu_count']} CPU cores{gpus}"
 
 
+def training_cell(training, machine):
+    """The results table's training cell; a fine-tuned preset adds its first training's time."""
+    minutes = f"{training['wall_time_minutes']:.0f} min"
+    earlier = training.get("fine_tuned_from")
+    if earlier:
+        minutes = (
+            f"{earlier['wall_time_minutes']:.0f} + {minutes} "
+            f"(fine-tuned from epoch {earlier['epochs']})"
+        )
+    return (
+        f"{training['epochs']} epochs, {training['steps']:,} steps, {_kept(training)}; "
+        f"{minutes} on {_machine(machine)}"
+    )
+
+
 def release_results(presets_root=PRESETS):
     """A Markdown table of the release presets: data, training, test metrics, size."""
     rows = [
@@ -110,12 +125,10 @@ def release_results(presets_root=PRESETS):
     for name, folder in preset_dirs(presets_root).items():
         with open(os.path.join(folder, PRESET_METADATA_FILE), encoding="utf-8") as file:
             metadata = json.load(file)
-        training = metadata["training"]
         size = sum(os.path.getsize(os.path.join(folder, entry)) for entry in os.listdir(folder))
         rows.append(
             f"| `{name}` | `{metadata['preset']}`, `{metadata['dataset']}` | "
-            f"{training['epochs']} epochs, {training['steps']:,} steps, {_kept(training)}; "
-            f"{training['wall_time_minutes']:.0f} min on {_machine(metadata['machine'])} | "
+            f"{training_cell(metadata['training'], metadata['machine'])} | "
             f"{_headline(metadata)} | {size / 2**20:.1f} MB |"
         )
     return "\n".join(rows)

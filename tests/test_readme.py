@@ -79,6 +79,23 @@ def test_a_section_in_no_document_or_in_two_is_refused(tmp_path, monkeypatch):
         readme.update_all()
 
 
+def test_the_training_cell_adds_a_fine_tuned_presets_first_training():
+    training = {
+        "epochs": 40,
+        "steps": 8000,
+        "kept_weights": {"final_epoch": 40},
+        "wall_time_minutes": 25.4,
+    }
+    machine = {"cpu_count": 2, "gpus": 0}
+    assert readme.training_cell(training, machine) == (
+        "40 epochs, 8,000 steps, epoch 40; 25 min on 2 CPU cores"
+    )
+    training["fine_tuned_from"] = {"preset": "presets/x", "epochs": 20, "wall_time_minutes": 24.5}
+    assert readme.training_cell(training, machine) == (
+        "40 epochs, 8,000 steps, epoch 40; 24 + 25 min (fine-tuned from epoch 20) on 2 CPU cores"
+    )
+
+
 def test_the_cli_reference_lists_every_flag_of_every_command():
     reference = readme.cli_reference()
     for flag in (

@@ -196,9 +196,8 @@ def start_from_preset(preset_dir, workdir, model_name):
     for name in module.VOCABULARY_FILES:
         shutil.copyfile(os.path.join(preset_dir, name), os.path.join(workdir, name))
     with open(os.path.join(workdir, workdir_lib.RUN_FILE), "w") as file:
-        json.dump(
-            {**run, workdir_lib.FINE_TUNED_FROM: {"preset": preset_dir, "training": training}}, file
-        )
+        earlier = {"preset": preset_dir, "training": training}
+        json.dump({**run, workdir_lib.FINE_TUNED_FROM: earlier}, file, indent=2)
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(training.get("steps") or 0)
     epochs = training.get("epochs") or 0

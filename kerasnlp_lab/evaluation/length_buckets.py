@@ -93,7 +93,8 @@ def default_label(model_name, config):
 
 
 def evaluate(model_name, workdir, limit=None):
-    """{model, workdir, preset, dataset, attention, test_pairs, bleu, chrf, buckets} of a run.
+    """{model, workdir, preset, dataset, attention, tokenizer, test_pairs, bleu, chrf, buckets}
+    of a run.
 
     Greedy translations of the test split (its first `limit` pairs) of the translator run
     or release preset in `workdir`.
@@ -116,6 +117,7 @@ def evaluate(model_name, workdir, limit=None):
         "preset": run["preset"],
         "dataset": run["dataset"],
         "attention": getattr(config, "attention", None),
+        "tokenizer": config.tokenizer,
         "decoding": "greedy",
         "test_pairs": len(sources),
         "bleu": overall["bleu"],

@@ -12,19 +12,22 @@ from kerasnlp_lab.lab.context import markdown_table
 
 RESULTS_FILE = "bottleneck.json"
 PLOT_PNG = "bottleneck.png"
-# What the plot and tables call each run (other labels are shown as they are). The release
-# attention_nmt attends in Luong's order (its config.json); "bahdanau" is the default order
-# of new trainings.
+# What the plot and tables call each run (other labels are shown as they are), followed by
+# the run's vocabulary. The release attention_nmt attended in Luong's order until v2 (words);
+# v2 attends in Bahdanau's (WordPiece).
 RUN_NAMES = {
     "attention_nmt/none": "GRU encoder-decoder, no attention",
-    "attention_nmt/luong_additive": "GRU encoder-decoder + additive attention",
-    "attention_nmt/bahdanau": "GRU encoder-decoder + Bahdanau attention",
+    "attention_nmt/luong_additive": "GRU + additive attention, Luong's order",
+    "attention_nmt/bahdanau": "GRU + additive attention, Bahdanau's order",
     "transformer_translator": "Transformer",
 }
+TOKENIZER_NAMES = {"words": "words", "wordpiece": "WordPiece"}
 
 
-def run_name(label):
-    return RUN_NAMES.get(label, label)
+def run_name(run):
+    """The run's name and vocabulary, e.g. "Transformer (WordPiece)"."""
+    name = RUN_NAMES.get(run["label"], run["label"])
+    return f"{name} ({TOKENIZER_NAMES[run['tokenizer']]})"
 
 
 def ordered_runs(runs):
@@ -43,7 +46,7 @@ def plot(runs, path):
             positions,
             [bucket["bleu"] for bucket in run["buckets"]],
             marker="o",
-            label=f"{run_name(run['label'])} (all: {run['bleu']:.1f})",
+            label=f"{run_name(run)} (all: {run['bleu']:.1f})",
         )
     axes.set_xticks(
         positions,
@@ -64,7 +67,7 @@ def plot(runs, path):
 
 def tables(runs):
     """Markdown: BLEU per bucket (one column per run), then hypothesis/reference length."""
-    header = ("source words", "test pairs", *(run_name(run["label"]) for run in runs))
+    header = ("source words", "test pairs", *(run_name(run) for run in runs))
     rows = []
     for index, label in enumerate(length_buckets.BUCKET_LABELS):
         bleus = [run["buckets"][index]["bleu"] for run in runs]

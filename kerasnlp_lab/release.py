@@ -47,10 +47,13 @@ def _without_figures(metrics):
     return {key: value for key, value in metrics.items() if key != "figures"}
 
 
-def choose_length_penalty(model_name, workdir):
-    """The length penalty a release translator decodes with: the alpha of
-    `translation.LENGTH_PENALTIES` whose beam search scores the highest BLEU on the validation
-    split (its first `eval_examples` pairs). Returns (alpha, the sweep's record)."""
+def choose_decoding(model_name, workdir):
+    """The decoding settings of a release translator, chosen on the validation split (its first
+    `eval_examples` pairs) with beam search: the alpha of `translation.LENGTH_PENALTIES` with
+    the highest BLEU, then at that alpha the n-gram ban of `translation.NO_REPEAT_NGRAM_SIZES`
+    with the highest BLEU (none unless one scores higher). Returns ({length_penalty,
+    no_repeat_ngram_size}, {"length_penalty_selection": record, "no_repeat_selection": record}).
+    """
     from kerasnlp_lab.evaluation import translation  # TensorFlow: imported when needed
 
     run, serving = _module("export", model_name).load_serving(workdir)
@@ -58,31 +61,34 @@ def choose_length_penalty(model_name, workdir):
     sources, references = translation.read_pairs(
         run["dataset"], "validation", config["eval_examples"]
     )
-    sweep = translation.length_penalty_sweep(
-        serving, sources, references, batch_size=config["batch_size"]
-    )
+    batch_size = config["batch_size"]
+    sweep = translation.length_penalty_sweep(serving, sources, references, batch_size=batch_size)
     alpha = translation.best_length_penalty(sweep)
-    record = {
-        "split": "validation",
-        "pairs": len(sources),
-        "beam_size": serving.beam_size,
-        "trained_with": config["length_penalty"],
-        "chosen": alpha,
-        "runs": sweep,
+    serving = serving.with_decoding(length_penalty=alpha)
+    bans = translation.no_repeat_sweep(serving, sources, references, batch_size=batch_size)
+    size = translation.best_no_repeat(bans)
+    common = {"split": "validation", "pairs": len(sources), "beam_size": serving.beam_size}
+    records = {
+        "length_penalty_selection": {
+            **common,
+            "trained_with": config["length_penalty"],
+            "chosen": alpha,
+            "runs": sweep,
+        },
+        "no_repeat_selection": {**common, "length_penalty": alpha, "chosen": size, "runs": bans},
     }
-    return alpha, record
+    return {"length_penalty": alpha, "no_repeat_ngram_size": size}, records
 
 
 def make_preset(model_name, workdir, presets_root=PRESETS, command=None):
     """Writes the run of `workdir` as presets/<model>/ with its test metrics; returns them.
 
-    A translator's preset decodes with the length penalty `choose_length_penalty` picks on
-    the validation split (recorded in metadata.json as `length_penalty_selection`)."""
+    A translator's preset decodes with the settings `choose_decoding` picks on the validation
+    split (recorded in metadata.json as `length_penalty_selection` and `no_repeat_selection`)."""
     preset_dir = os.path.join(presets_root, model_name)
     config_changes, extra = {}, {}
     if model_name in TRANSLATORS:
-        alpha, extra["length_penalty_selection"] = choose_length_penalty(model_name, workdir)
-        config_changes["length_penalty"] = alpha
+        config_changes, extra = choose_decoding(model_name, workdir)
     presets.write_preset(workdir, preset_dir, model_name, command, extra, config_changes)
     evaluation = _module("evaluation", model_name)
     metrics = _without_figures(evaluation.evaluate(preset_dir))

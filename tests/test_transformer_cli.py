@@ -93,6 +93,13 @@ def test_transformer_train_evaluate_export_predict(tmp_path):
     best = max(selection["runs"], key=lambda row: (row["bleu"], -row["alpha"]))["alpha"]
     assert config["length_penalty"] == selection["chosen"] == best
     assert json.loads(released.stdout)["beam"]["length_penalty"] == best
+    # then the n-gram ban, at that length penalty: none unless one scores higher.
+    bans = json.loads((preset / "metadata.json").read_text())["no_repeat_selection"]
+    assert [row["no_repeat_ngram_size"] for row in bans["runs"]] == [0, 3, 4]
+    assert (bans["split"], bans["length_penalty"]) == ("validation", best)
+    chosen = min(bans["runs"], key=lambda row: (-row["bleu"], row["no_repeat_ngram_size"]))
+    assert config["no_repeat_ngram_size"] == bans["chosen"] == chosen["no_repeat_ngram_size"]
+    assert json.loads(released.stdout)["no_repeat_ngram_size"] == bans["chosen"]
 
 
 def test_keras_hub_run_cannot_be_exported(tmp_path):

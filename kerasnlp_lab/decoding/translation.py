@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from kerasnlp_lab.decoding.beam import beam_search, beam_search_nbest, gather_rows
 from kerasnlp_lab.decoding.greedy import greedy_search
+from kerasnlp_lab.decoding.no_repeat import repeated_ngram_mask
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 BANNED_LOGIT = LARGE_NEGATIVE
@@ -32,22 +33,24 @@ def translate(
     beam_size=1,
     length_penalty_alpha=0.0,
     banned_ids=(),
+    no_repeat_ngram_size=0,
 ):
     """Generated ids (B, max_length) of source ids (B, S): greedy for beam_size 1, else beam.
 
     Each row holds the generated ids, the end id included, then `pad_id`. Each of
     `banned_ids` (e.g. padding, [START] and [UNK]) gets a logit of `BANNED_LOGIT`: it is
-    never generated.
+    never generated. With `no_repeat_ngram_size` n > 0, neither is a token that would repeat
+    an n-gram of its hypothesis (`kerasnlp_lab.decoding.no_repeat`); 0 turns that off.
     """
     ids = dict(start_id=start_id, end_id=end_id, max_length=max_length, pad_id=pad_id)
+    scores = _masking(banned_ids, no_repeat_ngram_size)
     if beam_size > 1:
         tokens, _ = _beam(
-            beam_search, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids
+            beam_search, translator, source_ids, beam_size, length_penalty_alpha, scores, ids
         )
         return tokens
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
-    scores = _masking(banned_ids)
     # The per-row source is part of the state: finished rows leave both.
     per_row = translator.per_row_encoded(encoded)
     shared = {key: value for key, value in encoded.items() if key not in per_row}
@@ -56,7 +59,7 @@ def translate(
         logits, decoder_state = translator.decode_step(
             tokens, step, state["decoder"], {**shared, **state["encoded"]}
         )
-        return scores(logits), {"decoder": decoder_state, "encoded": state["encoded"]}
+        return scores(logits, tokens, step), {"decoder": decoder_state, "encoded": state["encoded"]}
 
     state = {"decoder": decoder_state, "encoded": per_row}
     batch_size = tf.shape(source_ids)[0]
@@ -76,6 +79,7 @@ def translate_nbest(
     pad_id=0,
     length_penalty_alpha=0.0,
     banned_ids=(),
+    no_repeat_ngram_size=0,
 ):
     """The beam's `beam_size` best translations of source ids (B, S), best first.
 
@@ -83,35 +87,41 @@ def translate_nbest(
     length-penalized log-probabilities float32 (B, beam_size), as `beam_search_nbest`.
     """
     ids = dict(start_id=start_id, end_id=end_id, max_length=max_length, pad_id=pad_id)
+    scores = _masking(banned_ids, no_repeat_ngram_size)
     return _beam(
-        beam_search_nbest, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids
+        beam_search_nbest, translator, source_ids, beam_size, length_penalty_alpha, scores, ids
     )
 
 
-def _masking(banned_ids):
-    """logits (B, V) -> logits with each of `banned_ids` at `BANNED_LOGIT`."""
+def _masking(banned_ids, no_repeat_ngram_size):
+    """(logits (N, V), tokens, step) -> logits with each of `banned_ids`, and each token that
+    would repeat an n-gram of its row (n = `no_repeat_ngram_size` > 0), at `BANNED_LOGIT`."""
     banned_ids = tuple(banned_ids)
 
-    def scores(logits):
+    def scores(logits, tokens, step):
+        banned_logit = tf.cast(BANNED_LOGIT, logits.dtype)
         if banned_ids:
             ids = tf.range(tf.shape(logits)[1])  # (V,)
             banned = tf.reduce_any(ids[None, :] == tf.constant(banned_ids)[:, None], axis=0)
-            logits = tf.where(banned[tf.newaxis, :], tf.cast(BANNED_LOGIT, logits.dtype), logits)
+            logits = tf.where(banned[tf.newaxis, :], banned_logit, logits)
+        if no_repeat_ngram_size:
+            repeats = repeated_ngram_mask(tokens, step, no_repeat_ngram_size, tf.shape(logits)[1])
+            logits = tf.where(repeats, banned_logit, logits)
         return logits
 
     return scores
 
 
-def _beam(search, translator, source_ids, beam_size, length_penalty_alpha, banned_ids, ids):
-    """`search` (beam_search or beam_search_nbest) over the translator's decoder steps."""
+def _beam(search, translator, source_ids, beam_size, length_penalty_alpha, scores, ids):
+    """`search` (beam_search or beam_search_nbest) over the translator's decoder steps, with
+    the logits masked by `scores` (of `_masking`)."""
     encoded = translator.encode(source_ids)
     decoder_state = translator.initial_decoder_state(encoded)
     encoded = translator.encoded_for_beams(encoded, beam_size)
-    scores = _masking(banned_ids)
 
     def next_token_fn(tokens, step, decoder_state):
         logits, decoder_state = translator.decode_step(tokens, step, decoder_state, encoded)
-        return scores(logits), decoder_state
+        return scores(logits, tokens, step), decoder_state
 
     return search(
         next_token_fn,

@@ -38,6 +38,9 @@ REPEAT_NGRAM, REPEAT_COUNT = 3, 3
 # The length penalties (GNMT alpha) `release` compares with beam search on the validation
 # split; the release translators decode with the best of them.
 LENGTH_PENALTIES = (0.0, 0.6, 1.0)
+# The n-gram bans (`no_repeat_ngram_size`, 0: none) `release` then compares at the chosen
+# length penalty; a ban is kept only where it scores a higher validation BLEU than none.
+NO_REPEAT_NGRAM_SIZES = (0, 3, 4)
 
 
 def read_pairs(dataset, split, limit=None):
@@ -116,6 +119,7 @@ def translation_scores(serving, sources, references, batch_size=64):
         results[method]["repetitive_outputs"] = count_repetitive(translations[method])
     results["beam"]["beam_size"] = serving.beam_size
     results["beam"]["length_penalty"] = serving.length_penalty
+    results["no_repeat_ngram_size"] = serving.no_repeat_ngram_size
     results["examples"] = [
         {"source": source, "reference": reference, "greedy": greedy, "beam": beam}
         for source, reference, greedy, beam in list(
@@ -133,30 +137,58 @@ def count_unknown_outputs(serving, sources, batch_size=64):
     return sum(unknown in text for text in translations)
 
 
+def beam_scores(search, sources, references, batch_size=64):
+    """{bleu, chrf, length_ratio, repetitive_outputs} of the beam search of a
+    `TranslatorServing`, the length ratio being output over reference tokens (sacreBLEU's
+    13a tokens, over the corpus)."""
+    hypotheses = search.translate_texts(sources, beam=True, batch_size=batch_size)
+    bleu = BLEU().corpus_score(hypotheses, [references])
+    return {
+        "bleu": round(bleu.score, 2),
+        "chrf": round(CHRF().corpus_score(hypotheses, [references]).score, 2),
+        "length_ratio": round(bleu.sys_len / max(bleu.ref_len, 1), 3),
+        "repetitive_outputs": count_repetitive(hypotheses),
+    }
+
+
 def length_penalty_sweep(serving, sources, references, alphas=LENGTH_PENALTIES, batch_size=64):
     """Beam search of `sources` at each length penalty alpha of `alphas`:
-    [{alpha, bleu, chrf, length_ratio, repetitive_outputs}], the length ratio being output
-    over reference tokens (sacreBLEU's 13a tokens, over the corpus)."""
-    rows = []
-    for alpha in alphas:
-        search = serving.with_decoding(length_penalty=alpha)
-        hypotheses = search.translate_texts(sources, beam=True, batch_size=batch_size)
-        bleu = BLEU().corpus_score(hypotheses, [references])
-        rows.append(
-            {
-                "alpha": alpha,
-                "bleu": round(bleu.score, 2),
-                "chrf": round(CHRF().corpus_score(hypotheses, [references]).score, 2),
-                "length_ratio": round(bleu.sys_len / max(bleu.ref_len, 1), 3),
-                "repetitive_outputs": count_repetitive(hypotheses),
-            }
-        )
-    return rows
+    [{alpha, bleu, chrf, length_ratio, repetitive_outputs}]."""
+    return [
+        {
+            "alpha": alpha,
+            **beam_scores(
+                serving.with_decoding(length_penalty=alpha), sources, references, batch_size
+            ),
+        }
+        for alpha in alphas
+    ]
 
 
 def best_length_penalty(sweep):
     """The alpha of the sweep's highest BLEU; the smallest alpha among equal scores."""
     return min(sweep, key=lambda row: (-row["bleu"], row["alpha"]))["alpha"]
+
+
+def no_repeat_sweep(serving, sources, references, sizes=NO_REPEAT_NGRAM_SIZES, batch_size=64):
+    """Beam search of `sources` with each n-gram ban of `sizes` (0: none):
+    [{no_repeat_ngram_size, bleu, chrf, length_ratio, repetitive_outputs}]."""
+    return [
+        {
+            "no_repeat_ngram_size": size,
+            **beam_scores(
+                serving.with_decoding(no_repeat_ngram_size=size), sources, references, batch_size
+            ),
+        }
+        for size in sizes
+    ]
+
+
+def best_no_repeat(sweep):
+    """The n-gram ban of the sweep's highest BLEU; the smallest (0: none) among equal scores."""
+    return min(sweep, key=lambda row: (-row["bleu"], row["no_repeat_ngram_size"]))[
+        "no_repeat_ngram_size"
+    ]
 
 
 def plot_attention(weights, source_tokens, target_tokens, path, title=""):

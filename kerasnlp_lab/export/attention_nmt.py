@@ -42,6 +42,7 @@ class AttentionNMTServing(translator_lib.TranslatorServing):
             max_output_length=config.max_target_length - 1,
             beam_size=config.beam_size,
             length_penalty=config.length_penalty,
+            no_repeat_ngram_size=config.no_repeat_ngram_size,
             name="attention_nmt_serving",
         )
         self.attention = tf.function(self._attention, input_signature=[translator_lib.TEXT_SPEC])

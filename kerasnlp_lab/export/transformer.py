@@ -76,6 +76,7 @@ def make_serving(model, source_vectorizer, target_vectorizer, config):
         max_output_length=max_output_length,
         beam_size=config.beam_size,
         length_penalty=config.length_penalty,
+        no_repeat_ngram_size=config.no_repeat_ngram_size,
         name="transformer_translator_serving",
     )
 

@@ -85,6 +85,8 @@ class TranslatorServing(tf.Module):
         length_penalty: alpha of the GNMT length penalty of `beam_search`.
         generate_unknown: let the decoder generate the [UNK] token (default: never; padding
             and [START] are never generated either way).
+        no_repeat_ngram_size: n > 0 bans, in every search, a token that would repeat an n-gram
+            of its hypothesis (`kerasnlp_lab.decoding.no_repeat`); 0 (default) bans none.
         name: the module's name.
     """
 
@@ -99,6 +101,7 @@ class TranslatorServing(tf.Module):
         beam_size=DEFAULT_BEAM_SIZE,
         length_penalty=0.0,
         generate_unknown=False,
+        no_repeat_ngram_size=0,
         name="translator_serving",
     ):
         super().__init__(name=name)
@@ -110,6 +113,7 @@ class TranslatorServing(tf.Module):
         self.max_output_length = max_output_length
         self.beam_size = beam_size
         self.length_penalty = length_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
         banned = target_vectorizer.banned_ids
         self.banned_ids = tuple(i for i in banned if not generate_unknown or i != OOV_ID)
         self.greedy = tf.function(self._greedy, input_signature=[TEXT_SPEC])
@@ -138,13 +142,14 @@ class TranslatorServing(tf.Module):
         return trim_padding(tokens, self.target_vectorizer.pad_id)
 
     def search_ids(self):
-        """The target ids and banned ids every search is given."""
+        """The target ids, banned ids and n-gram ban every search is given."""
         return dict(
             start_id=self.target_vectorizer.start_id,
             end_id=self.target_vectorizer.end_id,
             max_length=self.max_output_length,
             pad_id=self.target_vectorizer.pad_id,
             banned_ids=self.banned_ids,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
         )
 
     def token_labels(self, source_ids, tokens):
@@ -162,12 +167,14 @@ class TranslatorServing(tf.Module):
 
     def with_decoding(self, **settings):
         """A plain `TranslatorServing` of the same model and vectorizers with other decoding
-        `settings` (`beam_size`, `length_penalty`, `generate_unknown`: False unless given)."""
+        `settings` (`beam_size`, `length_penalty`, `no_repeat_ngram_size`, `generate_unknown`:
+        False unless given)."""
         kept = dict(
             max_source_length=self.max_source_length,
             max_output_length=self.max_output_length,
             beam_size=self.beam_size,
             length_penalty=self.length_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
         )
         return TranslatorServing(
             self.translator, self.source_vectorizer, self.target_vectorizer, **{**kept, **settings}

@@ -77,6 +77,7 @@ class AttentionNMTConfig:
     average_checkpoints: int = 1  # the final model averages the last N epochs' weights
     beam_size: int = 4
     length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0  # n > 0: never repeat an n-gram of tokens (0: off)
     attention: str = BAHDANAU
     train_examples: int | None = None
     eval_examples: int | None = None

@@ -82,6 +82,7 @@ class TransformerConfig:
     average_checkpoints: int = 1  # the final model averages the last N epochs' weights
     beam_size: int = 4
     length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0  # n > 0: never repeat an n-gram of tokens (0: off)
     train_examples: int | None = None  # None: the whole training split
     eval_examples: int | None = None  # None: the whole validation / test split
 

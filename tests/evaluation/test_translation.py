@@ -60,17 +60,20 @@ def test_attention_heatmap_is_a_png(tmp_path):
 
 
 class FakeSearch:
-    """A serving whose beam search at length penalty alpha gives `outputs[alpha]`."""
+    """A serving whose beam search with setting `key` (a length penalty or an n-gram ban) gives
+    `outputs[key]`."""
 
-    def __init__(self, outputs, alpha=None):
-        self.outputs, self.alpha = outputs, alpha
+    def __init__(self, outputs, key=None):
+        self.outputs, self.key = outputs, key
 
-    def with_decoding(self, length_penalty):
-        return FakeSearch(self.outputs, length_penalty)
+    def with_decoding(self, length_penalty=None, no_repeat_ngram_size=None):
+        return FakeSearch(
+            self.outputs, no_repeat_ngram_size if length_penalty is None else length_penalty
+        )
 
     def translate_texts(self, texts, beam=False, batch_size=64):
-        assert beam and len(texts) == len(self.outputs[self.alpha])
-        return self.outputs[self.alpha]
+        assert beam and len(texts) == len(self.outputs[self.key])
+        return self.outputs[self.key]
 
 
 def test_the_length_penalty_sweep_scores_each_alphas_beam_search():
@@ -97,3 +100,26 @@ def test_the_length_penalty_sweep_scores_each_alphas_beam_search():
 def test_the_best_length_penalty_is_the_smallest_among_equal_scores():
     sweep = [{"alpha": 1.0, "bleu": 5.0}, {"alpha": 0.6, "bleu": 5.0}, {"alpha": 0.0, "bleu": 4.9}]
     assert translation.best_length_penalty(sweep) == 0.6
+
+
+def test_the_no_repeat_sweep_scores_each_bans_beam_search():
+    references = ["the dog eats bread .", "who is it ?"]
+    outputs = {
+        0: ["the dog eats bread . the dog eats bread . the dog eats bread .", "who is it ?"],
+        3: ["the dog eats bread .", "who is it ?"],
+        4: ["the dog eats bread . the dog", "who is it ?"],
+    }
+    sweep = translation.no_repeat_sweep(FakeSearch(outputs), ["a", "b"], references)
+    assert [row["no_repeat_ngram_size"] for row in sweep] == [0, 3, 4]
+    assert [row["repetitive_outputs"] for row in sweep] == [1, 0, 0]
+    assert sweep[1]["bleu"] == 100.0
+    assert translation.best_no_repeat(sweep) == 3
+
+
+def test_no_ban_is_kept_unless_it_scores_higher():
+    sweep = [
+        {"no_repeat_ngram_size": 0, "bleu": 5.0},
+        {"no_repeat_ngram_size": 3, "bleu": 5.0},
+        {"no_repeat_ngram_size": 4, "bleu": 4.9},
+    ]
+    assert translation.best_no_repeat(sweep) == 0

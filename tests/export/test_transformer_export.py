@@ -247,3 +247,17 @@ def test_the_export_prepares_the_decoding_weights_once_as_variables(serving):
         serving.greedy(texts)["translation"].numpy(),
         per_search.greedy(texts)["translation"].numpy(),
     )
+
+
+def test_an_ngram_ban_exports_with_core_ops_and_decodes_as_in_process(serving, tmp_path):
+    banned = serving.with_decoding(no_repeat_ngram_size=2)
+    path = exporter.export_serving(banned, str(tmp_path))
+    assert "TensorScatterMax" in export_checks.assert_core_ops_only(path)
+    loaded = tf.saved_model.load(path)
+    for signature, beam in (("serving_default", False), ("beam_search", True)):
+        outputs = loaded.signatures[signature](text=tf.constant(TEXTS))["translation"].numpy()
+        translations = [text.decode("utf-8") for text in outputs]
+        assert translations == banned.translate_texts(TEXTS, beam=beam)
+        for text in translations:  # no word pair twice (the toy vocabulary is words)
+            pairs = list(zip(text.split(), text.split()[1:]))
+            assert len(pairs) == len(set(pairs)), text

@@ -259,5 +259,6 @@ def test_an_ngram_ban_exports_with_core_ops_and_decodes_as_in_process(serving, t
         translations = [text.decode("utf-8") for text in outputs]
         assert translations == banned.translate_texts(TEXTS, beam=beam)
         for text in translations:  # no word pair twice (the toy vocabulary is words)
-            pairs = list(zip(text.split(), text.split()[1:]))
+            words = text.split()
+            pairs = list(zip(words[:-1], words[1:], strict=True))
             assert len(pairs) == len(set(pairs)), text

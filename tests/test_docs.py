@@ -664,6 +664,9 @@ def test_the_figure_code_draws_every_page_on_tiny_models(tiny_folders, tmp_path)
         sections = GENERATED.findall(text)
         assert all(body.strip() for _, body in sections), page.name
     bottleneck = (docs / "bottleneck.md").read_text(encoding="utf-8")
-    assert "| source words | test pairs | GRU encoder-decoder + Bahdanau attention |" in bottleneck
+    assert (
+        "| source words | test pairs | GRU + additive attention, Bahdanau's order (words) |"
+        in bottleneck
+    )
     samples = (docs / "char_generator.md").read_text(encoding="utf-8")
     assert all(f"**Temperature {t}**" in samples for t in char_page.TEMPERATURES)

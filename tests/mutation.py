@@ -245,7 +245,7 @@ FAULTS = (
     Fault(
         "translation-beam-ignores-banned-ids",
         TRANSLATE_PY,
-        "return scores(logits), decoder_state",
+        "return scores(logits, tokens, step), decoder_state",
         "return logits, decoder_state",
         (
             TRANSLATE + "test_banned_ids_are_never_generated_greedy_or_beam",
@@ -256,8 +256,8 @@ FAULTS = (
     Fault(
         "translation-greedy-ignores-banned-ids",
         TRANSLATE_PY,
-        'return scores(logits), {"decoder": decoder_state, "encoded": state["encoded"]}',
-        'return logits, {"decoder": decoder_state, "encoded": state["encoded"]}',
+        'return scores(logits, tokens, step), {"decoder": decoder_state,',
+        'return logits, {"decoder": decoder_state,',
         (
             TRANSLATE + "test_banned_ids_are_never_generated_greedy_or_beam",
             TRANSLATE + "test_several_banned_ids_leave_the_next_best",

@@ -65,7 +65,12 @@ def choose_decoding(model_name, workdir):
     sweep = translation.length_penalty_sweep(serving, sources, references, batch_size=batch_size)
     alpha = translation.best_length_penalty(sweep)
     serving = serving.with_decoding(length_penalty=alpha)
-    bans = translation.no_repeat_sweep(serving, sources, references, batch_size=batch_size)
+    # No ban at the chosen alpha is the alpha sweep's own run: only the bans are decoded.
+    unbanned = next(row for row in sweep if row["alpha"] == alpha)
+    bans = [{"no_repeat_ngram_size": 0, **{k: v for k, v in unbanned.items() if k != "alpha"}}]
+    bans += translation.no_repeat_sweep(
+        serving, sources, references, translation.NO_REPEAT_NGRAM_SIZES[1:], batch_size
+    )
     size = translation.best_no_repeat(bans)
     common = {"split": "validation", "pairs": len(sources), "beam_size": serving.beam_size}
     records = {

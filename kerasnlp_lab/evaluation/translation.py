@@ -38,7 +38,7 @@ REPEAT_NGRAM, REPEAT_COUNT = 3, 3
 # The length penalties (GNMT alpha) `release` compares with beam search on the validation
 # split; the release translators decode with the best of them.
 LENGTH_PENALTIES = (0.0, 0.6, 1.0)
-# The n-gram bans (`no_repeat_ngram_size`, 0: none) `release` then compares at the chosen
+# The n-gram bans (`no_repeat_ngram_size`; 0, none, first) `release` then compares at the chosen
 # length penalty; a ban is kept only where it scores a higher validation BLEU than none.
 NO_REPEAT_NGRAM_SIZES = (0, 3, 4)
 
@@ -151,44 +151,47 @@ def beam_scores(search, sources, references, batch_size=64):
     }
 
 
-def length_penalty_sweep(serving, sources, references, alphas=LENGTH_PENALTIES, batch_size=64):
-    """Beam search of `sources` at each length penalty alpha of `alphas`:
-    [{alpha, bleu, chrf, length_ratio, repetitive_outputs}]."""
+def decoding_sweep(serving, sources, references, setting, values, label, batch_size=64):
+    """Beam search of `sources` with the decoding `setting` (a `with_decoding` argument) at
+    each of `values`: [{label: value, bleu, chrf, length_ratio, repetitive_outputs}]."""
     return [
         {
-            "alpha": alpha,
+            label: value,
             **beam_scores(
-                serving.with_decoding(length_penalty=alpha), sources, references, batch_size
+                serving.with_decoding(**{setting: value}), sources, references, batch_size
             ),
         }
-        for alpha in alphas
+        for value in values
     ]
+
+
+def best_setting(sweep, label):
+    """The `label` value of the sweep's highest BLEU; the smallest among equal scores."""
+    return min(sweep, key=lambda row: (-row["bleu"], row[label]))[label]
+
+
+def length_penalty_sweep(serving, sources, references, alphas=LENGTH_PENALTIES, batch_size=64):
+    """[{alpha, bleu, chrf, length_ratio, repetitive_outputs}] of a beam at each alpha."""
+    return decoding_sweep(
+        serving, sources, references, "length_penalty", alphas, "alpha", batch_size
+    )
 
 
 def best_length_penalty(sweep):
     """The alpha of the sweep's highest BLEU; the smallest alpha among equal scores."""
-    return min(sweep, key=lambda row: (-row["bleu"], row["alpha"]))["alpha"]
+    return best_setting(sweep, "alpha")
 
 
 def no_repeat_sweep(serving, sources, references, sizes=NO_REPEAT_NGRAM_SIZES, batch_size=64):
-    """Beam search of `sources` with each n-gram ban of `sizes` (0: none):
-    [{no_repeat_ngram_size, bleu, chrf, length_ratio, repetitive_outputs}]."""
-    return [
-        {
-            "no_repeat_ngram_size": size,
-            **beam_scores(
-                serving.with_decoding(no_repeat_ngram_size=size), sources, references, batch_size
-            ),
-        }
-        for size in sizes
-    ]
+    """[{no_repeat_ngram_size, bleu, chrf, length_ratio, repetitive_outputs}] of a beam with
+    each n-gram ban of `sizes` (0: none)."""
+    label = "no_repeat_ngram_size"
+    return decoding_sweep(serving, sources, references, label, sizes, label, batch_size)
 
 
 def best_no_repeat(sweep):
     """The n-gram ban of the sweep's highest BLEU; the smallest (0: none) among equal scores."""
-    return min(sweep, key=lambda row: (-row["bleu"], row["no_repeat_ngram_size"]))[
-        "no_repeat_ngram_size"
-    ]
+    return best_setting(sweep, "no_repeat_ngram_size")
 
 
 def plot_attention(weights, source_tokens, target_tokens, path, title=""):

@@ -193,8 +193,8 @@ def test_demo_shows_the_release_models_through_rest_and_grpc(exported, tmp_path)
         "death he should die."
     ) in lines
     assert (
-        "attention_nmt greedy (REST):          This saying, “What is he who tell us what would "
-        "die.”  [BLEU 6.6]"
+        "attention_nmt greedy (REST):          This saying, “To what he would have something to "
+        "find out of death.”  [BLEU 6.4]"
     ) in lines
     assert sum(line.startswith("transformer_translator beam-4 (gRPC): ") for line in lines) == 5
     typed = lines.index(

@@ -107,7 +107,7 @@ PRESETS = {
         tokenizer="wordpiece",
         source_vocab_size=8_000,
         target_vocab_size=8_000,
-        epochs=10,
+        epochs=13,
         dropout=0.2,
         lr_plateau_factor=0.5,
     ),

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 import keras
 
@@ -79,6 +80,14 @@ def numbered_files(directory, pattern):
 def completed_checkpoints(directory):
     """(completed epochs, path) of the checkpoints in `directory`, oldest first."""
     return numbered_files(directory, CHECKPOINT_PATTERN)
+
+
+def minutes_since_last(workdir):
+    """Minutes since the last checkpoint of `workdir` was written (0 without one)."""
+    found = completed_checkpoints(os.path.join(workdir, CHECKPOINT_DIR))
+    if not found:
+        return 0.0
+    return max(0.0, (time.time() - os.path.getmtime(found[-1][1])) / 60)
 
 
 def save(model, workdir, completed_epochs):

@@ -57,6 +57,9 @@ def machine_description():
 def training_record(workdir, run, model):
     """What the run in `workdir` did: epochs, steps, kept weights, wall time (from its files).
 
+    The wall time runs from the first start to the final model, less the pauses before each
+    --resume (`paused_minutes` of run.json).
+
     A fine-tuned run counts the preset's epochs too (as its steps do) and says which preset
     it started from, with that preset's own epochs and wall time.
     """
@@ -100,7 +103,9 @@ def training_record(workdir, run, model):
         }
         if history
         else {},
-        "wall_time_minutes": round((finished - started).total_seconds() / 60, 1),
+        "wall_time_minutes": round(
+            (finished - started).total_seconds() / 60 - run.get(workdir_lib.PAUSED_MINUTES, 0), 1
+        ),
         "finished": finished.isoformat(timespec="seconds"),
     }
     if earlier:

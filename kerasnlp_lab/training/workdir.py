@@ -35,6 +35,7 @@ PRESET_WEIGHTS_FILE = "model.weights.h5"
 PRESET_METADATA_FILE = "metadata.json"
 # The run.json key of a run started from a release preset: that preset and its training.
 FINE_TUNED_FROM = "fine_tuned_from"
+PAUSED_MINUTES = "paused_minutes"
 
 
 def git_commit():
@@ -55,14 +56,18 @@ def git_commit():
 def save_run_description(workdir, *, model_name, preset, dataset, config, seed=None, resume=False):
     """Writes what a run trains (model, preset, dataset, config, seed), before training starts.
 
-    Also records when it started (a resumed run keeps its first start) and the git commit of
-    the code, for release metadata.
+    Also records when it started (a resumed run keeps its first start), how long it stood
+    still between its last checkpoint and each --resume (`paused_minutes`, left out of its
+    wall time) and the git commit of the code, for release metadata.
     """
     make_folder(workdir, "--workdir")
     earlier = load_run_description(workdir) if resume else None
     started = (earlier or {}).get("started") or datetime.datetime.now(
         datetime.timezone.utc
     ).isoformat(timespec="seconds")
+    paused = (earlier or {}).get(PAUSED_MINUTES, 0.0)
+    if earlier:
+        paused += checkpoints.minutes_since_last(workdir)
     run = {
         "model": model_name,
         "preset": preset,
@@ -70,6 +75,7 @@ def save_run_description(workdir, *, model_name, preset, dataset, config, seed=N
         "config": dataclasses.asdict(config),
         "seed": seed,
         "started": started,
+        PAUSED_MINUTES: round(paused, 1),
         "git_commit": git_commit(),
     }
     if (earlier or {}).get(FINE_TUNED_FROM):

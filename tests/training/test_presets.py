@@ -1,7 +1,9 @@
 """Release presets from a finished run: what they hold, and fine-tuning from one."""
 
+import datetime
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -70,3 +72,17 @@ def test_fine_tuning_a_preset_continues_its_steps(preset, tmp_path):
 def test_fine_tuning_refuses_a_folder_that_is_not_a_preset(tmp_path):
     with pytest.raises(UserError, match="is not a release preset"):
         presets.start_from_preset(str(tmp_path), str(tmp_path / "run"), "autoencoder")
+
+
+def test_the_wall_time_leaves_out_the_pauses_before_each_resume(preset, tmp_path):
+    run_folder, _ = preset
+    copy = tmp_path / "run"
+    shutil.copytree(run_folder, copy)
+    finished = os.path.getmtime(copy / workdir_lib.MODEL_FILE)
+    run = json.loads((copy / workdir_lib.RUN_FILE).read_text())
+    started = datetime.datetime.fromtimestamp(finished - 3 * 3600, datetime.timezone.utc)
+    run["started"] = started.isoformat(timespec="seconds")
+    run[workdir_lib.PAUSED_MINUTES] = 110.0
+    (copy / workdir_lib.RUN_FILE).write_text(json.dumps(run))
+    run, model = workdir_lib.load_run(str(copy), "autoencoder")
+    assert presets.training_record(str(copy), run, model)["wall_time_minutes"] == 70.0

@@ -1,6 +1,8 @@
 """What holds a run, what --overwrite deletes, and who checks or deletes in a cluster."""
 
 import json
+import os
+import time
 import types
 
 import pytest
@@ -185,3 +187,26 @@ def test_a_resumed_run_keeps_its_first_start_and_a_new_run_does_not(tmp_path):
     assert workdir_lib.load_run_description(tmp_path)["started"] == "2026-01-02T03:04:05+00:00"
     workdir_lib.save_run_description(tmp_path, **describe)
     assert workdir_lib.load_run_description(tmp_path)["started"] > "2026-12"
+
+
+def test_a_resume_records_how_long_the_run_stood_still_since_its_last_checkpoint(tmp_path):
+    describe = dict(
+        model_name="char_generator",
+        preset="tiny",
+        dataset="d",
+        config=char_generator.get_config("tiny"),
+        seed=0,
+    )
+    workdir_lib.save_run_description(tmp_path, **describe)
+    assert workdir_lib.load_run_description(tmp_path)[workdir_lib.PAUSED_MINUTES] == 0.0
+    checkpoint = tmp_path / checkpoints.CHECKPOINT_DIR / "epoch-0003.keras"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    an_hour_ago = time.time() - 3600
+    os.utime(checkpoint, (an_hour_ago, an_hour_ago))
+    workdir_lib.save_run_description(tmp_path, **describe, resume=True)
+    assert workdir_lib.load_run_description(tmp_path)[workdir_lib.PAUSED_MINUTES] == 60.0
+    workdir_lib.save_run_description(tmp_path, **describe, resume=True)  # a second pause adds
+    assert workdir_lib.load_run_description(tmp_path)[workdir_lib.PAUSED_MINUTES] == 120.0
+    workdir_lib.save_run_description(tmp_path, **describe)  # a new run starts at zero
+    assert workdir_lib.load_run_description(tmp_path)[workdir_lib.PAUSED_MINUTES] == 0.0

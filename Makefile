@@ -69,7 +69,7 @@ figures: setup
 
 # The bottleneck experiment (docs/bottleneck.md): trains the GRU encoder-decoder without
 # attention and with additive attention in Luong's order (the `small` preset, like the release
-# model in Bahdanau's order; about 2 hours each on 2 CPU cores; a run whose model is there is
+# model in Bahdanau's order; about 2.5 hours each on 2 CPU cores; a run whose model is there is
 # skipped), measures test BLEU per source length of them and of the release translators into
 # docs/bottleneck.json, redraws the plot.
 BOTTLENECK_RUNS := runs/bottleneck

@@ -24,13 +24,16 @@ Training speed, ours vs keras_hub: `train_on_batch` on the same random batches (
 40 source and 40 target ids, no padding) after one warm-up step, as tokens/second.
 
 The tokenizer's share of a request: the source tokenization of one verse against the
-whole greedy request of the exported release Transformer (`make models` first).
+whole greedy request of the exported release Transformer (`make models` first). With
+`--baseline-export`, the greedy translation of the whole test split by that export and by
+ours (e.g. an earlier release exported with `kerasnlp-lab export`), as a ratio.
 
     python benchmarks/transformer.py [--tokens 64] [--rounds 7] [--ctranslate2-only]
-        [--repeats 3] [--train-steps 30] [--no-keras-hub]
+        [--repeats 3] [--train-steps 30] [--no-keras-hub] [--baseline-export BASE_PATH]
 """
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -88,13 +91,14 @@ class DecodingModule(tf.Module):
     def __init__(self, model, tokens, length_penalty):
         super().__init__()
         self.model = model
-        translator = transformer.Translator(model, tokens, prepare_weights=True)
+        # An attribute, so the SavedModel tracks the prepared weights it holds.
+        self.translator = transformer.Translator(model, tokens, prepare_weights=True)
         spec = tf.TensorSpec([None, None], tf.int32, name="source_ids")
 
         def search(beam_size):
             def run(source_ids):
                 return translate(
-                    translator,
+                    self.translator,
                     source_ids,
                     start_id=START_ID,
                     end_id=NEVER_ID,
@@ -395,6 +399,12 @@ def compare_with_ctranslate2(tokens, rounds, batch_sizes):
     )
 
 
+def newest_export(base):
+    """The newest numbered version folder under a TF Serving model base path."""
+    versions = sorted(int(name) for name in os.listdir(base) if name.isdigit())
+    return os.path.join(base, str(versions[-1]))
+
+
 def tokenizer_share(saved_models, presets, repeats):
     """Prints the source tokenizer's share of a one-sentence greedy request.
 
@@ -406,11 +416,8 @@ def tokenizer_share(saved_models, presets, repeats):
     from kerasnlp_lab.export.translator import MAX_SOURCE_CHARS, WARMUP_TEXTS
     from kerasnlp_lab.text.truncate import keep_first_chars
 
-    folder = os.path.join(saved_models, transformer.MODEL_NAME)
-    versions = sorted(int(name) for name in os.listdir(folder) if name.isdigit())
-    signature = tf.saved_model.load(os.path.join(folder, str(versions[-1]))).signatures[
-        "serving_default"
-    ]
+    path = newest_export(os.path.join(saved_models, transformer.MODEL_NAME))
+    signature = tf.saved_model.load(path).signatures["serving_default"]
     source_vectorizer, _ = translation_pipeline.load_vectorizers(
         os.path.join(presets, transformer.MODEL_NAME)
     )
@@ -425,10 +432,41 @@ def tokenizer_share(saved_models, presets, repeats):
     tokenizer = seconds(tokenize, text, repeats)
     print(
         f"\ntokenizer share of a one-sentence greedy request ({transformer.MODEL_NAME} "
-        f"version {versions[-1]}, {source_vectorizer.kind} source vocabulary of "
+        f"version {os.path.basename(path)}, {source_vectorizer.kind} source vocabulary of "
         f"{source_vectorizer.vocab_size:,}, median of {repeats}): tokenizer "
         f"{1e3 * tokenizer:.2f} ms of {1e3 * request:.1f} ms = {tokenizer / request:.1%}"
     )
+
+
+def exported_test_split(saved_models, baseline, dataset, repeats, batch_size=64):
+    """Prints the greedy translation time of the whole test split, ours against a baseline.
+
+    Both are exported Transformers (`serving_default`, batches of 64, median of `repeats`
+    passes after a warm-up one): the newest version under saved_models/ and `baseline`, a
+    model base path holding an earlier export (e.g. the previous release preset exported
+    with `kerasnlp-lab export`).
+    """
+    from kerasnlp_lab.evaluation.translation import read_pairs
+
+    sources, _ = read_pairs(dataset, "test")
+    batches = [
+        tf.constant(sources[start : start + batch_size])
+        for start in range(0, len(sources), batch_size)
+    ]
+    times = {}
+    for name, base in (
+        ("ours", os.path.join(saved_models, transformer.MODEL_NAME)),
+        ("baseline", baseline),
+    ):
+        path = newest_export(base)
+        signature = tf.saved_model.load(path).signatures["serving_default"]
+
+        def translate_split(_, signature=signature):
+            return tf.concat([signature(text=batch)["translation"] for batch in batches], 0)
+
+        times[name] = seconds(translate_split, None, repeats)
+        print(f"exported greedy, {len(sources):,} test pairs, {name} ({path}): {times[name]:.2f} s")
+    print(f"ours / baseline: {times['ours'] / times['baseline']:.2f}x")
 
 
 def benchmark(backbone, tokens, repeats, batch_sizes):
@@ -500,12 +538,23 @@ def main():
     )
     parser.add_argument("--saved-models", default=SAVED_MODELS, help="for the tokenizer share")
     parser.add_argument("--presets", default=PRESETS, help="for the tokenizer share")
+    parser.add_argument(
+        "--baseline-export",
+        default=None,
+        metavar="BASE_PATH",
+        help="an earlier Transformer export (TF Serving model base path): time the greedy "
+        "translation of the test split by it and by ours",
+    )
     args = parser.parse_args()
     if not args.no_ctranslate2:
         compare_with_ctranslate2(args.tokens, args.rounds, args.batch_sizes)
     if args.ctranslate2_only:
         return
     tokenizer_share(args.saved_models, args.presets, max(args.repeats, 20))
+    if args.baseline_export:
+        with open(os.path.join(args.presets, transformer.MODEL_NAME, "metadata.json")) as file:
+            dataset = json.load(file)["dataset"]
+        exported_test_split(args.saved_models, args.baseline_export, dataset, args.repeats)
     backbones = ["ours"] + ([] if args.no_keras_hub else ["keras_hub"])
     results = {}
     for backbone in backbones:

@@ -34,6 +34,11 @@ class CharGeneratorConfig:
     current and previous characters) or "dense" (one Dense layer over the GRU output, as in
     the classic tutorial). With `deep_units=()` the deep path of the wide-and-deep head is
     exactly that Dense layer, so the two heads differ only by the wide path.
+
+    Training only: `lr_plateau_factor` < 1 multiplies the learning rate by it after an
+    epoch whose validation loss did not improve; with `early_stopping_patience` set,
+    training stops after that many epochs without improvement and keeps the best epoch's
+    weights (None: every epoch runs and the last one's weights are kept).
     """
 
     embedding_dim: int = 256
@@ -47,6 +52,8 @@ class CharGeneratorConfig:
     epochs: int = 10
     steps_per_epoch: int | None = None  # None: one pass over the training sequences
     learning_rate: float = 1e-3
+    lr_plateau_factor: float = 1.0
+    early_stopping_patience: int | None = None
     train_chars: int | None = None  # None: the whole training split
     eval_chars: int | None = None  # None: the whole validation / test split
     jit_compile: bool = False

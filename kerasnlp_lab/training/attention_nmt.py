@@ -9,7 +9,7 @@ validation loss did not improve (`ResumablePlateau`, whose state `--resume` rest
 from kerasnlp_lab.models import attention_nmt
 from kerasnlp_lab.training import translation
 from kerasnlp_lab.training import workdir as workdir_lib
-from kerasnlp_lab.training.lr_plateau import ResumablePlateau
+from kerasnlp_lab.training.lr_plateau import on_plateau
 
 MODEL_NAME = attention_nmt.MODEL_NAME
 MODEL = attention_nmt
@@ -24,18 +24,7 @@ def build_for_run(config, workdir):
 
 def plateau_callbacks(config, examples, output, restore_from):
     """ResumablePlateau when the config asks for it."""
-    if config.lr_plateau_factor >= 1:
-        return []
-    return [
-        ResumablePlateau(
-            output,
-            restore_from=restore_from,
-            monitor="val_loss",
-            factor=config.lr_plateau_factor,
-            patience=0,
-            verbose=1,
-        )
-    ]
+    return on_plateau(config.lr_plateau_factor, output, restore_from)
 
 
 def train(

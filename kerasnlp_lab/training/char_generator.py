@@ -21,6 +21,8 @@ from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
+from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
+from kerasnlp_lab.training.lr_plateau import on_plateau
 
 MODEL_NAME = char_generator.MODEL_NAME
 MODEL = char_generator
@@ -184,6 +186,19 @@ def train(
         f"{config.sequence_length}, {config.epochs} epochs of {steps} steps, "
         f"batch {config.batch_size}; {cluster.describe()}"
     )
+    restore_from = workdir if resume else output  # where resumable callbacks read state
+    callbacks = on_plateau(config.lr_plateau_factor, output, restore_from)
+    if config.early_stopping_patience is not None:
+        callbacks.insert(
+            0,
+            ResumableEarlyStopping(
+                output,
+                restore_from=restore_from,
+                monitor="val_loss",
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            ),
+        )
     model = fit.fit_resumable(
         lambda: build_for_run(config, output),
         lambda first_epoch: training_batches(
@@ -194,6 +209,7 @@ def train(
         workdir=workdir,
         resume=resume,
         validation_data=validation.batch(EVALUATION_BATCH_SIZE).prefetch(tf.data.AUTOTUNE),
+        callbacks=callbacks,
         cluster=cluster,
     )
     workdir_lib.save_model(output, model)

@@ -33,3 +33,20 @@ class ResumablePlateau(ResumableCallback, keras.callbacks.ReduceLROnPlateau):
     def restore(self, state):
         self.best, self.wait = state["best"], state["wait"]
         self.cooldown_counter = state["cooldown_counter"]
+
+
+def on_plateau(factor, workdir, restore_from):
+    """The callbacks that multiply the learning rate by `factor` after each epoch whose
+    val_loss did not improve: [ResumablePlateau], or [] when `factor` >= 1."""
+    if factor >= 1:
+        return []
+    return [
+        ResumablePlateau(
+            workdir,
+            restore_from=restore_from,
+            monitor="val_loss",
+            factor=factor,
+            patience=0,
+            verbose=1,
+        )
+    ]

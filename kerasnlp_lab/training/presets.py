@@ -75,7 +75,11 @@ def training_record(workdir, run, model):
     if os.path.exists(averaged_path):
         with open(averaged_path) as file:
             kept = {"averaged_epochs": json.load(file)}
-    elif "early_stopping_patience" in run["config"] and history and "val_loss" in history[0]:
+    elif (
+        run["config"].get("early_stopping_patience") is not None
+        and history
+        and "val_loss" in history[0]
+    ):
         best = min(range(epochs_run), key=lambda index: float(history[index]["val_loss"]))
         kept = {
             "best_epoch": earlier_epochs + best + 1,

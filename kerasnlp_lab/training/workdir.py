@@ -35,6 +35,7 @@ PRESET_WEIGHTS_FILE = "model.weights.h5"
 PRESET_METADATA_FILE = "metadata.json"
 # The run.json key of a run started from a release preset: that preset and its training.
 FINE_TUNED_FROM = "fine_tuned_from"
+# The run.json key of the minutes a run stood still before its --resumes (not in its wall time).
 PAUSED_MINUTES = "paused_minutes"
 
 

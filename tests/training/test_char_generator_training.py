@@ -11,7 +11,9 @@ from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import char_generator as training
-from tests.training.interrupted import kill_and_resume
+from kerasnlp_lab.training import presets
+from kerasnlp_lab.training import workdir as workdir_lib
+from tests.training.interrupted import history, kill_and_resume
 
 WORDS = [
     "in",
@@ -105,9 +107,11 @@ def test_killed_run_resumes_to_the_weights_of_a_straight_run(corpus, tmp_path):
     assert vocabulary.chars == sorted(set(training.read_text(corpus, "train")))
     model = keras.saving.load_model(resumed / "model.keras")
     assert char_generator.vocab_size_of(model) == vocabulary.vocab_size
-    history = (resumed / "history.csv").read_text().splitlines()
-    assert history[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
-    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
+    lines = (resumed / "history.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+    run, trained = workdir_lib.load_run(str(resumed), "char_generator")
+    assert presets.training_record(str(resumed), run, trained)["kept_weights"] == {"final_epoch": 3}
 
 
 def test_resume_needs_an_earlier_run_of_the_same_preset(corpus, tmp_path):
@@ -116,3 +120,45 @@ def test_resume_needs_an_earlier_run_of_the_same_preset(corpus, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"model": "char_generator", "preset": "tiny"}))
     with pytest.raises(UserError, match="--resume continues the 'tiny' run .* got --preset small"):
         training.train(preset="small", workdir=str(tmp_path), resume=True)
+
+
+def write_unlearnable_validation_corpus(path):
+    """Word salad, then (from 90% of the text: validation and test) random letters: the
+    validation loss rises as the model learns the words, so epochs miss an improvement."""
+    write_corpus(path, lines=900)
+    rng = np.random.default_rng(1)
+    letters = sorted(set("".join(WORDS)))
+    noise = "\n".join("".join(rng.choice(letters, size=60)) for _ in range(200))
+    path.write_text(path.read_text(encoding="utf-8") + noise + "\n", encoding="utf-8")
+    return f"textfile:{path}"
+
+
+def test_a_run_with_plateau_halving_and_early_stopping_resumes_exactly(tmp_path):
+    """Killed mid-epoch 3 of 5: the halvings of the learning rate after epochs without a
+    lower validation loss and the kept best epoch come back as in the straight run; the
+    final model holds the best epoch's weights."""
+    dataset = write_unlearnable_validation_corpus(tmp_path / "words.txt")
+    args = ("char_generator", "--preset", "tiny", "--dataset", dataset, "--epochs", 5, "--seed", 2)
+    overrides = {
+        "steps_per_epoch": 4,
+        "lr_plateau_factor": 0.5,
+        "early_stopping_patience": 2,
+    }
+    differences, straight, resumed = kill_and_resume(tmp_path, args, (2, 1), overrides)
+    assert max(differences.values()) <= 1e-6, max(differences.items(), key=lambda i: i[1])
+    rows = history(straight)
+    assert [row["epoch"] for row in history(resumed)] == [row["epoch"] for row in rows]
+    rates, losses = [row["learning_rate"] for row in rows], [row["val_loss"] for row in rows]
+    for epoch in range(1, len(rows)):
+        improved = losses[epoch - 1] < min(losses[: epoch - 1], default=np.inf)
+        assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1 if improved else 0.5))
+    assert 0.5 in [later / earlier for earlier, later in zip(rates[:-1], rates[1:], strict=True)]
+    best = int(np.argmin(losses)) + 1
+    model = keras.saving.load_model(resumed / "model.keras")
+    best_weights = np.load(resumed / "checkpoints" / f"best-{best:04d}.weights.npz")
+    np.testing.assert_array_equal(model.weights[0].numpy(), best_weights[best_weights.files[0]])
+    run, trained = workdir_lib.load_run(str(resumed), "char_generator")
+    assert presets.training_record(str(resumed), run, trained)["kept_weights"] == {
+        "best_epoch": best,
+        "why": "the best validation loss (early stopping)",
+    }

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
 from kerasnlp_lab.numerics import LARGE_NEGATIVE
 
 
@@ -113,7 +114,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.key_kernel, self.key_bias = self._projection("key", (context_dim,), heads)
         self.value_kernel, self.value_bias = self._projection("value", (context_dim,), heads)
         self.output_kernel, self.output_bias = self._projection("output", heads, (model_dim,))
-        self._dropout_layer = keras.layers.Dropout(
+        self._dropout_layer = ResumableDropout(
             self.dropout, seed=self.seed, dtype=self.dtype_policy, name="dropout"
         )
 

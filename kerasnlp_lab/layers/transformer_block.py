@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from kerasnlp_lab.layers.multi_head_self_attention import MultiHeadSelfAttention
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
 
 LAYER_NORM_EPSILON = 1e-5
 
@@ -97,11 +98,11 @@ class TransformerBlock(keras.layers.Layer):
             inputs_shape[-1], dtype=self.dtype_policy, name="feed_forward_outer"
         )
         self.feed_forward_outer.build(tuple(inputs_shape[:-1]) + (self.feed_forward_dim,))
-        self.feed_forward_dropout = keras.layers.Dropout(
+        self.feed_forward_dropout = ResumableDropout(
             self.dropout, dtype=self.dtype_policy, name="feed_forward_dropout"
         )
         self.feed_forward_norm = self._norm("feed_forward_norm", inputs_shape)
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = ResumableDropout(
             self.dropout, dtype=self.dtype_policy, name="output_dropout"
         )
 

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
+
 
 def cross_indices(ids, num_ids, num_hash_bins):
     """Hashed crosses of the id columns, int64 `(..., K-1)` in [0, num_hash_bins).
@@ -124,9 +126,7 @@ class WideAndDeepHead(keras.layers.Layer):
             hidden.build(shape)
             shape = hidden.compute_output_shape(shape)
             self.hidden_layers.append(hidden)
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="dropout"
-        )
+        self.dropout_layer = ResumableDropout(self.dropout, dtype=self.dtype_policy, name="dropout")
         self.logits_kernel = self.add_weight(
             name="logits_kernel",
             shape=(shape[-1], self.units),

@@ -33,6 +33,7 @@ from keras import ops
 
 from kerasnlp_lab.decoding.beam import repeat_beams
 from kerasnlp_lab.layers.bahdanau_attention import BahdanauAttention
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
 from kerasnlp_lab.losses import MaskedSparseCrossentropy
 from kerasnlp_lab.metrics import MaskedAccuracy
 from kerasnlp_lab.models.presets import preset_config
@@ -285,18 +286,18 @@ def build_model(config):
     embedded_source = keras.layers.Embedding(
         config.source_vocab_size, config.embedding_dim, mask_zero=True, name="source_embedding"
     )(source)  # (B, S, E)
-    embedded_source = keras.layers.Dropout(config.dropout, name="source_dropout")(embedded_source)
+    embedded_source = ResumableDropout(config.dropout, name="source_dropout")(embedded_source)
     encoder_outputs, forward_state, backward_state = keras.layers.Bidirectional(
         keras.layers.GRU(config.units, return_sequences=True, return_state=True),
         name="encoder",
     )(embedded_source)  # (B, S, 2U), (B, U), (B, U)
-    encoder_outputs = keras.layers.Dropout(config.dropout, name="encoder_dropout")(encoder_outputs)
+    encoder_outputs = ResumableDropout(config.dropout, name="encoder_dropout")(encoder_outputs)
     final_states = keras.layers.Concatenate(name="final_states")([forward_state, backward_state])
     initial_state = keras.layers.Dense(config.units, activation="tanh", name="bridge")(final_states)
     embedded_target = keras.layers.Embedding(
         config.target_vocab_size, config.embedding_dim, name="target_embedding"
     )(target_in)  # (B, T, E)
-    embedded_target = keras.layers.Dropout(config.dropout, name="target_dropout")(embedded_target)
+    embedded_target = ResumableDropout(config.dropout, name="target_dropout")(embedded_target)
     decoder = AttentionDecoder(
         config.units, config.attention_units, attention=config.attention, name="decoder"
     )
@@ -309,7 +310,7 @@ def build_model(config):
     if config.attention == BAHDANAU:  # Bahdanau's output also reads the previous target word
         features.append(embedded_target)
     features = keras.layers.Concatenate(name="decoder_features")(features)  # (B, T, 3U[+E])
-    features = keras.layers.Dropout(config.dropout, name="features_dropout")(features)
+    features = ResumableDropout(config.dropout, name="features_dropout")(features)
     logits = keras.layers.Dense(config.target_vocab_size, dtype="float32", name="logits")(features)
     model = keras.Model({"source": source, "target_in": target_in}, logits, name=MODEL_NAME)
     model.compile(

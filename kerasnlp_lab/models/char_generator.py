@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from kerasnlp_lab.errors import UserError
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
 from kerasnlp_lab.layers.wide_and_deep_head import WideAndDeepHead
 from kerasnlp_lab.models.presets import preset_config
 
@@ -35,7 +36,8 @@ class CharGeneratorConfig:
     the classic tutorial). With `deep_units=()` the deep path of the wide-and-deep head is
     exactly that Dense layer, so the two heads differ only by the wide path.
 
-    Training only: `lr_plateau_factor` < 1 multiplies the learning rate by it after an
+    Training only: `dropout` drops that fraction of the embeddings and of the GRU outputs;
+    `lr_plateau_factor` < 1 multiplies the learning rate by it after an
     epoch whose validation loss did not improve; with `early_stopping_patience` set,
     training stops after that many epochs without improvement and keeps the best epoch's
     weights (None: every epoch runs and the last one's weights are kept).
@@ -52,6 +54,7 @@ class CharGeneratorConfig:
     epochs: int = 10
     steps_per_epoch: int | None = None  # None: one pass over the training sequences
     learning_rate: float = 1e-3
+    dropout: float = 0.0
     lr_plateau_factor: float = 1.0
     early_stopping_patience: int | None = None
     train_chars: int | None = None  # None: the whole training split
@@ -129,9 +132,13 @@ def _build(config, vocab_size, batch_size, stateful):
         chars = keras.Input(shape=(None,), dtype="int32", name="chars")
         previous = keras.Input(shape=(None,), dtype="int32", name="previous_chars")
     embedded = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(chars)
+    if config.dropout:
+        embedded = ResumableDropout(config.dropout, name="embedding_dropout")(embedded)
     outputs = keras.layers.GRU(
         config.gru_units, return_sequences=True, stateful=stateful, name="gru"
     )(embedded)  # (B, T, gru_units)
+    if config.dropout:
+        outputs = ResumableDropout(config.dropout, name="gru_dropout")(outputs)
     if config.head == "dense":
         head = keras.layers.Dense(vocab_size, dtype="float32", name="head")
         logits = head(outputs)

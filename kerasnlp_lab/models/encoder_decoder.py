@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from kerasnlp_lab.decoding.beam import repeat_beams
+from kerasnlp_lab.layers.resumable_dropout import ResumableDropout
 from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
 
 
@@ -54,7 +55,7 @@ class EncoderDecoderTranslator(keras.Model):
 
     def _make_head(self):
         """The embedding dropout, the final norms (pre-norm only) and the logits layer."""
-        self.embedding_dropout = keras.layers.Dropout(self.dropout, name="embedding_dropout")
+        self.embedding_dropout = ResumableDropout(self.dropout, name="embedding_dropout")
         self.encoder_norm = self.decoder_norm = None
         if self.norm_first:  # pre-norm stacks end with a layer norm
             self.encoder_norm = keras.layers.LayerNormalization(

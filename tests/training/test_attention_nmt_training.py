@@ -15,7 +15,7 @@ from tests.data.test_translation_pipeline import toy_pairs
 from tests.training.interrupted import history, kill_and_resume
 
 # Two steps an epoch in one length bucket (one trace), the learning rate halved after every
-# epoch whose validation loss did not improve, early stopping after 4 of them.
+# epoch whose validation loss did not improve, early stopping after 4 of them; dropout on.
 PLATEAU = {
     "train_examples": 64,
     "eval_examples": 32,
@@ -23,6 +23,7 @@ PLATEAU = {
     "learning_rate": 0.05,
     "lr_plateau_factor": 0.5,
     "early_stopping_patience": 4,
+    "dropout": 0.2,
 }
 
 

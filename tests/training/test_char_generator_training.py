@@ -133,14 +133,15 @@ def write_unlearnable_validation_corpus(path):
     return f"textfile:{path}"
 
 
-def test_a_run_with_plateau_halving_and_early_stopping_resumes_exactly(tmp_path):
-    """Killed mid-epoch 3 of 5: the halvings of the learning rate after epochs without a
-    lower validation loss and the kept best epoch come back as in the straight run; the
-    final model holds the best epoch's weights."""
+def test_a_run_with_dropout_plateau_halving_and_early_stopping_resumes_exactly(tmp_path):
+    """Killed mid-epoch 3 of 5: the dropout masks, the halvings of the learning rate after
+    epochs without a lower validation loss and the kept best epoch come back as in the
+    straight run; the final model holds the best epoch's weights."""
     dataset = write_unlearnable_validation_corpus(tmp_path / "words.txt")
     args = ("char_generator", "--preset", "tiny", "--dataset", dataset, "--epochs", 5, "--seed", 2)
     overrides = {
         "steps_per_epoch": 4,
+        "dropout": 0.3,
         "lr_plateau_factor": 0.5,
         "early_stopping_patience": 2,
     }
@@ -155,6 +156,10 @@ def test_a_run_with_plateau_halving_and_early_stopping_resumes_exactly(tmp_path)
     assert 0.5 in [later / earlier for earlier, later in zip(rates[:-1], rates[1:], strict=True)]
     best = int(np.argmin(losses)) + 1
     model = keras.saving.load_model(resumed / "model.keras")
+    assert [layer.name for layer in model.layers if "dropout" in layer.name] == [
+        "embedding_dropout",
+        "gru_dropout",
+    ]
     best_weights = np.load(resumed / "checkpoints" / f"best-{best:04d}.weights.npz")
     np.testing.assert_array_equal(model.weights[0].numpy(), best_weights[best_weights.files[0]])
     run, trained = workdir_lib.load_run(str(resumed), "char_generator")

@@ -19,11 +19,11 @@ from tests.training.interrupted import history, kill_and_resume
 
 
 def test_killed_run_resumes_to_the_weights_of_a_straight_run(tmp_path):
-    """Killed mid-epoch 2 of 3 (two steps an epoch): weights, Adam state and the warm-up
-    schedule's learning rate come back to those of the straight run."""
+    """Killed mid-epoch 2 of 3 (two steps an epoch): weights, Adam state, the dropout
+    masks and the warm-up schedule's learning rate come back to those of the straight run."""
     dataset = write_toy_tsv(tmp_path / "toy.tsv", count=300)
     args = ("transformer_translator", "--preset", "tiny", "--dataset", dataset, "--epochs", 3)
-    overrides = {"train_examples": 64, "eval_examples": 32, "bucket_width": 40}
+    overrides = {"train_examples": 64, "eval_examples": 32, "bucket_width": 40, "dropout": 0.1}
     differences, straight, resumed = kill_and_resume(tmp_path, args, (1, 0), overrides)
     assert max(differences.values()) <= 1e-6, max(differences.items(), key=lambda i: i[1])
     assert differences["last/learning_rate"] == 0

@@ -139,6 +139,10 @@ def _prepared_builder(name, data_dir):
     builder = tfds.builder(name, data_dir=data_dir)
     try:
         builder.download_and_prepare()
+    except FileExistsError:
+        # Another process prepared the same version meanwhile (two runs started at once)
+        # and renamed its finished folder into place first: load that one.
+        return tfds.builder(name, data_dir=data_dir)
     except OSError as error:  # Network failures (requests, urllib) are OSErrors.
         offline = AUTO[kind_of(name)][0]
         raise DataUnavailableError(

@@ -37,10 +37,10 @@ class CharGeneratorConfig:
     exactly that Dense layer, so the two heads differ only by the wide path.
 
     Training only: `dropout` drops that fraction of the embeddings and of the GRU outputs;
-    `lr_plateau_factor` < 1 multiplies the learning rate by it after an
-    epoch whose validation loss did not improve; with `early_stopping_patience` set,
-    training stops after that many epochs without improvement and keeps the best epoch's
-    weights (None: every epoch runs and the last one's weights are kept).
+    `lr_plateau_factor` < 1 multiplies the learning rate by it after an epoch whose
+    validation loss did not improve; with `early_stopping_patience` set, training stops
+    after that many epochs without improvement and keeps the best epoch's weights (None:
+    every epoch runs and the last one's weights are kept).
     """
 
     embedding_dim: int = 256

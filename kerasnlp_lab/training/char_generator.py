@@ -21,7 +21,7 @@ from kerasnlp_lab.models import char_generator
 from kerasnlp_lab.text import chars
 from kerasnlp_lab.training import distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
-from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
+from kerasnlp_lab.training.early_stopping import keep_best
 from kerasnlp_lab.training.lr_plateau import on_plateau
 
 MODEL_NAME = char_generator.MODEL_NAME
@@ -189,16 +189,7 @@ def train(
     restore_from = workdir if resume else output  # where resumable callbacks read state
     callbacks = on_plateau(config.lr_plateau_factor, output, restore_from)
     if config.early_stopping_patience is not None:
-        callbacks.insert(
-            0,
-            ResumableEarlyStopping(
-                output,
-                restore_from=restore_from,
-                monitor="val_loss",
-                patience=config.early_stopping_patience,
-                restore_best_weights=True,
-            ),
-        )
+        callbacks.insert(0, keep_best(config.early_stopping_patience, output, restore_from))
     model = fit.fit_resumable(
         lambda: build_for_run(config, output),
         lambda first_epoch: training_batches(

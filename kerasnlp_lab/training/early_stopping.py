@@ -58,3 +58,15 @@ class ResumableEarlyStopping(ResumableCallback, keras.callbacks.EarlyStopping):
         for name in os.listdir(self.directory):
             if name.startswith("best-") and name.endswith(".weights.npz") and name not in in_use:
                 os.remove(os.path.join(self.directory, name))
+
+
+def keep_best(patience, workdir, restore_from):
+    """Early stopping on val_loss after `patience` epochs without improvement, ending with
+    the best epoch's weights."""
+    return ResumableEarlyStopping(
+        workdir,
+        restore_from=restore_from,
+        monitor="val_loss",
+        patience=patience,
+        restore_best_weights=True,
+    )

@@ -17,7 +17,7 @@ from kerasnlp_lab.data import translation_pipeline as pipeline
 from kerasnlp_lab.errors import UserError
 from kerasnlp_lab.training import checkpoints, distribute, fit
 from kerasnlp_lab.training import workdir as workdir_lib
-from kerasnlp_lab.training.early_stopping import ResumableEarlyStopping
+from kerasnlp_lab.training.early_stopping import keep_best
 
 TOKEN_EFFICIENCY_FILE = "token_efficiency.json"
 # What a preset copies beside the weights.
@@ -197,13 +197,7 @@ def train_translator(
         resume=resume,
         validation_data=evaluation_batches(validation, config),
         callbacks=[
-            ResumableEarlyStopping(
-                output,
-                restore_from=restore_from,
-                monitor="val_loss",
-                patience=config.early_stopping_patience,
-                restore_best_weights=True,
-            ),
+            keep_best(config.early_stopping_patience, output, restore_from),
             *(callbacks(config, examples, output, restore_from) if callbacks else ()),
         ],
         keep_epoch_weights=config.average_checkpoints,

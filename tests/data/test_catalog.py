@@ -122,6 +122,23 @@ def test_a_split_that_does_not_exist_is_a_user_error(prepared_dir, tsv_file):
         catalog.load_pairs(f"tsv:{tsv_file}", "dev")
 
 
+def test_a_version_another_process_prepared_meanwhile_is_loaded_not_refused(tmp_path, monkeypatch):
+    """Two runs started at once prepare the same dataset; the one that loses the race to
+    rename its folder into place gets FileExistsError (an OSError, not a failed download)."""
+    calls = []
+
+    def prepared_by_another_process(self, *args, **kwargs):
+        calls.append(self.name)
+        raise FileExistsError("Cannot rename incomplete.X_1.0.0: 1.0.0 already exists.")
+
+    monkeypatch.setattr(
+        tfds.core.DatasetBuilder, "download_and_prepare", prepared_by_another_process
+    )
+    builder = catalog._prepared_builder("ted_hrlr_translate/pt_to_en", str(tmp_path))
+    assert (builder.name, calls) == ("ted_hrlr_translate", ["ted_hrlr_translate"])
+    assert builder.data_dir.startswith(str(tmp_path))
+
+
 def test_a_failed_download_is_a_clear_error_naming_the_offline_corpus(tmp_path, monkeypatch):
     def no_network(self, *args, **kwargs):
         raise requests.exceptions.ConnectionError("Failed to resolve 'storage.googleapis.com'")

@@ -45,6 +45,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from kerasnlp_lab.decoding.translation import translate
+from kerasnlp_lab.export.saved_model import existing_versions
 from kerasnlp_lab.layers.transformer_block import LAYER_NORM_EPSILON
 from kerasnlp_lab.models import transformer
 from kerasnlp_lab.paths import PRESETS, SAVED_MODELS
@@ -401,7 +402,9 @@ def compare_with_ctranslate2(tokens, rounds, batch_sizes):
 
 def newest_export(base):
     """The newest numbered version folder under a TF Serving model base path."""
-    versions = sorted(int(name) for name in os.listdir(base) if name.isdigit())
+    versions = existing_versions(base)
+    if not versions:
+        raise SystemExit(f"No exported version under {base}: run `make models` first.")
     return os.path.join(base, str(versions[-1]))
 
 

@@ -171,14 +171,19 @@ def test_resume_refuses_another_seed_even_seed_0(tmp_path, stored, given):
     assert resume_with_seed(tmp_path, None) == resume_with_seed(tmp_path, stored) == stored
 
 
-def test_a_resumed_run_keeps_its_first_start_and_a_new_run_does_not(tmp_path):
-    describe = dict(
+def tiny_run_description():
+    """The keyword arguments of `save_run_description` for a tiny char generator run."""
+    return dict(
         model_name="char_generator",
         preset="tiny",
         dataset="d",
         config=char_generator.get_config("tiny"),
         seed=0,
     )
+
+
+def test_a_resumed_run_keeps_its_first_start_and_a_new_run_does_not(tmp_path):
+    describe = tiny_run_description()
     workdir_lib.save_run_description(tmp_path, **describe)
     first = workdir_lib.load_run_description(tmp_path)
     first["started"] = "2026-01-02T03:04:05+00:00"  # as if written long ago
@@ -190,13 +195,7 @@ def test_a_resumed_run_keeps_its_first_start_and_a_new_run_does_not(tmp_path):
 
 
 def test_a_resume_records_how_long_the_run_stood_still_since_its_last_checkpoint(tmp_path):
-    describe = dict(
-        model_name="char_generator",
-        preset="tiny",
-        dataset="d",
-        config=char_generator.get_config("tiny"),
-        seed=0,
-    )
+    describe = tiny_run_description()
     workdir_lib.save_run_description(tmp_path, **describe)
     assert workdir_lib.load_run_description(tmp_path)[workdir_lib.PAUSED_MINUTES] == 0.0
     checkpoint = tmp_path / checkpoints.CHECKPOINT_DIR / "epoch-0003.keras"
